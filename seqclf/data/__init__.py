@@ -1,0 +1,4 @@
+from seqclf.data.imdb import IMDBDataModule
+from seqclf.data.text import WordTokenizer, tokenize
+
+__all__ = ["IMDBDataModule", "WordTokenizer", "tokenize"]

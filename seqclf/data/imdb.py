@@ -1,0 +1,211 @@
+"""IMDB sentiment data: load, tokenise, cache the encoded splits, split off validation, serve batches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from seqclf.data import sources
+from seqclf.data.text import FORMAT, WordTokenizer, check_side
+from seqclf.errors import DataError
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+_ARRAYS = ("train_x", "train_y", "test_x", "test_y")
+
+
+class TensorBatches(Dataset):
+    """Indexed by a list of row indices, returns a whole batch: one tensor gather instead of
+    per-review ``__getitem__`` calls and a collate step (the model is tiny, so this matters)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.as_tensor(rows)
+        return self.x[rows], self.y[rows]
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of row indices into (train, val) that keeps each label's share in both parts."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        rng.shuffle(rows)
+        val.append(rows[: int(round(len(rows) * fraction))])
+    val_rows = np.sort(np.concatenate(val))
+    train_rows = np.setdiff1d(np.arange(len(labels)), val_rows)
+    if len(val_rows) == 0 or len(train_rows) == 0:
+        raise DataError(
+            f"data.val_fraction={fraction} leaves {len(train_rows)} training and {len(val_rows)} validation "
+            f"reviews out of {len(labels)}; choose a fraction that leaves both non-empty."
+        )
+    return train_rows, val_rows
+
+
+class IMDBDataModule(L.LightningDataModule):
+    """IMDB reviews from the Hub (``stanfordnlp/imdb``) or a local folder (``path``).
+
+    ``prepare_data`` fits the vocabulary on the train split and writes the encoded splits to a
+    cache keyed by the source and the tokeniser settings; ``setup`` reads them back, so later runs
+    (and every DDP rank) skip tokenisation. Validation is a stratified ``val_fraction`` of train;
+    test is only used for the final test.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        hub_name: str = "stanfordnlp/imdb",
+        revision: str | None = None,
+        cache_dir: str = "~/.cache/seqclf",
+        vocab_size: int = 10_000,
+        max_len: int = 32,
+        padding: str = "pre",
+        truncation: str = "pre",
+        val_fraction: float = 0.1,
+        batch_size: int = 32,
+        eval_batch_size: int = 1024,
+        seed: int = 42,
+        progress: bool = True,
+    ):
+        super().__init__()
+        if not 0.0 < val_fraction < 1.0:
+            raise DataError(f"data.val_fraction={val_fraction} must lie strictly between 0 and 1 (e.g. 0.1).")
+        self.path = None if path in (None, "") else str(Path(path).expanduser().resolve())
+        self.hub_name, self.revision = hub_name, revision
+        self.cache_root = Path(cache_dir).expanduser().resolve()
+        self.vocab_size, self.max_len = int(vocab_size), int(max_len)
+        self.padding, self.truncation = check_side("padding", padding), check_side("truncation", truncation)
+        self.val_fraction, self.seed = float(val_fraction), int(seed)
+        self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
+        self.progress = progress
+        self.tokenizer: WordTokenizer | None = None
+        self.train_set = self.val_set = self.test_set = None
+        self._files: dict[str, list[Path]] | None = None
+
+    # -- cache ---------------------------------------------------------------------------------
+    def _source(self) -> dict[str, Any]:
+        if self.path is None:
+            return {"hub": self.hub_name, "revision": self.revision}
+        if self._files is None:
+            self._files = sources.find_local_files(self.path)
+        return {"files": sources.fingerprint(self._files)}
+
+    @property
+    def cache_dir(self) -> Path:
+        key = {
+            "version": CACHE_VERSION,
+            "tokenizer": FORMAT,
+            "source": self._source(),
+            "vocab_size": self.vocab_size,
+            "max_len": self.max_len,
+            "padding": self.padding,
+            "truncation": self.truncation,
+        }
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return self.cache_root / f"imdb-{digest}"
+
+    def prepare_data(self) -> None:
+        """Tokenise and cache the encoded splits unless a cache for these settings exists."""
+        target = self.cache_dir
+        if (target / "meta.json").exists():
+            log.info("Using cached encoded data in %s", target)
+            return
+        raw = sources.load_hub(self.hub_name, self.revision) if self.path is None else sources.load_local(self._files)
+        tokenizer = WordTokenizer.fit(
+            raw["train"].texts,
+            self.vocab_size,
+            progress=self.progress,
+            max_len=self.max_len,
+            padding=self.padding,
+            truncation=self.truncation,
+        )
+        arrays = {}
+        for split in sources.SPLITS:
+            arrays[f"{split}_x"] = tokenizer.encode(raw[split].texts, progress=self.progress)
+            arrays[f"{split}_y"] = raw[split].labels.astype(np.int8)
+        meta = {"source": self._source(), "rows": {s: len(raw[s].labels) for s in sources.SPLITS}}
+        self._write_cache(target, tokenizer, arrays, meta)
+        log.info("Encoded data cached in %s", target)
+
+    @staticmethod
+    def _write_cache(target: Path, tokenizer: WordTokenizer, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Write into a private temporary folder, then rename: readers never see a partial cache,
+        and concurrent writers (parallel sweep jobs) cannot mix their files."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            for name, array in arrays.items():
+                np.save(tmp / f"{name}.npy", array)
+            tokenizer.save(tmp / "tokenizer.json")
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                if not (target / "meta.json").exists():  # not a lost race with another writer
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # -- state -------------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.tokenizer is not None:
+            return  # already set up (the entry point calls setup early to learn the vocabulary size)
+        cache = self.cache_dir
+        if not (cache / "meta.json").exists():
+            raise DataError(f"no encoded data in {cache}: call prepare_data() before setup().")
+        self.tokenizer = WordTokenizer.load(cache / "tokenizer.json")
+        arrays = {name: np.load(cache / f"{name}.npy") for name in _ARRAYS}
+        x = torch.from_numpy(arrays["train_x"].astype(np.int64))
+        y = torch.from_numpy(arrays["train_y"].astype(np.float32))
+        train_rows, val_rows = stratified_split(arrays["train_y"], self.val_fraction, self.seed)
+        self.train_set = TensorBatches(x[train_rows], y[train_rows])
+        self.val_set = TensorBatches(x[val_rows], y[val_rows])
+        self.test_set = TensorBatches(
+            torch.from_numpy(arrays["test_x"].astype(np.int64)),
+            torch.from_numpy(arrays["test_y"].astype(np.float32)),
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Stored in every checkpoint: what turns raw text into model input."""
+        return {"tokenizer": self.tokenizer.to_json()} if self.tokenizer is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.tokenizer is not None and "tokenizer" in state and state["tokenizer"] != self.tokenizer.to_json():
+            raise DataError(
+                "the checkpoint's vocabulary differs from the one fitted on the current data "
+                f"(data.path={self.path}, vocab_size={self.vocab_size}, max_len={self.max_len}); "
+                "resume with the data settings the checkpoint was trained with."
+            )
+
+    # -- loaders -------------------------------------------------------------------------------------
+    @staticmethod
+    def _loader(dataset: TensorBatches, batch_size: int, shuffle: bool) -> DataLoader:
+        # Shuffle over the whole split: the Hub's IMDB lists all negatives before all positives.
+        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)

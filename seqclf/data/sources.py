@@ -1,0 +1,150 @@
+"""Where the raw reviews come from: the Hugging Face Hub, or a local folder in the Hub's layout."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from seqclf.errors import DataError
+
+SPLITS = ("train", "test")
+# Extension -> `datasets` builder, in order of preference when a folder holds several.
+FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
+# Folders searched below data.path: the folder itself, the Hub's config folder, and `data/`.
+SUBDIRS = (".", "plain_text", "data")
+HUB_TIMEOUT_S = 3.0
+
+
+@dataclass
+class RawSplit:
+    texts: list[str]
+    labels: np.ndarray  # int64, 0 = negative, 1 = positive
+
+
+def _local_help(root: Path) -> str:
+    return (
+        f"data.path={root} should be a folder holding the train and test splits as Parquet, JSON Lines or "
+        "CSV files with a 'text' and a 'label' (0/1) column, named like the Hub's layout "
+        "(plain_text/train-00000-of-00001.parquet) or simply train.parquet / train.jsonl / train.csv "
+        "and the same for test."
+    )
+
+
+def find_local_files(path: str | os.PathLike) -> dict[str, list[Path]]:
+    """The files of each split below ``path``, or a DataError that says what was expected."""
+    root = Path(path).expanduser().resolve()
+    if not root.exists():
+        raise DataError(f"data.path={root} does not exist. {_local_help(root)}")
+    if not root.is_dir():
+        raise DataError(f"data.path={root} is not a folder. {_local_help(root)}")
+    files: dict[str, list[Path]] = {}
+    for split in SPLITS:
+        for sub in SUBDIRS:
+            folder = root / sub
+            for ext in FORMATS:
+                found = sorted(folder.glob(f"{split}-*{ext}")) or sorted(folder.glob(f"{split}{ext}"))
+                if found:
+                    files[split] = found
+                    break
+            if split in files:
+                break
+        else:
+            raise DataError(f"data.path={root} has no '{split}' split. {_local_help(root)}")
+    return files
+
+
+def fingerprint(files: dict[str, list[Path]]) -> list:
+    """Identity of local data for the cache key: names, sizes and modification times."""
+    return [[split, str(f), f.stat().st_size, f.stat().st_mtime_ns] for split in SPLITS for f in files[split]]
+
+
+def _to_raw(table, where: str) -> RawSplit:
+    """Check the columns and values of one split (a pyarrow Table) and convert it."""
+    missing = [c for c in ("text", "label") if c not in table.column_names]
+    if missing:
+        raise DataError(
+            f"{where} lacks the column(s) {missing}; found {table.column_names}. "
+            "Each split needs a 'text' column (the review) and a 'label' column (0 = negative, 1 = positive)."
+        )
+    if table.num_rows == 0:
+        raise DataError(f"{where} has no rows: give a split with at least one labelled review.")
+    texts = table.column("text").to_pylist()
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise DataError(f"{where}: row {bad} has text {texts[bad]!r}, not a string; every row needs a review text.")
+    labels = np.asarray(table.column("label").to_pylist(), dtype=object)
+    ok = np.array([isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v in (0, 1) for v in labels])
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise DataError(
+            f"{where}: row {row} has label {labels[row]!r}; labels must be the integers 0 (negative) or 1 (positive)."
+        )
+    return RawSplit(texts=texts, labels=labels.astype(np.int64))
+
+
+def load_local(files: dict[str, list[Path]]) -> dict[str, RawSplit]:
+    import datasets
+
+    raw = {}
+    for split, paths in files.items():
+        builder = FORMATS[paths[0].suffix]
+        where = f"the {split} split ({', '.join(str(p) for p in paths)})"
+        try:
+            ds = datasets.load_dataset(builder, data_files=[str(p) for p in paths], split="train")
+        except Exception as e:  # datasets raises many types for unreadable files; all mean the same here
+            cause = e.__cause__ or e
+            raise DataError(
+                f"could not read {where}: {type(cause).__name__}: {cause}. "
+                "Check that the files are valid, UTF-8 encoded and have 'text' and 'label' columns."
+            ) from None
+        raw[split] = _to_raw(ds.data.table, where)
+    return raw
+
+
+def _hub_help(name: str, reason: str) -> str:
+    return (
+        f"Could not load the dataset '{name}' from the Hugging Face Hub ({reason}). "
+        "To train without network access, point data.path at a local copy, e.g. "
+        "`seqclf-train data.path=/data/imdb` (a folder with train and test Parquet, JSON Lines or CSV files "
+        "with 'text' and 'label' columns, such as the Hub's plain_text/ layout). If the dataset is already "
+        "in your Hugging Face cache, set HF_DATASETS_OFFLINE=1 to load it from there."
+    )
+
+
+def _offline() -> bool:
+    return any(
+        os.environ.get(v, "").upper() in {"1", "ON", "YES", "TRUE"} for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+    )
+
+
+def hub_unreachable(timeout: float = HUB_TIMEOUT_S) -> str | None:
+    """Why the Hub cannot be reached, or None. `datasets` itself retries for ~25 s before giving up."""
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        return f"{host}:{port} is unreachable: {e}"
+    return None
+
+
+def load_hub(name: str, revision: str | None = None) -> dict[str, RawSplit]:
+    if not _offline():
+        reason = hub_unreachable()
+        if reason:
+            raise DataError(_hub_help(name, reason))
+    import datasets
+
+    try:
+        dd = datasets.load_dataset(name, revision=revision)
+    except Exception as e:  # offline without a cached copy, unknown name, ...: one clear message
+        raise DataError(_hub_help(name, f"{type(e).__name__}: {e}")) from None
+    missing = [s for s in SPLITS if s not in dd]
+    if missing:
+        raise DataError(f"the Hub dataset '{name}' has no split(s) {missing}; found {list(dd)}.")
+    return {s: _to_raw(dd[s].data.table, f"the {s} split of '{name}'") for s in SPLITS}

@@ -1,0 +1,147 @@
+"""Word-level tokenizer: normalise, fit a top-N vocabulary, encode to fixed-length id arrays.
+
+Plain Python on purpose: torchtext no longer loads against current torch, and on the full IMDB
+train+test HF ``tokenizers`` (WordLevel with regex normalisers) measured 2.2 s to fit and 8 s to
+encode with left truncation, against 1.2 s and 0.7 s here (2-core machine).
+The tokenizer carries everything prediction needs (vocabulary, length, padding and truncation
+sides) and serialises to a JSON string, so it travels inside checkpoints as plain data.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+PAD_ID, UNK_ID = 0, 1
+SPECIALS = ("<pad>", "<unk>")
+SIDES = ("pre", "post")
+FORMAT = "seqclf.WordTokenizer/1"
+
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+@functools.cache
+def _translation() -> dict[int, str | None]:
+    """Punctuation and symbols (any script) become spaces; apostrophes vanish ("don't" -> "dont")."""
+    table: dict[int, str | None] = {
+        cp: " " for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] in "PS"
+    }
+    table[ord("_")] = " "
+    for quote in "'\u2019\u02bc":
+        table[ord(quote)] = None
+    return table
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase, drop ``<br />`` tags, punctuation and symbols, split on whitespace."""
+    text = text.lower()
+    if "<br" in text:
+        text = _BR.sub(" ", text)
+    return text.translate(_translation()).split()
+
+
+def check_side(name: str, value: str) -> str:
+    if value not in SIDES:
+        raise ValueError(f"data.{name}={value!r} is not valid: use 'pre' or 'post'.")
+    return value
+
+
+class WordTokenizer:
+    """Maps text to ``max_len`` word ids: 0 = padding, 1 = out-of-vocabulary, 2.. = words by frequency.
+
+    ``padding``/``truncation`` = ``"pre"`` behave as Keras ``pad_sequences``: keep the last
+    ``max_len`` words and put the zeros in front.
+    """
+
+    def __init__(self, vocab: Sequence[str], max_len: int = 32, padding: str = "pre", truncation: str = "pre"):
+        if tuple(vocab[:2]) != SPECIALS:
+            raise ValueError(f"a vocabulary must start with the special tokens {SPECIALS}")
+        if max_len < 1:
+            raise ValueError(f"data.max_len={max_len} must be a positive integer")
+        self.vocab = list(vocab)
+        self.index = {word: i for i, word in enumerate(self.vocab)}
+        self.max_len = int(max_len)
+        self.padding = check_side("padding", padding)
+        self.truncation = check_side("truncation", truncation)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], vocab_size: int, progress: bool = False, **kwargs) -> WordTokenizer:
+        """Keep the ``vocab_size`` most frequent words, specials included; ties break alphabetically."""
+        if vocab_size < len(SPECIALS) + 1:
+            raise ValueError(f"data.vocab_size={vocab_size} must be at least 3 (2 special tokens + 1 word)")
+        counts: Counter[str] = Counter()
+        for text in tqdm(texts, desc="Fitting vocabulary", unit=" texts", disable=not progress, leave=False):
+            counts.update(tokenize(text))
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: vocab_size - len(SPECIALS)]
+        return cls([*SPECIALS, *(word for word, _ in ranked)], **kwargs)
+
+    def _kept_words(self, text: str) -> list[str]:
+        """The words that survive truncation, tokenising only the text's relevant end when it is long.
+
+        Tokenisation is local (no rule looks further than a ``<br />`` tag), so the words of a
+        slice are the true words except a possibly cut one at the slice edge; taking more than
+        ``max_len`` words and dropping that edge gives the exact result, and otherwise we fall
+        back to the whole text.
+        """
+        n, span = self.max_len, self.max_len * 24
+        pre = self.truncation == "pre"
+        if len(text) > span:
+            words = tokenize(text[-span:] if pre else text[:span])
+            if len(words) > n:
+                return words[-n:] if pre else words[:n]
+        words = tokenize(text)
+        return words[-n:] if pre else words[:n]
+
+    def encode(self, texts: Iterable[str], progress: bool = False) -> np.ndarray:
+        """Encode to an ``int32`` array of shape ``(len(texts), max_len)``."""
+        texts = list(texts)
+        out = np.full((len(texts), self.max_len), PAD_ID, dtype=np.int32)
+        lookup, pre_pad = self.index.get, self.padding == "pre"
+        rows = tqdm(texts, desc="Encoding", unit=" texts", disable=not progress, leave=False)
+        for i, text in enumerate(rows):
+            ids = [lookup(word, UNK_ID) for word in self._kept_words(text)]
+            if ids:
+                if pre_pad:
+                    out[i, self.max_len - len(ids) :] = ids
+                else:
+                    out[i, : len(ids)] = ids
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "max_len": self.max_len,
+                "padding": self.padding,
+                "truncation": self.truncation,
+                "vocab": self.vocab,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, data: str) -> WordTokenizer:
+        state = json.loads(data)
+        if state.get("format") != FORMAT:
+            raise ValueError(f"not a seqclf tokenizer (format {state.get('format')!r}, expected {FORMAT!r})")
+        return cls(state["vocab"], state["max_len"], state["padding"], state["truncation"])
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> WordTokenizer:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,9 @@
+"""User-facing errors: their message says what is wrong and how to fix it, and is shown without a traceback."""
+
+
+class SeqclfError(Exception):
+    """A problem with the user's configuration or data."""
+
+
+class DataError(SeqclfError):
+    """The data source cannot be read or does not look like a labelled text dataset."""

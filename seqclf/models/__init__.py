@@ -1,0 +1,3 @@
+from seqclf.models.rnn import CELLS, RNNClassifier
+
+__all__ = ["CELLS", "RNNClassifier"]

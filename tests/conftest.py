@@ -1,0 +1,125 @@
+"""Shared fixtures: tiny IMDB-format data made on the fly and the shipped config, shrunk."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from seqclf.train import CONF_DIR
+
+POS_WORDS = ["great", "wonderful", "moving", "superb", "loved", "brilliant"]
+NEG_WORDS = ["awful", "boring", "terrible", "waste", "hated", "dull"]
+FILLER = ["the", "film", "a", "movie", "plot", "actor", "and", "it", "was", "scene"]
+
+# Small and quick: every test that trains uses these.
+TINY = [
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=4",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.enable_model_summary=false",
+    "data.batch_size=8",
+    "data.eval_batch_size=16",
+    "data.vocab_size=40",
+    "data.max_len=12",
+    "data.progress=false",
+    "model.embed_dim=4",
+    "model.hidden_size=4",
+    "callbacks.progress_bar.refresh_rate=0",
+]
+
+
+def make_reviews(n: int, seed: int, extra_word: str | None = None) -> list[dict]:
+    """``n`` label-sorted reviews (all negative, then all positive) as the Hub's IMDB is."""
+    rng = random.Random(seed)
+    rows = []
+    for label in (0, 1):
+        cue = POS_WORDS if label else NEG_WORDS
+        for _ in range(n // 2):
+            words = rng.choices(FILLER, k=rng.randint(5, 30)) + rng.choices(cue, k=3)
+            if extra_word:
+                words.append(extra_word)
+            rng.shuffle(words)
+            text = " ".join(words).capitalize() + ".<br /><br />" + rng.choice(["Yes!", "Really.", "Don't ask."])
+            rows.append({"text": text, "label": label})
+    return rows
+
+
+def write_split(folder: Path, split: str, rows: list[dict], fmt: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        path = folder / f"{split}-00000-of-00001.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    elif fmt == "jsonl":
+        path = folder / f"{split}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    elif fmt == "csv":
+        import csv
+
+        path = folder / f"{split}.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["text", "label"])
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        raise ValueError(fmt)
+    return path
+
+
+def make_imdb(root: Path, fmt: str = "parquet", n_train: int = 200, n_test: int = 80) -> Path:
+    """A folder in the Hub's layout (``plain_text/<split>-*.parquet``) or flat CSV / JSON Lines.
+    The word ``zebra`` appears in test only, to check that the vocabulary comes from train."""
+    folder = root / "plain_text" if fmt == "parquet" else root
+    write_split(folder, "train", make_reviews(n_train, seed=1), fmt)
+    write_split(folder, "test", make_reviews(n_test, seed=2, extra_word="zebra"), fmt)
+    return root
+
+
+@pytest.fixture(scope="session")
+def imdb_dir(tmp_path_factory) -> Path:
+    return make_imdb(tmp_path_factory.mktemp("imdb"))
+
+
+@pytest.fixture(autouse=True)
+def _offline_env(monkeypatch, tmp_path_factory):
+    """No test may reach a network or touch the user's caches."""
+    home = tmp_path_factory.getbasetemp() / "hf_home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
+    monkeypatch.setenv("SEQCLF_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "seqclf_cache"))
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    yield
+    GlobalHydra.instance().clear()
+
+
+def compose_train(tmp_path: Path, overrides: list[str] = (), tiny: bool = True) -> DictConfig:
+    """The shipped train config with outputs under ``tmp_path``, as the entry point would see it."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[*(TINY if tiny else []), *overrides], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(tmp_path)
+        cfg.paths.log_dir = str(tmp_path / "outputs")
+        cfg.paths.output_dir = str(tmp_path / "run")
+        cfg.paths.cache_dir = str(tmp_path / "cache")
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def cli_env(tmp_path) -> dict:
+    """Environment for running the console script in a subprocess, offline."""
+    env = dict(os.environ)
+    env.update(HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", SEQCLF_CACHE_DIR=str(tmp_path / "cache"))
+    return env

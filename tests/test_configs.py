@@ -1,0 +1,80 @@
+"""Every shipped config file composes and instantiates."""
+
+from pathlib import Path
+
+import hydra
+import lightning as L
+import pytest
+import torch
+from conftest import compose_train
+from omegaconf import OmegaConf
+
+from seqclf.config import ConfigError, validate
+from seqclf.data import IMDBDataModule
+from seqclf.module import SeqClassifier
+from seqclf.train import CONF_DIR, instantiate_all
+
+OPTIONS = sorted(
+    (p.parent.name, p.stem) for p in Path(CONF_DIR).glob("*/*.yaml")
+)  # (group, option) for every file in a config group
+
+
+def test_options_were_found():
+    groups = {g for g, _ in OPTIONS}
+    assert {"data", "model", "trainer", "callbacks", "logger", "paths", "hydra"} <= groups
+
+
+def test_default_config_matches_the_lecture(tmp_path):
+    cfg = compose_train(tmp_path, tiny=False)
+    assert cfg.model.cell == "lstm" and cfg.model.embed_dim == 16 and cfg.model.hidden_size == 32
+    assert cfg.data.vocab_size == 10000 and cfg.data.max_len == 32 and cfg.data.batch_size == 32
+    assert (cfg.data.padding, cfg.data.truncation) == ("pre", "pre")
+    assert cfg.trainer.max_epochs == 10 and cfg.seed == 42 and cfg.model.lr == 1e-3
+    assert cfg.trainer.accelerator == "auto" and cfg.data.path is None
+    validate(cfg)
+
+
+@pytest.mark.parametrize("group, option", OPTIONS)
+def test_every_config_file_composes_and_instantiates(tmp_path, group, option):
+    overrides = [f"{group}={option}"]
+    if (group, option) == ("model", "base"):
+        overrides.append("+model.cell=gru")  # the shared base leaves the cell to rnn/lstm/gru.yaml
+    cfg = compose_train(tmp_path, overrides, tiny=False)
+    for key in cfg:  # every interpolation resolves
+        if key != "hydra" and OmegaConf.is_config(cfg[key]):
+            OmegaConf.to_container(cfg[key], resolve=True)
+    node = cfg[group]
+    if group == "data":
+        assert isinstance(hydra.utils.instantiate(node), IMDBDataModule)
+    elif group == "model":
+        model = hydra.utils.instantiate(node, vocab_size=100)
+        assert isinstance(model, SeqClassifier) and model.hparams.cell == node.cell
+    elif group in ("callbacks", "logger"):
+        assert len(instantiate_all(node)) == len(node)
+    elif group == "trainer":
+        if node.accelerator == "gpu" and not torch.cuda.is_available():
+            pytest.skip("trainer=gpu needs a CUDA device")
+        assert isinstance(hydra.utils.instantiate(node), L.Trainer)
+    elif group == "paths":
+        assert Path(node.output_dir).is_absolute() and node.cache_dir
+    elif group == "hydra":
+        # Microseconds in the run folder: runs started in the same second do not collide.
+        first, second = cfg.hydra.run.dir, compose_train(tmp_path, overrides, tiny=False).hydra.run.dir
+        assert first.startswith(cfg.paths.log_dir) and first != second
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.cell=transformer", "model.cell='transformer'.*rnn, lstm, gru"),
+        ("model.hidden_size=0", "model.hidden_size=0 must be a positive integer"),
+        ("data.max_len=-3", "data.max_len=-3 must be a positive integer"),
+        ("data.vocab_size=2", "data.vocab_size=2 must be an integer of at least 3"),
+        ("data.val_fraction=1.0", "data.val_fraction=1.0 must lie strictly between 0 and 1"),
+        ("data.padding=left", "data.padding='left' is not valid; choose one of pre, post"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a positive integer"),
+    ],
+)
+def test_bad_values_are_named_with_the_valid_choices(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(compose_train(tmp_path, [override]))

@@ -1,0 +1,141 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_imdb, write_split
+
+from seqclf.data import IMDBDataModule, sources
+from seqclf.data.imdb import stratified_split
+from seqclf.errors import DataError
+
+
+def datamodule(path, tmp_path, **kwargs) -> IMDBDataModule:
+    settings = dict(
+        path=str(path),
+        cache_dir=str(tmp_path / "cache"),
+        vocab_size=30,
+        max_len=10,
+        batch_size=16,
+        eval_batch_size=32,
+        progress=False,
+    )
+    dm = IMDBDataModule(**{**settings, **kwargs})
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def test_stratified_split_keeps_label_shares_and_is_seeded():
+    labels = np.array([0] * 600 + [1] * 400)  # label-sorted, as the Hub's IMDB
+    train, val = stratified_split(labels, 0.1, seed=7)
+    assert len(val) == 100 and len(train) == 900
+    assert set(train).isdisjoint(val) and len(set(train) | set(val)) == 1000
+    assert (labels[val] == 0).sum() == 60 and (labels[val] == 1).sum() == 40
+    assert np.array_equal(val, stratified_split(labels, 0.1, seed=7)[1])
+    assert not np.array_equal(val, stratified_split(labels, 0.1, seed=8)[1])
+    with pytest.raises(DataError, match="val_fraction"):
+        stratified_split(np.array([0, 1]), 0.1, seed=0)
+
+
+def test_label_sorted_data_gives_mixed_batches_and_a_stratified_validation_split(imdb_dir, tmp_path):
+    dm = datamodule(imdb_dir, tmp_path)
+    assert len(dm.train_set) == 180 and len(dm.val_set) == 20 and len(dm.test_set) == 80
+    assert dm.val_set.y.sum().item() == 10  # half of each class, not the tail of the sorted file
+    torch.manual_seed(0)
+    for _ in range(3):  # every epoch: each batch mixes classes, the epoch covers each review once
+        batches = list(dm.train_dataloader())
+        assert [len(y) for _, y in batches] == [16] * 11 + [4]
+        assert all(0 < y.sum() < len(y) for _, y in batches[:-1])
+        seen = torch.cat([x for x, _ in batches])
+        assert len(seen) == len(dm.train_set) and len(torch.unique(seen, dim=0)) == len(
+            torch.unique(dm.train_set.x, dim=0)
+        )
+    x, y = next(iter(dm.val_dataloader()))
+    assert x.shape == (20, 10) and x.dtype == torch.int64 and y.dtype == torch.float32
+
+
+def test_vocabulary_comes_from_train_only(imdb_dir, tmp_path):
+    dm = datamodule(imdb_dir, tmp_path, vocab_size=1000)
+    assert "zebra" not in dm.tokenizer.index  # a test-only word
+    assert "great" in dm.tokenizer.index and "awful" in dm.tokenizer.index
+    assert dm.tokenizer.vocab_size < 1000
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_csv_and_json_lines_load_like_parquet(imdb_dir, tmp_path, fmt):
+    other = make_imdb(tmp_path / fmt, fmt=fmt)
+    a, b = datamodule(imdb_dir, tmp_path), datamodule(other, tmp_path)
+    assert a.tokenizer.vocab == b.tokenizer.vocab
+    assert torch.equal(a.test_set.x, b.test_set.x) and torch.equal(a.train_set.y, b.train_set.y)
+
+
+def test_encoded_splits_are_cached_and_keyed_by_settings(imdb_dir, tmp_path, monkeypatch):
+    first = datamodule(imdb_dir, tmp_path)
+    monkeypatch.setattr(sources, "load_local", lambda files: pytest.fail("raw data re-read despite the cache"))
+    second = datamodule(imdb_dir, tmp_path)
+    assert second.cache_dir == first.cache_dir and torch.equal(second.train_set.x, first.train_set.x)
+    # Other settings, another cache.
+    other = IMDBDataModule(path=str(imdb_dir), cache_dir=str(tmp_path / "cache"), vocab_size=30, max_len=11)
+    assert other.cache_dir != first.cache_dir
+    assert sorted(p.name for p in first.cache_dir.iterdir()) == [
+        "meta.json",
+        "test_x.npy",
+        "test_y.npy",
+        "tokenizer.json",
+        "train_x.npy",
+        "train_y.npy",
+    ]
+    assert not [p for p in first.cache_dir.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+def test_datamodule_state_carries_the_tokenizer(imdb_dir, tmp_path):
+    dm = datamodule(imdb_dir, tmp_path)
+    state = dm.state_dict()
+    assert state["tokenizer"] == dm.tokenizer.to_json()
+    dm.load_state_dict(state)  # same vocabulary: accepted
+    other = datamodule(imdb_dir, tmp_path, vocab_size=20)
+    with pytest.raises(DataError, match="different vocabulary|differs"):
+        other.load_state_dict(state)
+
+
+def test_missing_folder_and_missing_split_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match=r"data.path=.*nowhere does not exist.*'text' and a 'label'"):
+        IMDBDataModule(path=str(tmp_path / "nowhere"), cache_dir=str(tmp_path)).prepare_data()
+    write_split(tmp_path / "only_train", "train", [{"text": "a", "label": 0}], "jsonl")
+    with pytest.raises(DataError, match="has no 'test' split"):
+        IMDBDataModule(path=str(tmp_path / "only_train"), cache_dir=str(tmp_path)).prepare_data()
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([{"review": "a", "label": 0}], r"lacks the column\(s\) \['text'\]"),
+        ([{"text": "a", "label": 2}], "label 2; labels must be the integers 0"),
+        ([{"text": None, "label": 1}], "not a string"),
+    ],
+)
+def test_bad_columns_and_labels_are_clear_errors(tmp_path, rows, message):
+    for split in ("train", "test"):
+        write_split(tmp_path / "bad", split, rows, "jsonl")
+    with pytest.raises(DataError, match=message):
+        IMDBDataModule(path=str(tmp_path / "bad"), cache_dir=str(tmp_path / "cache")).prepare_data()
+
+
+def test_unreachable_hub_without_data_path_fails_fast_with_help(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    start = time.perf_counter()
+    with pytest.raises(DataError) as err:
+        IMDBDataModule(path=None, cache_dir=str(tmp_path)).prepare_data()
+    assert time.perf_counter() - start < 10
+    message = str(err.value)
+    assert "stanfordnlp/imdb" in message and "data.path" in message and "HF_DATASETS_OFFLINE" in message
+
+
+def test_invalid_arguments_are_rejected(tmp_path):
+    with pytest.raises(DataError, match="val_fraction=1.5"):
+        IMDBDataModule(val_fraction=1.5)
+    with pytest.raises(ValueError, match="data.truncation='middle'"):
+        IMDBDataModule(truncation="middle")

@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from seqclf.models import CELLS, RNNClassifier
+from seqclf.module import SeqClassifier
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("bidirectional, num_layers", [(False, 1), (True, 2)])
+def test_each_cell_gives_one_logit_per_sequence(cell, bidirectional, num_layers):
+    net = RNNClassifier(50, cell, embed_dim=4, hidden_size=6, num_layers=num_layers, bidirectional=bidirectional)
+    assert isinstance(net.encoder, CELLS[cell])
+    tokens = torch.randint(0, 50, (3, 7))
+    logits = net(tokens)
+    assert logits.shape == (3,) and logits.dtype == torch.float32
+    logits.sum().backward()
+
+
+def test_unknown_cell_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="model.cell='transformer'.*rnn, lstm, gru"):
+        RNNClassifier(10, "transformer")
+
+
+def test_padding_embedding_is_zero_and_uses_the_last_time_step():
+    net = RNNClassifier(20, "gru", embed_dim=3, hidden_size=4)
+    assert torch.count_nonzero(net.embedding.weight[0]) == 0
+    tokens = torch.tensor([[0, 0, 5, 6], [0, 0, 5, 7]])
+    out, _ = net.encoder(net.embedding(tokens))
+    expected = net.head(out[:, -1]).squeeze(-1)
+    torch.testing.assert_close(net.eval()(tokens), expected)
+
+
+def test_lightning_module_keeps_primitive_hparams_only():
+    model = SeqClassifier(vocab_size=30, cell="rnn", hidden_size=5)
+    assert dict(model.hparams) == {
+        "vocab_size": 30,
+        "cell": "rnn",
+        "embed_dim": 16,
+        "hidden_size": 5,
+        "num_layers": 1,
+        "bidirectional": False,
+        "dropout": 0.0,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+    }
+    assert all(isinstance(v, (int, float, str, bool)) for v in model.hparams.values())

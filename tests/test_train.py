@@ -1,0 +1,109 @@
+"""End to end: the shipped config, shrunk, trains each cell type and writes every artifact."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY, compose_train
+
+from seqclf.data import WordTokenizer
+from seqclf.module import SeqClassifier
+from seqclf.train import train
+
+
+def run_files(out: Path) -> dict:
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {
+        "metrics": metrics,
+        "best": out / metrics["best_checkpoint"],
+        "last": out / "checkpoints" / "last.ckpt",
+        "events": sorted((out / "tensorboard").glob("events.out.tfevents.*")),
+    }
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_each_cell_trains_one_epoch_and_writes_checkpoint_events_metrics(tmp_path, imdb_dir, cell):
+    cfg = compose_train(tmp_path, [f"model={cell}", f"data.path={imdb_dir}"])
+    metrics = train(cfg)
+    out = Path(cfg.paths.output_dir)
+    files = run_files(out)
+    assert files["metrics"] == metrics
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["test/loss"] > 0 and 0 <= metrics["val/acc_best"] <= 1
+    assert metrics["epochs"] == 1 and metrics["global_step"] == 4 and metrics["seconds_per_epoch"] > 0
+    assert files["best"].is_file() and files["last"].is_file() and files["events"]
+
+    # The checkpoint describes itself: primitive hparams and the tokenizer, nothing else needed.
+    model = SeqClassifier.load_from_checkpoint(files["last"], map_location="cpu")
+    ckpt = torch.load(files["last"], map_location="cpu", weights_only=True)
+    tokenizer = WordTokenizer.from_json(ckpt["IMDBDataModule"]["tokenizer"])
+    assert tokenizer.to_json() == (out / "tokenizer.json").read_text()
+    # The tiny data has fewer distinct words than data.vocab_size=40: the model is sized by the data.
+    assert model.hparams.cell == cell and model.hparams.vocab_size == tokenizer.vocab_size == 28
+    assert tokenizer.max_len == 12 and tokenizer.padding == "pre"
+
+
+def test_last_checkpoint_follows_every_epoch(tmp_path, imdb_dir):
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "trainer.max_epochs=3", "optimizer.lr=0.0"])
+    train(cfg)  # lr 0: validation accuracy never improves after epoch 0, so only last.ckpt moves on
+    files = run_files(Path(cfg.paths.output_dir))
+    assert torch.load(files["best"], weights_only=True)["epoch"] == 0
+    assert torch.load(files["last"], weights_only=True)["epoch"] == 2
+
+
+def test_csv_logger_can_replace_tensorboard(tmp_path, imdb_dir):
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "logger=csv"])
+    train(cfg)
+    header = (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/acc"} <= set(header)
+
+
+def cli(*args, env, cwd, timeout=240):
+    return subprocess.run(
+        [sys.executable, "-m", "seqclf.train", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_command_line_runs_started_together_get_their_own_folders(tmp_path, imdb_dir, cli_env):
+    args = [f"data.path={imdb_dir}", *TINY]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "seqclf.train", *args],
+            env=cli_env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    logs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    runs = sorted((tmp_path / "outputs" / "train" / "runs").iterdir())
+    assert len(runs) == 2
+    for run in runs:  # composed config, checkpoints, events, tokenizer and metrics, all in the run folder
+        assert (run / ".hydra" / "config.yaml").is_file() and (run / "tokenizer.json").is_file()
+        files = run_files(run)
+        assert files["best"].is_file() and files["last"].is_file() and files["events"]
+    assert "test/acc" in logs[0]
+
+
+def test_bad_config_value_exits_with_one_clear_paragraph(tmp_path, cli_env):
+    result = cli("model.cell=transformer", env=cli_env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert "model.cell='transformer' is not a known cell type; choose one of rnn, lstm, gru" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_no_hub_and_no_data_path_exits_with_help(tmp_path, cli_env):
+    result = cli(env={**cli_env, "HF_HOME": str(tmp_path / "hf")}, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert "data.path" in result.stderr and "HF_DATASETS_OFFLINE" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
