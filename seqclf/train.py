@@ -9,9 +9,10 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from seqclf import reporting
 from seqclf.config import validate
@@ -22,6 +23,23 @@ log = logging.getLogger(__name__)
 # The configs ship inside the package in a wheel, and beside it in a source checkout.
 _HERE = Path(__file__).resolve().parent
 CONF_DIR = str(_HERE / "conf" if (_HERE / "conf").is_dir() else _HERE.parent / "conf")
+
+
+def load_config(overrides: list[str] | tuple = (), output_dir: str | Path | None = None) -> DictConfig:
+    """The shipped config composed outside `seqclf-train` (tests, benchmarks, notebooks), with every
+    path under ``output_dir`` (the run in ``output_dir/run``, the data cache in ``output_dir/cache``)."""
+    GlobalHydra.instance().clear()
+    with hydra.initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = hydra.compose("train", overrides=list(overrides), return_hydra_config=True)
+    if output_dir is not None:
+        root = Path(output_dir).resolve()
+        with open_dict(cfg):
+            cfg.paths.root_dir = str(root)
+            cfg.paths.log_dir = str(root / "outputs")
+            cfg.paths.output_dir = str(root / "run")
+            cfg.paths.cache_dir = str(root / "cache")
+    HydraConfig.instance().set_config(cfg)  # for `${hydra:...}` interpolations
+    return cfg
 
 
 def instantiate_all(group: DictConfig | None) -> list:

@@ -10,12 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from seqclf.train import CONF_DIR
+from seqclf.train import load_config
 
 POS_WORDS = ["great", "wonderful", "moving", "superb", "loved", "brilliant"]
 NEG_WORDS = ["awful", "boring", "terrible", "waste", "hated", "dull"]
@@ -105,16 +103,7 @@ def _offline_env(monkeypatch, tmp_path_factory):
 
 def compose_train(tmp_path: Path, overrides: list[str] = (), tiny: bool = True) -> DictConfig:
     """The shipped train config with outputs under ``tmp_path``, as the entry point would see it."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[*(TINY if tiny else []), *overrides], return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(tmp_path)
-        cfg.paths.log_dir = str(tmp_path / "outputs")
-        cfg.paths.output_dir = str(tmp_path / "run")
-        cfg.paths.cache_dir = str(tmp_path / "cache")
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    return load_config([*(TINY if tiny else []), *overrides], output_dir=tmp_path)
 
 
 @pytest.fixture

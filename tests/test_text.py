@@ -3,6 +3,7 @@ import random
 import numpy as np
 import pytest
 
+from seqclf.data import text as text_module
 from seqclf.data.text import PAD_ID, SPECIALS, UNK_ID, WordTokenizer, tokenize
 
 
@@ -109,3 +110,14 @@ def test_json_round_trip(tmp_path, abc):
     assert back.vocab == abc.vocab and back.max_len == 5 and (back.padding, back.truncation) == ("pre", "pre")
     with pytest.raises(ValueError, match="not a seqclf tokenizer"):
         WordTokenizer.from_json('{"vocab": []}')
+
+
+def test_parallel_fit_and_encode_equal_the_serial_result(monkeypatch):
+    rng = random.Random(1)
+    words = [f"w{i}" for i in range(300)]
+    texts = [" ".join(rng.choices(words, k=rng.randint(0, 60))) + "!" for _ in range(500)]
+    serial = WordTokenizer.fit(texts, 100, workers=1, max_len=16)
+    monkeypatch.setattr(text_module, "PARALLEL_MIN_TEXTS", 0)  # fork workers even for this small input
+    parallel = WordTokenizer.fit(texts, 100, workers=2, max_len=16)
+    assert parallel.vocab == serial.vocab
+    np.testing.assert_array_equal(parallel.encode(texts, workers=2), serial.encode(texts, workers=1))

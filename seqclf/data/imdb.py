@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from seqclf.data.text import FORMAT, WordTokenizer, check_side
 from seqclf.errors import DataError
 
 log = logging.getLogger(__name__)
+
+# Batches are slices of in-memory tensors: worker processes would only add start-up and IPC cost.
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
 CACHE_VERSION = 1
 _ARRAYS = ("train_x", "train_y", "test_x", "test_y")
@@ -37,8 +41,11 @@ class TensorBatches(Dataset):
         return len(self.y)
 
     def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = torch.as_tensor(rows)
+        rows = torch.as_tensor(rows).to(self.x.device, non_blocking=True)
         return self.x[rows], self.y[rows]
+
+    def to(self, device: torch.device) -> TensorBatches:
+        return self if self.x.device == device else TensorBatches(self.x.to(device), self.y.to(device))
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +90,7 @@ class IMDBDataModule(L.LightningDataModule):
         eval_batch_size: int = 1024,
         seed: int = 42,
         progress: bool = True,
+        num_proc: int | None = None,
     ):
         super().__init__()
         if not 0.0 < val_fraction < 1.0:
@@ -94,7 +102,7 @@ class IMDBDataModule(L.LightningDataModule):
         self.padding, self.truncation = check_side("padding", padding), check_side("truncation", truncation)
         self.val_fraction, self.seed = float(val_fraction), int(seed)
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
-        self.progress = progress
+        self.progress, self.num_proc = progress, num_proc
         self.tokenizer: WordTokenizer | None = None
         self.train_set = self.val_set = self.test_set = None
         self._files: dict[str, list[Path]] | None = None
@@ -132,13 +140,14 @@ class IMDBDataModule(L.LightningDataModule):
             raw["train"].texts,
             self.vocab_size,
             progress=self.progress,
+            workers=self.num_proc,
             max_len=self.max_len,
             padding=self.padding,
             truncation=self.truncation,
         )
         arrays = {}
         for split in sources.SPLITS:
-            arrays[f"{split}_x"] = tokenizer.encode(raw[split].texts, progress=self.progress)
+            arrays[f"{split}_x"] = tokenizer.encode(raw[split].texts, progress=self.progress, workers=self.num_proc)
             arrays[f"{split}_y"] = raw[split].labels.astype(np.int8)
         meta = {"source": self._source(), "rows": {s: len(raw[s].labels) for s in sources.SPLITS}}
         self._write_cache(target, tokenizer, arrays, meta)
@@ -195,6 +204,14 @@ class IMDBDataModule(L.LightningDataModule):
             )
 
     # -- loaders -------------------------------------------------------------------------------------
+    def _on_device(self, name: str) -> TensorBatches:
+        """GPU fast path: on CUDA the encoded split (a few MB) moves to the device once, so each
+        batch is a gather there instead of a host-to-device copy per step."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if device.type == "cuda":
+            setattr(self, name, getattr(self, name).to(device))
+        return getattr(self, name)
+
     @staticmethod
     def _loader(dataset: TensorBatches, batch_size: int, shuffle: bool) -> DataLoader:
         # Shuffle over the whole split: the Hub's IMDB lists all negatives before all positives.
@@ -202,10 +219,10 @@ class IMDBDataModule(L.LightningDataModule):
         return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
+        return self._loader(self._on_device("train_set"), self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        return self._loader(self._on_device("val_set"), self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+        return self._loader(self._on_device("test_set"), self.eval_batch_size, shuffle=False)

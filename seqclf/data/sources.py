@@ -13,8 +13,8 @@ import numpy as np
 from seqclf.errors import DataError
 
 SPLITS = ("train", "test")
-# Extension -> `datasets` builder, in order of preference when a folder holds several.
-FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
+# File types, in order of preference when a folder holds several (.json is read as JSON Lines).
+FORMATS = (".parquet", ".jsonl", ".json", ".csv")
 # Folders searched below data.path: the folder itself, the Hub's config folder, and `data/`.
 SUBDIRS = (".", "plain_text", "data")
 HUB_TIMEOUT_S = 3.0
@@ -87,22 +87,34 @@ def _to_raw(table, where: str) -> RawSplit:
     return RawSplit(texts=texts, labels=labels.astype(np.int64))
 
 
+def _read_table(path: Path):
+    """One file as a pyarrow Table. pyarrow directly rather than `datasets`: the encoded splits are
+    cached by seqclf anyway, so an Arrow copy in the HF cache would only cost time (~1 s cold)."""
+    import pyarrow.csv
+    import pyarrow.json
+    import pyarrow.parquet
+
+    if path.suffix == ".parquet":
+        return pyarrow.parquet.ParquetFile(path).read()  # read_table would import pyarrow.dataset (0.25 s)
+    if path.suffix == ".csv":  # reviews may hold line breaks inside quoted fields
+        return pyarrow.csv.read_csv(path, parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True))
+    return pyarrow.json.read_json(path)  # JSON Lines
+
+
 def load_local(files: dict[str, list[Path]]) -> dict[str, RawSplit]:
-    import datasets
+    import pyarrow as pa
 
     raw = {}
     for split, paths in files.items():
-        builder = FORMATS[paths[0].suffix]
         where = f"the {split} split ({', '.join(str(p) for p in paths)})"
         try:
-            ds = datasets.load_dataset(builder, data_files=[str(p) for p in paths], split="train")
-        except Exception as e:  # datasets raises many types for unreadable files; all mean the same here
-            cause = e.__cause__ or e
+            table = pa.concat_tables([_read_table(p) for p in paths], promote_options="default")
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
             raise DataError(
-                f"could not read {where}: {type(cause).__name__}: {cause}. "
-                "Check that the files are valid, UTF-8 encoded and have 'text' and 'label' columns."
+                f"could not read {where}: {e}. Check that the files are valid {paths[0].suffix[1:]} files, "
+                "UTF-8 encoded, with 'text' and 'label' columns."
             ) from None
-        raw[split] = _to_raw(ds.data.table, where)
+        raw[split] = _to_raw(table, where)
     return raw
 
 
