@@ -2,33 +2,108 @@
 
 from __future__ import annotations
 
+import random
 import time
+from typing import Any
 
 import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 
 import seqclf
 
 
 class EpochTimer(L.Callback):
-    """Seconds per training epoch (training batches only, validation excluded) and seconds from
-    the start of the process to the first training step; logged as ``time/epoch_s``."""
+    """Seconds per training epoch (training batches only, validation excluded), logged as
+    ``time/epoch_s``; the CPU seconds of the process over the same span (steadier than wall time
+    on a shared machine); and seconds from the start of the process to the first training step."""
 
     def __init__(self) -> None:
         self.epoch_s: list[float] = []
+        self.epoch_cpu_s: list[float] = []
         self.first_step_s: float | None = None
-        self._start = self._last = 0.0
+        self._start = self._last = self._cpu_start = self._cpu_last = 0.0
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = self._last = time.perf_counter()
+        self._cpu_start = self._cpu_last = time.process_time()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if self.first_step_s is None:
             self.first_step_s = time.perf_counter() - seqclf.START_TIME
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        self._last = time.perf_counter()
+        self._last, self._cpu_last = time.perf_counter(), time.process_time()
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _finish_epoch(self) -> None:
         if self._last > self._start:
             self.epoch_s.append(self._last - self._start)
+            self.epoch_cpu_s.append(self._cpu_last - self._cpu_start)
+            self._start = self._last  # counted once
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Validation ends the epoch's training batches, and its checkpoints must include this epoch.
+        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
+            self._finish_epoch()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish_epoch()
+        if self.epoch_s:
             pl_module.log("time/epoch_s", self.epoch_s[-1])
+
+    def state_dict(self) -> dict[str, Any]:  # a resumed run reports the times of all its epochs
+        return {"epoch_s": self.epoch_s, "epoch_cpu_s": self.epoch_cpu_s}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch_s, self.epoch_cpu_s = list(state["epoch_s"]), list(state["epoch_cpu_s"])
+
+
+class RNGState(L.Callback):
+    """Stores the random generators' states (torch, CUDA, NumPy, Python) in every checkpoint and
+    restores them when the next training epoch starts, so a resumed run draws the same shuffles
+    and dropout masks as one that never stopped. Restoring at the epoch start, not at load time,
+    keeps the sanity-check validation pass from consuming draws the original run never made.
+    Plain lists and tensors only, so checkpoints load with ``torch.load(weights_only=True)``."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [name, keys.tolist(), pos, has_gauss, cached],
+            "python": random.getstate(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._pending = state
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._pending is None:
+            return
+        state, self._pending = self._pending, None
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+
+
+class HParamsMetric(L.Callback):
+    """Fills TensorBoard's HPARAMS tab: the run's hyperparameters (model and data) with
+    ``val/acc_best`` as the metric, written when fitting ends so the value is the real best."""
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        best = float(pl_module.val_acc_best.max_value)
+        if not np.isfinite(best):
+            return
+        params = {**pl_module.hparams, **(trainer.datamodule.hparams if trainer.datamodule else {})}
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_hyperparams(params, {"val/acc_best": best}, step=trainer.global_step)

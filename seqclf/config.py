@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+from datetime import datetime
+from pathlib import Path
+
 from omegaconf import DictConfig, OmegaConf
 
 from seqclf.data.text import SIDES
@@ -49,3 +54,48 @@ def validate(cfg: DictConfig) -> None:
     dropout = OmegaConf.select(cfg, "model.dropout")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ConfigError(f"model.dropout={dropout!r} must lie in [0, 1).")
+
+
+def _resume_target(resume: str | None) -> str | None:
+    """The run folder ``resume=`` names, if it is one (else the run gets a new folder and fails there)."""
+    if not resume:
+        return None
+    folder = Path(resume).expanduser().resolve()
+    return str(folder) if (folder / ".hydra" / "config.yaml").is_file() else None
+
+
+SWEEP_KEYS_ENV = "SEQCLF_SWEEP_KEYS"  # set by seqclf.report.SweepSummary when a multirun starts
+
+
+def job_dirname(task_overrides: list[str], job_num: int) -> str:
+    """A multirun job's folder name: its values of the swept keys, as Hydra's override_dirname
+    would write them (``model=gru,seed=2``), without the overrides every job shares (those can
+    make a name longer than a file system allows). Paths' slashes become underscores."""
+    swept = os.environ.get(SWEEP_KEYS_ENV)
+    keys = set(swept.split(",")) if swept else None
+    kept = sorted(o for o in task_overrides if keys is None or o.split("=", 1)[0].lstrip("+~") in keys)
+    name = ",".join(kept).replace("/", "_") or f"job{job_num}"
+    if len(name) > 200:
+        name = f"{name[:180]}-{hashlib.sha1(name.encode()).hexdigest()[:10]}"
+    return name
+
+
+def _register_resolvers() -> None:
+    """Used by conf/hydra/default.yaml: a resumed run keeps its folder, and Hydra's record of the
+    resuming command goes to .hydra/resume-<time>/, leaving the run's original config intact.
+    ``seqclf.cwd`` is the start folder; `${hydra:runtime.cwd}` is not set yet when Hydra creates a
+    sweep folder."""
+    OmegaConf.register_new_resolver("seqclf.cwd", os.getcwd, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("seqclf.job_dirname", job_dirname, replace=True)
+    OmegaConf.register_new_resolver(
+        "seqclf.run_dir", lambda resume, default: _resume_target(resume) or default, replace=True
+    )
+    OmegaConf.register_new_resolver(
+        "seqclf.hydra_subdir",
+        lambda resume: f".hydra/resume-{datetime.now():%Y-%m-%d_%H-%M-%S_%f}" if _resume_target(resume) else ".hydra",
+        replace=True,
+        use_cache=True,
+    )
+
+
+_register_resolvers()

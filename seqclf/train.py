@@ -12,9 +12,9 @@ import lightning as L
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seqclf import reporting
+from seqclf import checkpoints, report
 from seqclf.config import validate
 from seqclf.errors import SeqclfError
 
@@ -47,23 +47,60 @@ def instantiate_all(group: DictConfig | None) -> list:
     return [hydra.utils.instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
 
 
+def resume_config(cfg: DictConfig) -> DictConfig:
+    """``resume=<run folder>``: that run's own composed config, with this command's value overrides
+    on top (e.g. a larger ``trainer.max_epochs``), writing into the same folder, continuing from its
+    newest checkpoint."""
+    run = Path(cfg.resume).expanduser().resolve()
+    if not report.is_run(run):
+        raise SeqclfError(
+            f"resume={cfg.resume}: {run} is not a seqclf run folder (it has no .hydra/config.yaml). "
+            "Give the folder of an earlier run, e.g. resume=outputs/train/runs/<date_time>."
+        )
+    resumed = OmegaConf.load(run / ".hydra" / "config.yaml")
+    old_choices = OmegaConf.load(run / ".hydra" / "hydra.yaml").hydra.runtime.choices
+    hydra_cfg = HydraConfig.get()
+    for override in hydra_cfg.overrides.task:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key == "resume":
+            continue
+        if key in hydra_cfg.runtime.choices:  # a config group such as model=gru
+            if hydra_cfg.runtime.choices[key] != old_choices.get(key):
+                raise SeqclfError(
+                    f"{override} contradicts the run being resumed ({key}={old_choices.get(key)}); a run cannot "
+                    "change its config groups. Drop the override, or start a new run."
+                )
+            continue
+        OmegaConf.update(resumed, key, OmegaConf.select(cfg, key), force_add=True)
+    with open_dict(resumed):
+        resumed.paths.output_dir = str(run)
+        resumed.resume = str(run)
+        resumed.ckpt_path = str(checkpoints.newest(run))
+    log.info("Resuming %s from %s", run, resumed.ckpt_path)
+    return resumed
+
+
 def train(cfg: DictConfig) -> dict:
     validate(cfg)
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path:  # fail now, not after loading data, and never hand Lightning an unsafe file
+        checkpoints.check_model(checkpoints.load(ckpt_path), OmegaConf.to_container(cfg.model), ckpt_path)
 
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
     datamodule.tokenizer.save(out / "tokenizer.json")
     model = hydra.utils.instantiate(cfg.model, vocab_size=datamodule.tokenizer.vocab_size)
+    if ckpt_path:
+        checkpoints.check_model(checkpoints.load(ckpt_path), dict(model.hparams), ckpt_path)
     trainer = hydra.utils.instantiate(
-        cfg.trainer,
-        callbacks=instantiate_all(cfg.get("callbacks")),
-        logger=instantiate_all(cfg.get("logger")),
+        cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=instantiate_all(cfg.get("logger"))
     )
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    fit_summary = report.summarize(trainer, out)  # before test() loads the best checkpoint's states
 
     test_metrics = {}
     if cfg.get("test"):
@@ -71,21 +108,37 @@ def train(cfg: DictConfig) -> dict:
         if not best:
             log.warning("No best checkpoint was saved; testing the final weights instead.")
         test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)[0]
-    metrics = reporting.summarize(trainer, test_metrics, out)
-    reporting.write_json(out / "metrics.json", metrics)
-    log.info("Results (%s):\n%s", out, reporting.table(metrics))
+    metrics = {**{k: float(v) for k, v in test_metrics.items()}, **fit_summary}
+    report.write_json(out / "metrics.json", metrics)
+    log.info("Results (%s):\n%s", out, report.table(metrics))
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    """Run one training job. In a multirun a failing job is recorded (status.json, the summary)
+    and the sweep goes on; the command then exits non-zero (seqclf.report.SweepSummary)."""
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    out = Path(HydraConfig.get().runtime.output_dir)
     try:
-        return train(cfg).get("val/acc_best")
-    except SeqclfError as e:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # let the sweep record this job as failed
-        print(f"seqclf-train: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        if cfg.get("resume"):
+            cfg = resume_config(cfg)
+        report.write_status(out, "running")
+        metrics = train(cfg)
+    except (KeyboardInterrupt, SystemExit):
+        report.write_status(out, "interrupted")
+        raise
+    except Exception as e:
+        report.write_status(out, "failed", error=f"{type(e).__name__}: {e}")
+        if multirun:
+            log.exception("This job failed; the sweep goes on.")
+            return None
+        if isinstance(e, SeqclfError):
+            print(f"seqclf-train: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        raise
+    report.write_status(out, "completed")
+    return metrics.get("val/acc_best")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,14 @@ OPTIONS = sorted(
 )  # (group, option) for every file in a config group
 
 
+def test_eval_config_composes_and_requires_a_checkpoint(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("eval", return_hydra_config=True)
+    assert OmegaConf.is_missing(cfg, "ckpt_path") and cfg.data.path is None and cfg.task_name == "eval"
+
+
 def test_options_were_found():
     groups = {g for g, _ in OPTIONS}
     assert {"data", "model", "trainer", "callbacks", "logger", "paths", "hydra"} <= groups
@@ -43,6 +51,9 @@ def test_every_config_file_composes_and_instantiates(tmp_path, group, option):
     for key in cfg:  # every interpolation resolves
         if key != "hydra" and OmegaConf.is_config(cfg[key]):
             OmegaConf.to_container(cfg[key], resolve=True)
+    if group == "experiment":  # global package: it sets values across groups
+        assert cfg.data.val_split == "test" and cfg.model.cell == "lstm" and cfg.trainer.max_epochs == 10
+        return
     node = cfg[group]
     if group == "data":
         assert isinstance(hydra.utils.instantiate(node), IMDBDataModule)
@@ -52,7 +63,7 @@ def test_every_config_file_composes_and_instantiates(tmp_path, group, option):
     elif group in ("callbacks", "logger"):
         assert len(instantiate_all(node)) == len(node)
     elif group == "trainer":
-        if node.accelerator == "gpu" and not torch.cuda.is_available():
+        if node.accelerator == "gpu" and not torch.cuda.is_available():  # gpu, gpu_bf16
             pytest.skip("trainer=gpu needs a CUDA device")
         assert isinstance(hydra.utils.instantiate(node), L.Trainer)
     elif group == "paths":

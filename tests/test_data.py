@@ -1,4 +1,5 @@
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -42,15 +43,20 @@ def test_label_sorted_data_gives_mixed_batches_and_a_stratified_validation_split
     dm = datamodule(imdb_dir, tmp_path)
     assert len(dm.train_set) == 180 and len(dm.val_set) == 20 and len(dm.test_set) == 80
     assert dm.val_set.y.sum().item() == 10  # half of each class, not the tail of the sorted file
-    torch.manual_seed(0)
-    for _ in range(3):  # every epoch: each batch mixes classes, the epoch covers each review once
-        batches = list(dm.train_dataloader())
+    loader, firsts = dm.train_dataloader(), []
+    for _ in range(3):  # every epoch: a new order, each batch mixes classes, each review once
+        batches = list(loader)  # the datamodule counts the passes
+        firsts.append(batches[0][0])
         assert [len(y) for _, y in batches] == [16] * 11 + [4]
         assert all(0 < y.sum() < len(y) for _, y in batches[:-1])
         seen = torch.cat([x for x, _ in batches])
         assert len(seen) == len(dm.train_set) and len(torch.unique(seen, dim=0)) == len(
             torch.unique(dm.train_set.x, dim=0)
         )
+    assert not torch.equal(firsts[0], firsts[1]) and not torch.equal(firsts[1], firsts[2])
+    dm.train_passes = 1
+    assert torch.equal(next(iter(loader))[0], firsts[1])  # the order depends on (seed, pass) only
+    assert dm.state_dict()["train_passes"] == 2
     x, y = next(iter(dm.val_dataloader()))
     assert x.shape == (20, 10) and x.dtype == torch.int64 and y.dtype == torch.float32
 
@@ -139,3 +145,25 @@ def test_invalid_arguments_are_rejected(tmp_path):
         IMDBDataModule(val_fraction=1.5)
     with pytest.raises(ValueError, match="data.truncation='middle'"):
         IMDBDataModule(truncation="middle")
+
+
+def test_batches_are_served_from_the_trainers_device(imdb_dir, tmp_path):
+    """The GPU fast path: the split moves to the trainer's device once; batches are gathered there.
+    The meta device stands in for CUDA here; the CUDA test below runs where a GPU is present."""
+    dm = datamodule(imdb_dir, tmp_path)
+    assert next(iter(dm.train_dataloader()))[0].device.type == "cpu"  # no trainer attached
+    dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("meta")))
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.device.type == y.device.type == dm.train_set.x.device.type == "meta" and x.shape == (16, 10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_keeps_the_data_on_the_gpu(imdb_dir, tmp_path):
+    from conftest import TINY, compose_train
+
+    from seqclf.train import train
+
+    overrides = [o for o in TINY if o != "trainer=cpu"]
+    cfg = compose_train(tmp_path, [*overrides, "trainer=gpu", f"data.path={imdb_dir}"], tiny=False)
+    metrics = train(cfg)
+    assert metrics["epochs"] == 1 and 0 <= metrics["test/acc"] <= 1

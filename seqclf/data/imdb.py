@@ -9,13 +9,14 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler
 
 from seqclf.data import sources
 from seqclf.data.text import FORMAT, WordTokenizer, check_side
@@ -40,12 +41,31 @@ class TensorBatches(Dataset):
     def __len__(self) -> int:
         return len(self.y)
 
-    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, rows: list[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.as_tensor(rows).to(self.x.device, non_blocking=True)
         return self.x[rows], self.y[rows]
 
     def to(self, device: torch.device) -> TensorBatches:
         return self if self.x.device == device else TensorBatches(self.x.to(device), self.y.to(device))
+
+
+class ShuffledBatches(Sampler[torch.Tensor]):
+    """Every row once per pass, in a fresh random order, in batches of row indices. The order
+    depends only on (seed, pass number), not on the global random state, so a resumed run sees
+    exactly the batches an uninterrupted one would have. The pass number comes from
+    ``next_pass()`` when given (the DataModule counts passes and keeps the count in checkpoints:
+    the epoch Lightning hands to ``set_epoch`` lags by one after some resumes), else ``epoch``."""
+
+    def __init__(self, n_rows: int, batch_size: int, seed: int, next_pass: Callable[[], int] | None = None):
+        self.n_rows, self.batch_size, self.seed, self.epoch, self.next_pass = n_rows, batch_size, seed, 0, next_pass
+
+    def __len__(self) -> int:
+        return -(-self.n_rows // self.batch_size)
+
+    def __iter__(self):
+        epoch = self.next_pass() if self.next_pass else self.epoch
+        order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(self.seed + epoch))
+        return iter(order.split(self.batch_size))
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +91,10 @@ class IMDBDataModule(L.LightningDataModule):
 
     ``prepare_data`` fits the vocabulary on the train split and writes the encoded splits to a
     cache keyed by the source and the tokeniser settings; ``setup`` reads them back, so later runs
-    (and every DDP rank) skip tokenisation. Validation is a stratified ``val_fraction`` of train;
-    test is only used for the final test.
+    (and every DDP rank) skip tokenisation. Validation is a stratified ``val_fraction`` of train
+    (``val_split="train"``), or the test split itself (``val_split="test"``, as the lecture's
+    notebook did). Given ``tokenizer`` (a JSON string, e.g. from a checkpoint), the data is encoded
+    with it instead of a vocabulary fitted here.
     """
 
     def __init__(
@@ -91,10 +113,22 @@ class IMDBDataModule(L.LightningDataModule):
         seed: int = 42,
         progress: bool = True,
         num_proc: int | None = None,
+        val_split: str = "train",
+        tokenizer: str | None = None,
     ):
         super().__init__()
+        # Data settings travel in checkpoints and loggers; vocab_size is the model's (the real size).
+        self.save_hyperparameters(ignore=["vocab_size", "cache_dir", "progress", "num_proc", "tokenizer"])
         if not 0.0 < val_fraction < 1.0:
             raise DataError(f"data.val_fraction={val_fraction} must lie strictly between 0 and 1 (e.g. 0.1).")
+        if val_split not in ("train", "test"):
+            raise DataError(f"data.val_split={val_split!r} is not valid; choose 'train' (a share of it) or 'test'.")
+        self.val_split = val_split
+        self.given_tokenizer = WordTokenizer.from_json(tokenizer) if tokenizer else None
+        if self.given_tokenizer is not None:  # its own length and sides win over the settings
+            max_len = self.given_tokenizer.max_len
+            padding, truncation = self.given_tokenizer.padding, self.given_tokenizer.truncation
+            vocab_size = self.given_tokenizer.vocab_size
         self.path = None if path in (None, "") else str(Path(path).expanduser().resolve())
         self.hub_name, self.revision = hub_name, revision
         self.cache_root = Path(cache_dir).expanduser().resolve()
@@ -105,6 +139,7 @@ class IMDBDataModule(L.LightningDataModule):
         self.progress, self.num_proc = progress, num_proc
         self.tokenizer: WordTokenizer | None = None
         self.train_set = self.val_set = self.test_set = None
+        self.train_passes = 0  # epochs served so far: picks each epoch's order, kept in checkpoints
         self._files: dict[str, list[Path]] | None = None
 
     # -- cache ---------------------------------------------------------------------------------
@@ -126,6 +161,8 @@ class IMDBDataModule(L.LightningDataModule):
             "padding": self.padding,
             "truncation": self.truncation,
         }
+        if self.given_tokenizer is not None:
+            key["given_tokenizer"] = hashlib.sha256(self.given_tokenizer.to_json().encode()).hexdigest()
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         return self.cache_root / f"imdb-{digest}"
 
@@ -136,7 +173,7 @@ class IMDBDataModule(L.LightningDataModule):
             log.info("Using cached encoded data in %s", target)
             return
         raw = sources.load_hub(self.hub_name, self.revision) if self.path is None else sources.load_local(self._files)
-        tokenizer = WordTokenizer.fit(
+        tokenizer = self.given_tokenizer or WordTokenizer.fit(
             raw["train"].texts,
             self.vocab_size,
             progress=self.progress,
@@ -192,10 +229,13 @@ class IMDBDataModule(L.LightningDataModule):
         )
 
     def state_dict(self) -> dict[str, Any]:
-        """Stored in every checkpoint: what turns raw text into model input."""
-        return {"tokenizer": self.tokenizer.to_json()} if self.tokenizer is not None else {}
+        """Stored in every checkpoint: what turns raw text into model input, and the epoch count."""
+        if self.tokenizer is None:
+            return {}
+        return {"tokenizer": self.tokenizer.to_json(), "train_passes": self.train_passes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.train_passes = int(state.get("train_passes", 0))
         if self.tokenizer is not None and "tokenizer" in state and state["tokenizer"] != self.tokenizer.to_json():
             raise DataError(
                 "the checkpoint's vocabulary differs from the one fitted on the current data "
@@ -205,24 +245,29 @@ class IMDBDataModule(L.LightningDataModule):
 
     # -- loaders -------------------------------------------------------------------------------------
     def _on_device(self, name: str) -> TensorBatches:
-        """GPU fast path: on CUDA the encoded split (a few MB) moves to the device once, so each
-        batch is a gather there instead of a host-to-device copy per step."""
-        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        if device.type == "cuda":
-            setattr(self, name, getattr(self, name).to(device))
+        """GPU fast path: on an accelerator the encoded split (a few MB) moves to the device once,
+        so each batch is a gather there instead of a host-to-device copy per step."""
+        if self.trainer is not None:
+            setattr(self, name, getattr(self, name).to(self.trainer.strategy.root_device))
         return getattr(self, name)
 
-    @staticmethod
-    def _loader(dataset: TensorBatches, batch_size: int, shuffle: bool) -> DataLoader:
-        # Shuffle over the whole split: the Hub's IMDB lists all negatives before all positives.
-        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
-
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self._on_device("train_set"), self.batch_size, shuffle=True)
+        # Shuffle over the whole split: the Hub's IMDB lists all negatives before all positives.
+        dataset = self._on_device("train_set")
+        batches = ShuffledBatches(len(dataset), self.batch_size, self.seed, self._next_train_pass)
+        return DataLoader(dataset, sampler=batches, batch_size=None)
+
+    def _next_train_pass(self) -> int:
+        self.train_passes += 1
+        return self.train_passes - 1
+
+    def _eval_loader(self, name: str) -> DataLoader:
+        dataset = self._on_device(name)
+        batches = BatchSampler(SequentialSampler(dataset), self.eval_batch_size, drop_last=False)
+        return DataLoader(dataset, sampler=batches, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._on_device("val_set"), self.eval_batch_size, shuffle=False)
+        return self._eval_loader("val_set")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self._on_device("test_set"), self.eval_batch_size, shuffle=False)
+        return self._eval_loader("test_set")

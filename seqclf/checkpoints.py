@@ -1,0 +1,90 @@
+"""Reading checkpoints safely: tensors and plain values only, with errors that say what to do."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqclf.data.text import WordTokenizer
+from seqclf.errors import SeqclfError
+
+DATA_KEY = "IMDBDataModule"  # where Lightning stores the datamodule's state_dict
+MODEL_KEYS = ("vocab_size", "cell", "embed_dim", "hidden_size", "num_layers", "bidirectional")
+
+
+class CheckpointError(SeqclfError):
+    """A checkpoint is missing, unreadable, unsafe or does not fit the requested model."""
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Load with ``weights_only=True``: a checkpoint is data, so nothing in it may run code."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CheckpointError(
+            f"ckpt_path={path} does not exist; give the path of a .ckpt file written by seqclf-train."
+        )
+    if path.is_dir():
+        raise CheckpointError(
+            f"ckpt_path={path} is a folder; give a checkpoint file such as {path}/checkpoints/last.ckpt "
+            "(or resume=<run folder> to continue a run)."
+        )
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"refused to load {path}: it holds objects other than tensors and plain values, which could run code "
+            f"when unpickled ({str(e).splitlines()[0]}). Only load checkpoints you trust, written by seqclf-train."
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]}); it may be truncated "
+            "or not a PyTorch checkpoint. Use another checkpoint, e.g. checkpoints/last.ckpt of the run."
+        ) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise CheckpointError(f"{path} is a PyTorch file but not a seqclf checkpoint (no state_dict/hyper_parameters).")
+    return ckpt
+
+
+def check_model(ckpt: dict[str, Any], model_settings: dict[str, Any], path: str | Path) -> None:
+    """The requested model must be the checkpoint's model; name every setting that differs."""
+    saved = ckpt["hyper_parameters"]
+    diffs = [f"model.{k}={model_settings[k]!r} (checkpoint: {saved.get(k)!r})" for k in MODEL_KEYS
+             if k in model_settings and k in saved and model_settings[k] != saved[k]]  # fmt: skip
+    if diffs:
+        raise CheckpointError(
+            f"the checkpoint {path} was trained with other model settings: {', '.join(diffs)}. "
+            "Drop these overrides (or use the same config) to continue from it."
+        )
+
+
+def tokenizer(ckpt: dict[str, Any], path: str | Path) -> WordTokenizer:
+    try:
+        return WordTokenizer.from_json(ckpt[DATA_KEY]["tokenizer"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} holds no seqclf tokenizer ({e}); was it written by seqclf-train?") from None
+
+
+def model(ckpt: dict[str, Any], path: str | Path):
+    """The SeqClassifier of a checkpoint, built from its hyperparameters and weights, in eval mode."""
+    from seqclf.module import SeqClassifier
+
+    try:
+        net = SeqClassifier(**ckpt["hyper_parameters"])
+        net.load_state_dict(ckpt["state_dict"])
+    except (TypeError, RuntimeError, ValueError) as e:
+        raise CheckpointError(f"{path} does not match the seqclf model ({str(e).splitlines()[0]}).") from None
+    return net.eval()
+
+
+def newest(run: Path) -> Path:
+    """The checkpoint of a run that is furthest along: last.ckpt or last-step.ckpt."""
+    candidates = [p for p in (run / "checkpoints" / "last.ckpt", run / "checkpoints" / "last-step.ckpt") if p.is_file()]
+    if not candidates:
+        raise CheckpointError(
+            f"{run} has no checkpoints/last.ckpt to resume from; the run stopped before its first save."
+        )
+    return max(candidates, key=lambda p: (load(p).get("global_step", -1), p.name == "last.ckpt"))

@@ -1,0 +1,53 @@
+"""`seqclf-eval ckpt_path=...`: test a checkpoint on the test split; the metrics go to a JSON file
+beside the checkpoint. Everything about the model and its input comes from the checkpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from seqclf import checkpoints, report
+from seqclf.errors import SeqclfError
+from seqclf.train import CONF_DIR
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    if OmegaConf.is_missing(cfg, "ckpt_path"):
+        raise SeqclfError("ckpt_path is required: seqclf-eval ckpt_path=path/to/checkpoint.ckpt [data.path=DIR]")
+    path = Path(cfg.ckpt_path).expanduser().resolve()
+    ckpt = checkpoints.load(path)
+    model = checkpoints.model(ckpt, path)
+    tokenizer = checkpoints.tokenizer(ckpt, path)
+    datamodule = hydra.utils.instantiate(cfg.data, tokenizer=tokenizer.to_json())
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    metrics = {k: float(v) for k, v in trainer.test(model, datamodule=datamodule)[0].items()}
+    result = {
+        "checkpoint": str(path),
+        "data": datamodule.path or datamodule.hub_name,
+        "test_reviews": len(datamodule.test_set),
+        **metrics,
+    }
+    target = path.with_suffix(".test.json")
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    log.info("Test metrics of %s (written to %s):\n%s", path, target, report.table(metrics))
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    try:
+        evaluate(cfg)
+    except SeqclfError as e:
+        print(f"seqclf-eval: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

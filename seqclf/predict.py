@@ -1,0 +1,112 @@
+"""`seqclf-predict ckpt_path=... text="A review."` or `... input=reviews.txt output=predictions.jsonl`.
+
+Arguments look like Hydra overrides but are read verbatim after the first ``=``, so a review may
+hold commas, quotes and ``=`` (Hydra's grammar would read a comma as a sweep). Everything about the
+model and its input comes from the checkpoint, so a checkpoint copied alone anywhere works.
+Each prediction is a JSON line: {"text": ..., "label": "pos" | "neg", "prob_pos": ...}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from seqclf import checkpoints
+from seqclf.errors import SeqclfError
+
+USAGE = (
+    'usage: seqclf-predict ckpt_path=PATH (text="A review." [text=...] | input=FILE) '
+    "[output=FILE] [batch_size=256] [device=auto|cpu|cuda]"
+)
+KEYS = ("ckpt_path", "text", "input", "output", "batch_size", "device")
+
+
+def parse(argv: list[str]) -> dict:
+    args: dict = {"text": []}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in KEYS:
+            raise SeqclfError(f"unexpected argument {arg!r}; arguments are {', '.join(k + '=...' for k in KEYS)}.")
+        if key == "text":
+            args["text"].append(value)
+        else:
+            args[key] = value
+    if "ckpt_path" not in args:
+        raise SeqclfError("ckpt_path=... is required (a .ckpt file written by seqclf-train).")
+    if bool(args["text"]) == ("input" in args):
+        raise SeqclfError('give either text="..." (one or more) or input=FILE (one review per line, or JSON Lines).')
+    if any(not t.strip() for t in args["text"]):
+        raise SeqclfError('text= is empty; give the review to classify, e.g. text="A wonderful, moving film."')
+    return args
+
+
+def read_input(path: str) -> list[str]:
+    """One review per line, or JSON Lines with a "text" field (.jsonl); blank lines are skipped."""
+    file = Path(path).expanduser()
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise SeqclfError(f"input={path} does not exist; give a text file with one review per line.") from None
+    except IsADirectoryError:
+        raise SeqclfError(f"input={path} is a folder; give a text file with one review per line.") from None
+    except UnicodeDecodeError as e:
+        raise SeqclfError(f"input={path} is not valid UTF-8 text ({e.reason} at byte {e.start}).") from None
+    except OSError as e:
+        raise SeqclfError(f"input={path} cannot be read: {e.strerror}.") from None
+    lines = [line for line in lines if line.strip()]
+    if file.suffix == ".jsonl":
+        try:
+            lines = [json.loads(line)["text"] for line in lines]
+        except (ValueError, KeyError, TypeError) as e:
+            raise SeqclfError(f"input={path}: every line must be a JSON object with a 'text' field ({e}).") from None
+    if not lines:
+        raise SeqclfError(f"input={path} holds no reviews; put one review per line.")
+    return lines
+
+
+@torch.inference_mode()
+def predict(ckpt_path: str, texts: list[str], batch_size: int = 256, device: str = "auto") -> list[dict]:
+    ckpt = checkpoints.load(ckpt_path)
+    tokenizer, model = checkpoints.tokenizer(ckpt, ckpt_path), checkpoints.model(ckpt, ckpt_path)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = model.to(device)
+    tokens = torch.from_numpy(tokenizer.encode(texts).astype("int64"))
+    probs = torch.cat([model(batch.to(device)).sigmoid().cpu() for batch in tokens.split(batch_size)])
+    return [
+        {"text": text, "label": "pos" if p >= 0.5 else "neg", "prob_pos": round(float(p), 6)}
+        for text, p in zip(texts, probs.tolist(), strict=True)
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE + "\n\n" + __doc__)
+        return
+    try:
+        args = parse(argv)
+        texts = args["text"] or read_input(args["input"])
+        try:
+            batch_size = int(args.get("batch_size", 256))
+        except ValueError:
+            raise SeqclfError(f"batch_size={args['batch_size']} must be a positive integer.") from None
+        if batch_size < 1 or args.get("device", "auto") not in ("auto", "cpu", "cuda"):
+            raise SeqclfError("batch_size must be a positive integer and device one of auto, cpu, cuda.")
+        rows = predict(args["ckpt_path"], texts, batch_size, args.get("device", "auto"))
+    except SeqclfError as e:
+        print(f"seqclf-predict: error: {e}\n{USAGE}", file=sys.stderr)
+        sys.exit(2)
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if "output" in args:
+        Path(args["output"]).expanduser().write_text(lines, encoding="utf-8")
+        print(f"{len(rows)} predictions written to {args['output']}", file=sys.stderr)
+    else:
+        sys.stdout.write(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""What runs report: metrics.json and the result table of one run, and summaries of runs and
+sweeps rebuilt from what is on disk.
+
+``seqclf-report FOLDER`` (a sweep folder or a single run folder) writes ``summary.csv``,
+``summary.md`` and ``summary.png`` (validation accuracy per epoch, one line per run) into FOLDER.
+After a multirun the Hydra callback ``SweepSummary`` does the same for the sweep folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import statistics
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from seqclf.callbacks import EpochTimer
+from seqclf.config import SWEEP_KEYS_ENV
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "status.json"
+COLUMNS = ("run", "overrides", "status", "val_acc_best", "test_acc", "epochs", "seconds_per_epoch", "error")
+
+
+def is_run(folder: Path) -> bool:
+    return (folder / ".hydra" / "config.yaml").is_file()
+
+
+def find_runs(folder: Path) -> list[Path]:
+    """The run folder itself, or every run folder below a sweep folder (in job order)."""
+    if is_run(folder):
+        return [folder]
+
+    def job_number(run: Path) -> tuple[int, str]:
+        hydra_cfg = run / ".hydra" / "hydra.yaml"
+        num = OmegaConf.select(OmegaConf.load(hydra_cfg), "hydra.job.num") if hydra_cfg.is_file() else None
+        return (num if isinstance(num, int) else sys.maxsize, str(run))
+
+    return sorted((p.parent.parent for p in folder.rglob(".hydra/config.yaml")), key=job_number)
+
+
+def write_status(folder: Path, status: str, **extra: Any) -> None:
+    """``running`` at the start of a run, then ``completed``, ``failed`` (with the error) or ``interrupted``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / STATUS_FILE).write_text(json.dumps({"status": status, **extra}, indent=2) + "\n")
+
+
+def read_status(run: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        # No status file: a run from before status files, or killed before it could write one.
+        return {"status": "completed" if (run / "metrics.json").is_file() else "unknown"}
+
+
+def val_curve(run: Path) -> list[float]:
+    """Validation accuracy per epoch from the TensorBoard events, else from the CSV logger."""
+    events = run / "tensorboard"
+    if any(events.glob("events.out.tfevents.*")):
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        logging.getLogger("tensorboard").setLevel(logging.WARNING)  # it narrates every file it reads
+
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        if "val/acc" in acc.Tags()["scalars"]:
+            return [e.value for e in sorted(acc.Scalars("val/acc"), key=lambda e: e.step)]
+    metrics_csv = run / "csv" / "metrics.csv"
+    if metrics_csv.is_file():
+        with metrics_csv.open() as f:
+            return [float(row["val/acc"]) for row in csv.DictReader(f) if row.get("val/acc")]
+    return []
+
+
+def summarize_run(run: Path, root: Path) -> dict[str, Any]:
+    overrides_file = run / ".hydra" / "overrides.yaml"
+    overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    status = read_status(run)
+    metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+    curve = val_curve(run)
+    best = metrics.get("val/acc_best", max(curve) if curve else None)
+    return {
+        "run": str(run.relative_to(root)) if run != root else ".",
+        "overrides": " ".join(str(o) for o in overrides),
+        "status": status.get("status", "unknown"),
+        "val_acc_best": best,
+        "test_acc": metrics.get("test/acc"),
+        "epochs": metrics.get("epochs", len(curve) or None),
+        "seconds_per_epoch": metrics.get("seconds_per_epoch"),
+        "error": status.get("error", ""),
+        "curve": curve,
+    }
+
+
+def summarize(trainer: L.Trainer, out: Path) -> dict:
+    """What a comparison of runs needs from a finished fit: best validation accuracy and its
+    checkpoint, epochs, steps and timings."""
+    metrics: dict = {}
+    ckpt = trainer.checkpoint_callback
+    best = float(trainer.lightning_module.val_acc_best.max_value)
+    if math.isfinite(best):  # -inf until a validation epoch has run
+        metrics["val/acc_best"] = best
+    if ckpt is not None and ckpt.best_model_path:
+        metrics["best_checkpoint"] = os.path.relpath(ckpt.best_model_path, out)
+    metrics["epochs"] = trainer.current_epoch
+    metrics["global_step"] = trainer.global_step
+    timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
+    if timer is not None and timer.epoch_s:
+        metrics["seconds_per_epoch"] = statistics.median(timer.epoch_s)
+        metrics["epoch_seconds"] = [round(s, 4) for s in timer.epoch_s]
+        metrics["epoch_cpu_seconds"] = [round(s, 4) for s in timer.epoch_cpu_s]
+        metrics["first_step_seconds"] = timer.first_step_s
+    return metrics
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def table(metrics: dict) -> str:
+    rows = [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in metrics.items() if not isinstance(v, list)]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def write_summary(folder: str | Path) -> list[dict[str, Any]]:
+    """Write summary.csv, summary.md and summary.png into ``folder``; return the rows."""
+    folder = Path(folder).resolve()
+    rows = [summarize_run(run, folder) for run in find_runs(folder)]
+    with (folder / "summary.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({k: _fmt(v) for k, v in row.items()} for row in rows)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    for row in rows:
+        cells = [_fmt(row[c]).replace("|", "\\|").replace("\n", " ") for c in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    (folder / "summary.md").write_text("\n".join(lines) + "\n")
+    _plot(rows, folder / "summary.png")
+    return rows
+
+
+def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    # Legend: only the overrides that differ between runs (the swept ones), not those all share.
+    shared = set.intersection(*(set(row["overrides"].split()) for row in rows)) if len(rows) > 1 else set()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for row in rows:
+        if row["curve"]:
+            label = " ".join(o for o in row["overrides"].split() if o not in shared) or row["run"]
+            label = textwrap.shorten(label, width=90, placeholder=" ...")
+            ax.plot(range(1, len(row["curve"]) + 1), row["curve"], marker="o", label=f"{label} ({row['status']})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("val/acc per epoch")
+    ax.grid(alpha=0.3)
+    if ax.lines:  # below the axes: labels can be long
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    else:
+        ax.text(0.5, 0.5, "no validation results yet", ha="center", va="center", transform=ax.transAxes)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+class SweepSummary(Callback):
+    """Hydra callback: names job folders by their swept values, and when the multirun ends
+    summarises its jobs and fails the command if any job failed."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+        # Read by seqclf.config.job_dirname (hydra.sweep.subdir); launchers' workers inherit it.
+        os.environ[SWEEP_KEYS_ENV] = ",".join(o.key_or_group for o in overrides if o.is_sweep_override())
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        rows = write_summary(sweep_dir)
+        failed = [row for row in rows if row["status"] != "completed"]
+        log.info("Sweep summary (%d jobs) in %s:\n%s", len(rows), sweep_dir, (sweep_dir / "summary.md").read_text())
+        if failed:
+            names = ", ".join(row["overrides"] or row["run"] for row in failed)
+            print(f"seqclf-train: error: {len(failed)} of {len(rows)} jobs did not complete: {names}", file=sys.stderr)
+            sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="seqclf-report", description=__doc__.split("\n\n")[1])
+    parser.add_argument("folder", help="a sweep folder (outputs/train/multiruns/...) or a run folder")
+    args = parser.parse_args(argv)
+    folder = Path(args.folder)
+    if not folder.is_dir() or not find_runs(folder):
+        parser.error(f"{folder} is neither a run folder (with .hydra/config.yaml) nor a folder containing runs")
+    rows = write_summary(folder)
+    print((folder / "summary.md").read_text(), end="")
+    print(f"{len(rows)} run(s); wrote summary.csv, summary.md and summary.png in {folder}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""The day-to-day workflow from the command line: sweeps and their summaries, resume, eval, predict."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from seqclf import predict
+
+
+def seqclf(module: str, *args, env, cwd, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"seqclf.{module}", *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def only(folder: Path) -> Path:
+    (item,) = list(folder.iterdir())
+    return item
+
+
+def scalars(run: Path, tag: str) -> list[float]:
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    return [e.value for e in sorted(acc.Scalars(tag), key=lambda e: e.step)]
+
+
+def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, cli_env):
+    result = seqclf("train", "-m", "model=rnn,gru", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    sweep = only(tmp_path / "outputs" / "train" / "multiruns")
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert len(jobs) == 2 and "model=gru" in jobs[0] and "model=rnn" in jobs[1]
+    assert all((sweep / job / "metrics.json").is_file() for job in jobs)
+    with (sweep / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    assert all(0 <= float(r["val_acc_best"]) <= 1 and 0 <= float(r["test_acc"]) <= 1 for r in rows)
+    assert [r["epochs"] for r in rows] == ["1", "1"] and all(float(r["seconds_per_epoch"]) > 0 for r in rows)
+    assert "| run | overrides | status |" in (sweep / "summary.md").read_text()
+    assert (sweep / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_failing_job_is_recorded_and_the_others_finish(tmp_path, imdb_dir, cli_env):
+    args = ["-m", "model=rnn", f"data.path={imdb_dir}", *TINY, "model.hidden_size=-1,4"]
+    result = seqclf("train", *args, env=cli_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "1 of 2 jobs did not complete" in result.stderr
+    sweep = only(tmp_path / "outputs" / "train" / "multiruns")
+    with (sweep / "summary.csv").open() as f:
+        rows = {r["status"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"failed", "completed"}
+    assert "model.hidden_size=-1 must be a positive integer" in rows["failed"]["error"]
+    assert float(rows["completed"]["test_acc"]) >= 0
+
+    # seqclf-report rebuilds the same summary from disk.
+    (sweep / "summary.csv").unlink()
+    report = seqclf("report", str(sweep), env=cli_env, cwd=tmp_path)
+    assert report.returncode == 0 and "2 run(s)" in report.stdout
+    with (sweep / "summary.csv").open() as f:
+        assert sorted(r["status"] for r in csv.DictReader(f)) == ["completed", "failed"]
+
+
+def test_resume_continues_in_place_and_equals_an_uninterrupted_run(tmp_path, imdb_dir, cli_env):
+    args = [f"data.path={imdb_dir}", *TINY, "trainer.deterministic=true", "trainer.limit_train_batches=6"]
+    straight = seqclf("train", *args, "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    first = seqclf("train", *args, "trainer.max_epochs=1", env=cli_env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    runs = sorted((tmp_path / "outputs" / "train" / "runs").iterdir())
+    straight_run, run = runs
+    resumed = seqclf("train", f"resume={run}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted((tmp_path / "outputs" / "train" / "runs").iterdir()) == runs  # no new run folder
+
+    a = torch.load(straight_run / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 1 and a["global_step"] == b["global_step"] == 12
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, msg=key)
+    assert scalars(run, "val/acc") == scalars(straight_run, "val/acc")  # one TensorBoard run, 2 epochs
+    assert scalars(run, "train/loss") == scalars(straight_run, "train/loss")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and len(metrics["epoch_seconds"]) == 2
+    assert (run / ".hydra" / "overrides.yaml").read_text() == (
+        straight_run / ".hydra" / "overrides.yaml"
+    ).read_text().replace("max_epochs=2", "max_epochs=1")  # the run's own record is kept; the resume has its own
+    assert len(list((run / ".hydra").glob("resume-*/overrides.yaml"))) == 1
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+
+    # HPARAMS tab: hyperparameters with val/acc_best as the metric.
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    assert "_hparams_/experiment" in acc.PluginTagToContent("hparams")
+
+
+def test_resume_and_checkpoint_errors_are_clear(tmp_path, imdb_dir, cli_env):
+    not_a_run = seqclf("train", f"resume={tmp_path}", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
+    assert not_a_run.returncode == 2 and "is not a seqclf run folder" in not_a_run.stderr
+    missing = seqclf(
+        "train", f"ckpt_path={tmp_path}/nope.ckpt", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path
+    )
+    assert missing.returncode == 2 and "nope.ckpt does not exist" in missing.stderr
+    assert "Traceback" not in not_a_run.stderr + missing.stderr
+
+
+@pytest.fixture(scope="module")
+def trained_ckpt(tmp_path_factory, imdb_dir) -> Path:
+    """A checkpoint copied alone into an empty folder."""
+    from conftest import compose_train
+
+    from seqclf.train import train
+
+    work = tmp_path_factory.mktemp("trained")
+    cfg = compose_train(work, [f"data.path={imdb_dir}", "trainer.max_epochs=2", "trainer.limit_train_batches=10"])
+    metrics = train(cfg)
+    alone = tmp_path_factory.mktemp("alone") / "best.ckpt"
+    shutil.copy(Path(cfg.paths.output_dir) / metrics["best_checkpoint"], alone)
+    return alone
+
+
+def test_eval_from_a_lone_checkpoint_writes_json_beside_it(trained_ckpt, imdb_dir, cli_env):
+    result = seqclf("evaluate", f"ckpt_path={trained_ckpt}", f"data.path={imdb_dir}", "trainer=cpu",
+                    env=cli_env, cwd=trained_ckpt.parent)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(trained_ckpt.with_suffix(".test.json").read_text())
+    assert metrics["test_reviews"] == 80 and 0 <= metrics["test/acc"] <= 1 and metrics["test/loss"] > 0
+
+
+def test_eval_without_ckpt_path_fails_at_once(tmp_path, cli_env):
+    result = seqclf("evaluate", env=cli_env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "ckpt_path is required" in result.stderr
+
+
+def test_predict_text_with_commas_quotes_and_equals(trained_ckpt, capsys):
+    review = 'A wonderful, "moving" film = great, loved it!'
+    predict.main([f"ckpt_path={trained_ckpt}", f"text={review}", "text=awful boring waste"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == [review, "awful boring waste"]
+    assert all(r["label"] in ("pos", "neg") and 0 <= r["prob_pos"] <= 1 for r in rows)
+    assert all(r["label"] == ("pos" if r["prob_pos"] >= 0.5 else "neg") for r in rows)
+
+
+def test_predict_file_to_jsonl(trained_ckpt, tmp_path):
+    (tmp_path / "reviews.txt").write_text("great superb loved\n\nawful, boring, a waste\n", encoding="utf-8")
+    out = tmp_path / "predictions.jsonl"
+    predict.main([f"ckpt_path={trained_ckpt}", f"input={tmp_path / 'reviews.txt'}", f"output={out}"])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["great superb loved", "awful, boring, a waste"]
+    direct = predict.predict(str(trained_ckpt), ["great superb loved"])
+    assert direct[0]["prob_pos"] == rows[0]["prob_pos"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["text="], "text= is empty"),
+        (["input=/nonexistent/reviews.txt"], "does not exist"),
+        (["input=BINARY"], "is not valid UTF-8"),
+        (["input=EMPTY"], "holds no reviews"),
+        (["text=hi", "colour=blue"], "unexpected argument 'colour=blue'"),
+        ([], "give either text="),
+    ],
+)
+def test_predict_bad_input_is_a_clear_error(trained_ckpt, tmp_path, capsys, args, message):
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00bad")
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    args = [
+        a.replace("BINARY", str(tmp_path / "binary.txt")).replace("EMPTY", str(tmp_path / "empty.txt")) for a in args
+    ]
+    with pytest.raises(SystemExit) as exit_:
+        predict.main([f"ckpt_path={trained_ckpt}", *args])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_predict_with_a_missing_checkpoint(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        predict.main([f"ckpt_path={tmp_path / 'gone.ckpt'}", "text=hi"])
+    assert "gone.ckpt does not exist" in capsys.readouterr().err
