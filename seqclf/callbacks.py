@@ -51,7 +51,7 @@ class EpochTimer(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._finish_epoch()
         if self.epoch_s:
-            pl_module.log("time/epoch_s", self.epoch_s[-1])
+            pl_module.log("time/epoch_s", self.epoch_s[-1], sync_dist=True)
 
     def state_dict(self) -> dict[str, Any]:  # a resumed run reports the times of all its epochs
         return {"epoch_s": self.epoch_s, "epoch_cpu_s": self.epoch_cpu_s}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.fabric.plugins import TorchCheckpointIO
 
 from seqclf.data.text import WordTokenizer
 from seqclf.errors import SeqclfError
@@ -35,9 +38,16 @@ def load(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        text = str(e)
+        if "Unsupported global" in text:  # torch's safe unpickler met a class or function: code, not data
+            detail = next(ln.strip() for ln in text.splitlines() if "Unsupported global" in ln)
+            raise CheckpointError(
+                f"refused to load {path}: it holds objects other than tensors and plain values, which could run "
+                f"code when unpickled ({detail}). Only load checkpoints you trust, written by seqclf-train."
+            ) from None
         raise CheckpointError(
-            f"refused to load {path}: it holds objects other than tensors and plain values, which could run code "
-            f"when unpickled ({str(e).splitlines()[0]}). Only load checkpoints you trust, written by seqclf-train."
+            f"{path} is not a readable checkpoint ({text.splitlines()[0]}); it may be truncated or not a "
+            "PyTorch checkpoint. Use another checkpoint, e.g. checkpoints/last.ckpt of the run."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
         raise CheckpointError(
@@ -88,3 +98,31 @@ def newest(run: Path) -> Path:
             f"{run} has no checkpoints/last.ckpt to resume from; the run stopped before its first save."
         )
     return max(candidates, key=lambda p: (load(p).get("global_step", -1), p.name == "last.ckpt"))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file in its own folder, fsyncs it and renames it into
+    place, so a kill at any moment leaves either the previous file or the new one, both whole.
+    (Lightning's own save stages the file in the system temp folder, and moving it from there
+    is a copy, not a rename, whenever that folder is on another file system.)"""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself survives a crash
+        finally:
+            os.close(dir_fd)

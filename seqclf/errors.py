@@ -7,3 +7,7 @@ class SeqclfError(Exception):
 
 class DataError(SeqclfError):
     """The data source cannot be read or does not look like a labelled text dataset."""
+
+
+class TrainingError(SeqclfError):
+    """Training cannot go on (e.g. the loss is no longer a finite number)."""

@@ -8,6 +8,7 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import BinaryAccuracy
 
+from seqclf.errors import TrainingError
 from seqclf.models import RNNClassifier
 
 
@@ -55,8 +56,18 @@ class SeqClassifier(L.LightningModule):
             self.train_sums[1] += ((logits > 0) == (labels > 0.5)).sum()
             self.train_sums[2] += len(labels)
         # Lightning hands step values to the loggers every `log_every_n_steps` steps only.
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        log_step = (self.global_step + 1) % self.trainer.log_every_n_steps == 0
+        if log_step:
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+        # A NaN/inf loss poisons the running sum. Checked every step on the CPU, where it is free,
+        # and at logging steps on accelerators, where a check waits for the device.
+        if (log_step or self.device.type == "cpu") and not torch.isfinite(self.train_sums[0]):
+            raise TrainingError(
+                f"the training loss is {loss.item()} at step {self.global_step} (epoch {self.current_epoch})"
+                f"{'' if self.device.type == 'cpu' else ' or a few steps before'}; training stopped and the "
+                "checkpoints of the last good epoch are kept. Lower optimizer.lr, clip gradients "
+                "(trainer.gradient_clip_val=1.0) or check the data, then resume or start again."
+            )
         return loss
 
     def on_train_epoch_start(self) -> None:
@@ -65,8 +76,8 @@ class SeqClassifier(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         loss_sum, correct, count = self.all_gather(self.train_sums).reshape(-1, 3).sum(0)  # over all ranks
         if count > 0:
-            self.log("train/loss", loss_sum / count)
-            self.log("train/acc", correct / count, prog_bar=True)
+            self.log("train/loss", loss_sum / count, sync_dist=True)  # equal on all ranks already;
+            self.log("train/acc", correct / count, prog_bar=True, sync_dist=True)  # sync_dist says so
 
     def _eval_step(self, batch, stage: str) -> None:
         tokens, labels = batch
@@ -77,8 +88,9 @@ class SeqClassifier(L.LightningModule):
     def _eval_epoch_end(self, stage: str) -> torch.Tensor:
         acc_metric, loss_metric = getattr(self, f"{stage}_acc"), getattr(self, f"{stage}_loss")
         acc = acc_metric.compute()
-        self.log(f"{stage}/loss", loss_metric.compute(), prog_bar=True)
-        self.log(f"{stage}/acc", acc, prog_bar=True)
+        # torchmetrics' compute() has reduced over all processes already.
+        self.log(f"{stage}/loss", loss_metric.compute(), prog_bar=True, sync_dist=True)
+        self.log(f"{stage}/acc", acc, prog_bar=True, sync_dist=True)
         acc_metric.reset()
         loss_metric.reset()
         return acc
@@ -90,7 +102,7 @@ class SeqClassifier(L.LightningModule):
         acc = self._eval_epoch_end("val")
         if not self.trainer.sanity_checking:  # a few sanity batches are not a validation score
             self.val_acc_best.update(acc)
-            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, "test")

@@ -22,6 +22,7 @@ from typing import Any
 
 import lightning as L
 from hydra.experimental.callback import Callback
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from seqclf.callbacks import EpochTimer
@@ -50,6 +51,7 @@ def find_runs(folder: Path) -> list[Path]:
     return sorted((p.parent.parent for p in folder.rglob(".hydra/config.yaml")), key=job_number)
 
 
+@rank_zero_only  # one writer per run, also under DDP
 def write_status(folder: Path, status: str, **extra: Any) -> None:
     """``running`` at the start of a run, then ``completed``, ``failed`` (with the error) or ``interrupted``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -124,6 +126,7 @@ def summarize(trainer: L.Trainer, out: Path) -> dict:
     return metrics
 
 
+@rank_zero_only
 def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 

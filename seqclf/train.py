@@ -12,6 +12,7 @@ import lightning as L
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqclf import checkpoints, report
@@ -92,7 +93,7 @@ def train(cfg: DictConfig) -> dict:
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
-    datamodule.tokenizer.save(out / "tokenizer.json")
+    rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
     model = hydra.utils.instantiate(cfg.model, vocab_size=datamodule.tokenizer.vocab_size)
     if ckpt_path:
         checkpoints.check_model(checkpoints.load(ckpt_path), dict(model.hparams), ckpt_path)
@@ -110,7 +111,7 @@ def train(cfg: DictConfig) -> dict:
         test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)[0]
     metrics = {**{k: float(v) for k, v in test_metrics.items()}, **fit_summary}
     report.write_json(out / "metrics.json", metrics)
-    log.info("Results (%s):\n%s", out, report.table(metrics))
+    rank_zero_only(log.info)("Results (%s):\n%s", out, report.table(metrics))
     return metrics
 
 

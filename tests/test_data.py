@@ -61,6 +61,13 @@ def test_label_sorted_data_gives_mixed_batches_and_a_stratified_validation_split
     assert x.shape == (20, 10) and x.dtype == torch.int64 and y.dtype == torch.float32
 
 
+def test_validation_on_the_test_split_as_the_lecture_did(imdb_dir, tmp_path):
+    dm = datamodule(imdb_dir, tmp_path, val_split="test")
+    assert len(dm.train_set) == 200 and dm.val_set is dm.test_set and len(dm.test_set) == 80
+    with pytest.raises(DataError, match="data.val_split='dev' is not valid"):
+        IMDBDataModule(val_split="dev")
+
+
 def test_vocabulary_comes_from_train_only(imdb_dir, tmp_path):
     dm = datamodule(imdb_dir, tmp_path, vocab_size=1000)
     assert "zebra" not in dm.tokenizer.index  # a test-only word

@@ -16,7 +16,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler
+from torch import distributed as dist
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from seqclf.data import sources
 from seqclf.data.text import FORMAT, WordTokenizer, check_side
@@ -49,23 +50,49 @@ class TensorBatches(Dataset):
         return self if self.x.device == device else TensorBatches(self.x.to(device), self.y.to(device))
 
 
-class ShuffledBatches(Sampler[torch.Tensor]):
-    """Every row once per pass, in a fresh random order, in batches of row indices. The order
-    depends only on (seed, pass number), not on the global random state, so a resumed run sees
-    exactly the batches an uninterrupted one would have. The pass number comes from
-    ``next_pass()`` when given (the DataModule counts passes and keeps the count in checkpoints:
-    the epoch Lightning hands to ``set_epoch`` lags by one after some resumes), else ``epoch``."""
+def _world() -> tuple[int, int]:
+    """(rank, world size) of this process in DDP, (0, 1) otherwise."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
-    def __init__(self, n_rows: int, batch_size: int, seed: int, next_pass: Callable[[], int] | None = None):
+
+class Batches(Sampler[torch.Tensor]):
+    """Batches of row indices over a whole split: in order (evaluation), or in a fresh random order
+    each pass (training, ``seed`` given) that depends only on (seed, pass number), not on the global
+    random state, so a resumed run sees exactly the batches an uninterrupted one would have. The
+    pass number comes from ``next_pass()`` when given (the DataModule counts passes and keeps the
+    count in checkpoints; the epoch Lightning hands to ``set_epoch`` lags by one after some resumes).
+
+    Under DDP each process takes every world-size-th batch of the same order (seqclf shards itself;
+    trainer.use_distributed_sampler is off), so 2 processes x batch 16 take the same steps as one
+    process x batch 32. Training pads with batches from the start so every process steps equally
+    often; evaluation does not pad, so no review is counted twice.
+    """
+
+    def __init__(
+        self, n_rows: int, batch_size: int, seed: int | None = None, next_pass: Callable[[], int] | None = None
+    ):
         self.n_rows, self.batch_size, self.seed, self.epoch, self.next_pass = n_rows, batch_size, seed, 0, next_pass
 
+    def _share(self, n_batches: int) -> list[int]:
+        rank, world = _world()
+        padded = list(range(n_batches))
+        if self.seed is not None and n_batches % world:
+            padded += padded[: world - n_batches % world]
+        return padded[rank::world]
+
     def __len__(self) -> int:
-        return -(-self.n_rows // self.batch_size)
+        return len(self._share(-(-self.n_rows // self.batch_size)))
 
     def __iter__(self):
-        epoch = self.next_pass() if self.next_pass else self.epoch
-        order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(self.seed + epoch))
-        return iter(order.split(self.batch_size))
+        if self.seed is None:
+            order = torch.arange(self.n_rows)
+        else:
+            epoch = self.next_pass() if self.next_pass else self.epoch
+            order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(self.seed + epoch))
+        batches = order.split(self.batch_size)
+        return iter([batches[i] for i in self._share(len(batches))])
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -220,13 +247,16 @@ class IMDBDataModule(L.LightningDataModule):
         arrays = {name: np.load(cache / f"{name}.npy") for name in _ARRAYS}
         x = torch.from_numpy(arrays["train_x"].astype(np.int64))
         y = torch.from_numpy(arrays["train_y"].astype(np.float32))
-        train_rows, val_rows = stratified_split(arrays["train_y"], self.val_fraction, self.seed)
-        self.train_set = TensorBatches(x[train_rows], y[train_rows])
-        self.val_set = TensorBatches(x[val_rows], y[val_rows])
         self.test_set = TensorBatches(
             torch.from_numpy(arrays["test_x"].astype(np.int64)),
             torch.from_numpy(arrays["test_y"].astype(np.float32)),
         )
+        if self.val_split == "test":  # the lecture's notebook: all of train, validated on test
+            self.train_set, self.val_set = TensorBatches(x, y), self.test_set
+        else:
+            train_rows, val_rows = stratified_split(arrays["train_y"], self.val_fraction, self.seed)
+            self.train_set = TensorBatches(x[train_rows], y[train_rows])
+            self.val_set = TensorBatches(x[val_rows], y[val_rows])
 
     def state_dict(self) -> dict[str, Any]:
         """Stored in every checkpoint: what turns raw text into model input, and the epoch count."""
@@ -254,7 +284,7 @@ class IMDBDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         # Shuffle over the whole split: the Hub's IMDB lists all negatives before all positives.
         dataset = self._on_device("train_set")
-        batches = ShuffledBatches(len(dataset), self.batch_size, self.seed, self._next_train_pass)
+        batches = Batches(len(dataset), self.batch_size, self.seed, self._next_train_pass)
         return DataLoader(dataset, sampler=batches, batch_size=None)
 
     def _next_train_pass(self) -> int:
@@ -263,8 +293,7 @@ class IMDBDataModule(L.LightningDataModule):
 
     def _eval_loader(self, name: str) -> DataLoader:
         dataset = self._on_device(name)
-        batches = BatchSampler(SequentialSampler(dataset), self.eval_batch_size, drop_last=False)
-        return DataLoader(dataset, sampler=batches, batch_size=None)
+        return DataLoader(dataset, sampler=Batches(len(dataset), self.eval_batch_size), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val_set")

@@ -75,6 +75,8 @@ def _to_raw(table, where: str) -> RawSplit:
         raise DataError(f"{where} has no rows: give a split with at least one labelled review.")
     texts = table.column("text").to_pylist()
     bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None and isinstance(texts[bad], bytes):  # pyarrow keeps undecodable CSV text as bytes
+        raise DataError(f"{where}: the text of row {bad} is not valid UTF-8; save the file as UTF-8.")
     if bad is not None:
         raise DataError(f"{where}: row {bad} has text {texts[bad]!r}, not a string; every row needs a review text.")
     labels = np.asarray(table.column("label").to_pylist(), dtype=object)

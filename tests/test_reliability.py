@@ -1,0 +1,268 @@
+"""Kills, interruptions, bad input and unsafe checkpoints: clear errors, nothing damaged."""
+
+import hashlib
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from conftest import TINY, compose_train, write_split
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
+
+from seqclf import evaluate, predict
+from seqclf import train as train_module
+from seqclf.checkpoints import AtomicCheckpointIO
+from seqclf.data import IMDBDataModule
+from seqclf.errors import TrainingError
+from seqclf.train import train
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file below ``folder`` with the hash of its bytes."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def earlier_run(tmp_path_factory, imdb_dir) -> Path:
+    """A finished run whose files must survive every bad command below."""
+    work = tmp_path_factory.mktemp("earlier")
+    cfg = compose_train(work, [f"data.path={imdb_dir}"])
+    train(cfg)
+    return Path(cfg.paths.output_dir)
+
+
+def run_cli(main, argv, monkeypatch, cwd) -> int:
+    """A console script in this process (much faster than a subprocess), as a user would call it."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", argv)
+    GlobalHydra.instance().clear()
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    return exit_.value.code
+
+
+def bad_data(tmp_path: Path, kind: str) -> Path:
+    folder = tmp_path / kind
+    rows = [{"text": "a fine film", "label": 1}, {"text": "a dull film", "label": 0}]
+    if kind == "empty_folder":
+        folder.mkdir()
+    elif kind == "no_test":
+        write_split(folder, "train", rows, "jsonl")
+    elif kind == "no_text":
+        for split in ("train", "test"):
+            write_split(folder, split, [{"review": "x", "label": 0}], "jsonl")
+    elif kind == "no_label":
+        for split in ("train", "test"):
+            write_split(folder, split, [{"text": "x"}], "jsonl")
+    elif kind == "label_2":
+        for split in ("train", "test"):
+            write_split(folder, split, [*rows, {"text": "odd", "label": 2}], "jsonl")
+    elif kind == "not_utf8":
+        folder.mkdir()
+        for split in ("train", "test"):
+            (folder / f"{split}.csv").write_bytes(b"text,label\n\xff\xfe bad bytes,1\nfine,0\n")
+    elif kind == "no_rows":
+        folder.mkdir()
+        for split in ("train", "test"):
+            (folder / f"{split}.csv").write_text("text,label\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.cell=transformer", "model.cell='transformer' is not a known cell type; choose one of rnn, lstm, gru"),
+        ("model.hidden_size=0", "model.hidden_size=0 must be a positive integer"),
+        ("model.embed_dim=-4", "model.embed_dim=-4 must be a positive integer"),
+        ("data.max_len=0", "data.max_len=0 must be a positive integer"),
+        ("data.batch_size=0", "data.batch_size=0 must be a positive integer"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a positive integer"),
+        ("data.vocab_size=2", "data.vocab_size=2 must be an integer of at least 3"),
+        ("data.val_fraction=0", "data.val_fraction=0 must lie strictly between 0 and 1"),
+        ("data.val_fraction=1.5", "data.val_fraction=1.5 must lie strictly between 0 and 1"),
+        ("data.padding=middle", "data.padding='middle' is not valid; choose one of pre, post"),
+        ("data.truncation=both", "data.truncation='both' is not valid; choose one of pre, post"),
+        ("data.path=MISSING", "does not exist"),
+        ("data.path=empty_folder", "has no 'train' split"),
+        ("data.path=no_test", "has no 'test' split"),
+        ("data.path=no_text", "lacks the column(s) ['text']"),
+        ("data.path=no_label", "lacks the column(s) ['label']"),
+        ("data.path=label_2", "has label 2; labels must be the integers 0 (negative) or 1 (positive)"),
+        ("data.path=not_utf8", "the text of row 0 is not valid UTF-8; save the file as UTF-8"),
+        ("data.path=no_rows", "has no rows"),
+        ("ckpt_path=MISSING", "does not exist"),
+        ("ckpt_path=FOLDER", "is a folder; give a checkpoint file"),
+        ("ckpt_path=TRUNCATED", "is not a readable checkpoint"),
+        ("ckpt_path=NOT_A_CKPT", "is not a readable checkpoint"),
+        ("ckpt_path=OTHER_MODEL", "was trained with other model settings: model.hidden_size=8 (checkpoint: 4)"),
+        ("resume=FOLDER", "is not a seqclf run folder"),
+    ],
+)
+def test_bad_input_is_one_clear_message_and_damages_nothing(
+    tmp_path, imdb_dir, earlier_run, monkeypatch, capsys, override, message
+):
+    before = snapshot(earlier_run)
+    last = earlier_run / "checkpoints" / "last.ckpt"
+    key, _, value = override.partition("=")
+    if key == "data.path" and value != "MISSING":
+        value = str(bad_data(tmp_path, value))
+    (tmp_path / "truncated.ckpt").write_bytes(last.read_bytes()[:2000])
+    (tmp_path / "random.ckpt").write_bytes(os.urandom(4096))
+    value = {
+        "MISSING": str(tmp_path / "missing"),
+        "FOLDER": str(tmp_path),
+        "TRUNCATED": str(tmp_path / "truncated.ckpt"),
+        "NOT_A_CKPT": str(tmp_path / "random.ckpt"),
+        "OTHER_MODEL": str(last),
+    }.get(value, value)
+    argv = ["seqclf-train", f"data.path={imdb_dir}", *TINY, f"{key}={value}"]
+    if value == str(last):
+        argv.append("model.hidden_size=8")
+    code = run_cli(train_module.main, argv, monkeypatch, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.startswith("seqclf-train: error: ") and "Traceback" not in err
+    assert snapshot(earlier_run) == before
+
+
+def evil_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    """A checkpoint whose unpickling would create a file (any code could run instead)."""
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"vocab_size": 10}, "payload": Payload()}, path)
+    assert not marker.exists()
+    return path, marker
+
+
+def test_checkpoints_are_data_not_code(tmp_path, imdb_dir, monkeypatch, capsys):
+    path, marker = evil_checkpoint(tmp_path)
+    code = run_cli(evaluate.main, ["seqclf-eval", f"ckpt_path={path}", f"data.path={imdb_dir}"], monkeypatch, tmp_path)
+    assert code == 2 and "refused to load" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict.main([f"ckpt_path={path}", "text=hello"])
+    assert "refused to load" in capsys.readouterr().err
+    argv = ["seqclf-train", f"data.path={imdb_dir}", *TINY, f"ckpt_path={path}"]
+    code = run_cli(train_module.main, argv, monkeypatch, tmp_path)
+    assert code == 2 and "refused to load" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint({"w": torch.ones(3)}, target)
+
+    def dies_halfway(obj, f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt  # as a kill would, mid-write
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"w": torch.zeros(3)}, target)
+    monkeypatch.undo()
+    assert torch.equal(torch.load(target, weights_only=True)["w"], torch.ones(3))  # the previous one, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left
+
+
+class PoisonWeights(L.Callback):
+    """Makes the loss NaN from the 3rd step of the 2nd epoch."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == 1 and batch_idx == 2:
+            with torch.no_grad():
+                pl_module.net.head.weight.fill_(float("nan"))
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, imdb_dir):
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "trainer.max_epochs=3"])
+    with open_dict(cfg):
+        cfg.callbacks.poison = {"_target_": "test_reliability.PoisonWeights"}
+    with pytest.raises(TrainingError, match=r"the training loss is nan at step 6 \(epoch 1\); training stopped"):
+        train(cfg)
+    last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0 and all(torch.isfinite(t).all() for t in last["state_dict"].values())
+
+
+def _prepare(path: str, cache: str) -> str:
+    dm = IMDBDataModule(path=path, cache_dir=cache, vocab_size=30, max_len=10, progress=False, num_proc=1)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm.tokenizer.to_json()
+
+
+def test_parallel_jobs_preparing_the_same_cache_do_not_corrupt_it(tmp_path, imdb_dir):
+    with multiprocessing.get_context("fork").Pool(3) as pool:
+        results = pool.starmap(_prepare, [(str(imdb_dir), str(tmp_path))] * 3)
+    assert len(set(results)) == 1
+    (cache,) = [p for p in tmp_path.iterdir()]  # one complete cache, no temporary folders left
+    assert (cache / "meta.json").is_file() and _prepare(str(imdb_dir), str(tmp_path)) == results[0]
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+def _start(args, env, cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "seqclf.train", *args], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_finishes_with_the_weights_of_an_uninterrupted_run(tmp_path, imdb_dir, cli_env):
+    args = [f"data.path={imdb_dir}", *TINY, "trainer.deterministic=true", "trainer.limit_train_batches=1.0",
+            "trainer.max_epochs=12"]  # fmt: skip
+    (tmp_path / "straight").mkdir()
+    (tmp_path / "killed").mkdir()
+    straight = subprocess.run([sys.executable, "-m", "seqclf.train", *args], env=cli_env, cwd=tmp_path / "straight",
+                              capture_output=True, text=True)  # fmt: skip
+    assert straight.returncode == 0, straight.stderr
+    proc = _start(args, cli_env, tmp_path / "killed")
+    runs = tmp_path / "killed" / "outputs" / "train" / "runs"
+    _wait_for(runs, proc)
+    run = next(runs.iterdir())
+    _wait_for(run / "checkpoints" / "last.ckpt", proc)
+    time.sleep(0.3)  # somewhere in a later epoch, or in the middle of writing a checkpoint
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    epoch_at_kill = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
+    resumed = subprocess.run([sys.executable, "-m", "seqclf.train", f"resume={run}"], env=cli_env, cwd=tmp_path,
+                             capture_output=True, text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    straight_run = next((tmp_path / "straight" / "outputs" / "train" / "runs").iterdir())
+    a = torch.load(straight_run / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 11, epoch_at_kill
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_leaves_a_usable_checkpoint(tmp_path, imdb_dir, cli_env):
+    proc = _start([f"data.path={imdb_dir}", *TINY, "trainer.max_epochs=500"], cli_env, tmp_path)
+    runs = tmp_path / "outputs" / "train" / "runs"
+    _wait_for(runs, proc)
+    run = next(runs.iterdir())
+    _wait_for(run / "checkpoints" / "last.ckpt", proc)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert '"interrupted"' in (run / "status.json").read_text()
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] >= 0

@@ -1,0 +1,108 @@
+"""Scaling out: DDP on CPU processes (gloo) and Hydra launcher plugins for sweeps."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra
+import pytest
+import torch
+from conftest import TINY, compose_train
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+def run(args, env, cwd, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "seqclf.train", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+def val_acc(run_dir: Path) -> list[float]:
+    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    return [e.value for e in acc.Scalars("val/acc")]
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_writes_one_run_and_matches_a_single_process(tmp_path, imdb_dir, cli_env):
+    """2 ranks x batch 8 take the same steps as 1 process x batch 16: each epoch's order depends on
+    the seed only, and rank r gets batches r, r+2, ... of it, so the averaged gradients are equal."""
+    common = [f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=10", "trainer.limit_val_batches=1.0"]
+    (tmp_path / "single").mkdir()
+    (tmp_path / "ddp").mkdir()
+    single = run([*common, "data.batch_size=16"], cli_env, tmp_path / "single")
+    assert single.returncode == 0, single.stderr
+    ddp_args = [*common, "data.batch_size=8", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+    ddp = run(ddp_args, cli_env, tmp_path / "ddp")
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    (run_dir,) = list((tmp_path / "ddp" / "outputs" / "train" / "runs").iterdir())  # one run folder
+    (single_dir,) = list((tmp_path / "single" / "outputs" / "train" / "runs").iterdir())
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
+    metrics, single_metrics = (json.loads((d / "metrics.json").read_text()) for d in (run_dir, single_dir))
+    assert metrics["epochs"] == 1 and metrics["global_step"] == single_metrics["global_step"] == 4
+    assert val_acc(run_dir) == pytest.approx(val_acc(single_dir), abs=1e-6)
+    assert metrics["test/acc"] == pytest.approx(single_metrics["test/acc"], abs=1e-6)
+    a = torch.load(single_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+@pytest.mark.slow
+def test_validation_reduced_across_ranks_equals_one_process(tmp_path, imdb_dir, cli_env):
+    """The same checkpoint evaluated by 1 and by 2 processes gives the same accuracy."""
+    common = [f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=10", "trainer.limit_test_batches=1.0"]
+    trained = run(common, cli_env, tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    (run_dir,) = list((tmp_path / "outputs" / "train" / "runs").iterdir())
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    results = {}
+    for name, extra in {
+        "one": ["trainer=cpu"],
+        "two": ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"],
+    }.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "seqclf.evaluate", f"ckpt_path={ckpt}", f"data.path={imdb_dir}",
+             "data.eval_batch_size=10", "data.progress=false", *extra],
+            env=cli_env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[name] = json.loads(ckpt.with_suffix(".test.json").read_text())
+    assert results["one"]["test/acc"] == pytest.approx(results["two"]["test/acc"], abs=1e-6)
+    assert results["one"]["test/loss"] == pytest.approx(results["two"]["test/loss"], abs=1e-5)
+
+
+def test_parallel_sweep_with_the_joblib_launcher(tmp_path, imdb_dir, cli_env):
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=rnn,gru", f"data.path={imdb_dir}", *TINY]
+    result = run(args, cli_env, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = list((tmp_path / "outputs" / "train" / "multiruns").iterdir())
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["model=gru", "model=rnn"]
+    with (sweep / "summary.csv").open() as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["completed", "completed"]
+    assert (sweep / "summary.png").is_file()
+
+
+def test_slurm_launcher_config_composes_and_instantiates(tmp_path):
+    cfg = compose_train(tmp_path, ["hydra/launcher=slurm", "hydra.launcher.partition=gpu"])
+    launcher = cfg.hydra.launcher
+    assert launcher.partition == "gpu" and launcher.gpus_per_node == 1 and launcher.timeout_min == 120
+    assert launcher.submitit_folder.endswith("/.submitit/%j")
+    plugin = hydra.utils.instantiate(launcher)
+    assert type(plugin).__name__ == "SlurmLauncher"
+
+
+@pytest.mark.slow
+def test_submitit_local_executor_runs_a_sweep(tmp_path, imdb_dir, cli_env):
+    """submitit's local executor stands in for a SLURM cluster."""
+    args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "model=rnn,lstm",
+            f"data.path={imdb_dir}", *TINY]  # fmt: skip
+    result = run(args, cli_env, tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = list((tmp_path / "outputs" / "train" / "multiruns").iterdir())
+    with (sweep / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["run"] for r in rows) == ["model=lstm", "model=rnn"]
+    assert all(r["status"] == "completed" for r in rows)
