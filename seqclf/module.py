@@ -61,12 +61,13 @@ class SeqClassifier(L.LightningModule):
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         # A NaN/inf loss poisons the running sum. Checked every step on the CPU, where it is free,
         # and at logging steps on accelerators, where a check waits for the device.
-        if (log_step or self.device.type == "cpu") and not torch.isfinite(self.train_sums[0]):
+        every_step = self.device.type == "cpu"
+        if (log_step or every_step) and not torch.isfinite(self.train_sums[0]):
+            value, when = (loss.item(), "at") if every_step else ("nan or inf", "at or before")
             raise TrainingError(
-                f"the training loss is {loss.item()} at step {self.global_step} (epoch {self.current_epoch})"
-                f"{'' if self.device.type == 'cpu' else ' or a few steps before'}; training stopped and the "
-                "checkpoints of the last good epoch are kept. Lower optimizer.lr, clip gradients "
-                "(trainer.gradient_clip_val=1.0) or check the data, then resume or start again."
+                f"the training loss is {value} {when} step {self.global_step} (epoch {self.current_epoch}); "
+                "training stopped and the checkpoints of the last good epoch are kept. Lower optimizer.lr, "
+                "clip gradients (trainer.gradient_clip_val=1.0) or check the data, then resume or start again."
             )
         return loss
 

@@ -87,16 +87,18 @@ def train(cfg: DictConfig) -> dict:
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path:  # fail now, not after loading data, and never hand Lightning an unsafe file
-        checkpoints.check_model(checkpoints.load(ckpt_path), OmegaConf.to_container(cfg.model), ckpt_path)
+    ckpt = checkpoints.load(ckpt_path) if ckpt_path else None  # safely, before Lightning loads it
+    if ckpt is not None:  # fail now, not after loading the data
+        checkpoints.check_model(ckpt, OmegaConf.to_container(cfg.model, resolve=True), ckpt_path)
 
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
     rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
     model = hydra.utils.instantiate(cfg.model, vocab_size=datamodule.tokenizer.vocab_size)
-    if ckpt_path:
-        checkpoints.check_model(checkpoints.load(ckpt_path), dict(model.hparams), ckpt_path)
+    if ckpt is not None:  # now with the vocabulary size too
+        checkpoints.check_model(ckpt, dict(model.hparams), ckpt_path)
+        del ckpt
     trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=instantiate_all(cfg.get("logger"))
     )

@@ -107,3 +107,14 @@ def test_no_hub_and_no_data_path_exits_with_help(tmp_path, cli_env):
     assert result.returncode == 2
     assert "data.path" in result.stderr and "HF_DATASETS_OFFLINE" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_step_checkpoints_on_request(tmp_path, imdb_dir):
+    from seqclf import checkpoints
+
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "callbacks.step_checkpoint.every_n_train_steps=3"])
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    step = torch.load(run / "checkpoints" / "last-step.ckpt", weights_only=True)
+    assert step["global_step"] == 3
+    assert checkpoints.newest(run) == run / "checkpoints" / "last.ckpt"  # 4 steps beat 3

@@ -185,3 +185,44 @@ def test_predict_with_a_missing_checkpoint(tmp_path, capsys):
     with pytest.raises(SystemExit):
         predict.main([f"ckpt_path={tmp_path / 'gone.ckpt'}", "text=hi"])
     assert "gone.ckpt does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_the_run_on_localhost(tmp_path, imdb_dir):
+    """`tensorboard --logdir` on 127.0.0.1 reads the run's scalars back over its HTTP API."""
+    import socket
+    import time
+    import urllib.request
+    from urllib.parse import quote
+
+    from conftest import compose_train
+
+    from seqclf.train import train
+
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "trainer.max_epochs=2"])
+    train(cfg)
+    with socket.socket() as s:  # a free port on the loopback interface
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", cfg.paths.output_dir, "--host", "127.0.0.1",
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        tags, deadline = None, time.monotonic() + 90
+        while tags is None:
+            assert server.poll() is None and time.monotonic() < deadline, "tensorboard did not come up"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/scalars/tags", timeout=5) as r:
+                    tags = json.load(r).get("tensorboard") or None
+            except OSError:
+                time.sleep(0.5)
+        assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/acc"} <= set(tags)
+        url = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=tensorboard&tag={quote('val/acc', safe='')}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            points = json.load(r)  # [wall time, step, value] per epoch
+        assert len(points) == 2 and all(0 <= value <= 1 for _, _, value in points)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

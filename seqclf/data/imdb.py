@@ -170,12 +170,15 @@ class IMDBDataModule(L.LightningDataModule):
         self._files: dict[str, list[Path]] | None = None
 
     # -- cache ---------------------------------------------------------------------------------
+    def _local_files(self) -> dict[str, list[Path]]:
+        if self._files is None:
+            self._files = sources.find_local_files(self.path)
+        return self._files
+
     def _source(self) -> dict[str, Any]:
         if self.path is None:
             return {"hub": self.hub_name, "revision": self.revision}
-        if self._files is None:
-            self._files = sources.find_local_files(self.path)
-        return {"files": sources.fingerprint(self._files)}
+        return {"files": sources.fingerprint(self._local_files())}
 
     @property
     def cache_dir(self) -> Path:
@@ -199,7 +202,10 @@ class IMDBDataModule(L.LightningDataModule):
         if (target / "meta.json").exists():
             log.info("Using cached encoded data in %s", target)
             return
-        raw = sources.load_hub(self.hub_name, self.revision) if self.path is None else sources.load_local(self._files)
+        if self.path is None:
+            raw = sources.load_hub(self.hub_name, self.revision)
+        else:
+            raw = sources.load_local(self._local_files())
         tokenizer = self.given_tokenizer or WordTokenizer.fit(
             raw["train"].texts,
             self.vocab_size,
@@ -228,6 +234,12 @@ class IMDBDataModule(L.LightningDataModule):
                 np.save(tmp / f"{name}.npy", array)
             tokenizer.save(tmp / "tokenizer.json")
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+            for path in [*tmp.iterdir(), tmp]:  # on disk before the rename publishes them
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
             try:
                 os.rename(tmp, target)
             except OSError:
