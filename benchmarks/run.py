@@ -112,10 +112,15 @@ def main() -> None:
     parser.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"], choices=["rnn", "lstm", "gru"])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per round and side")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of hand loop and seqclf")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="first epochs of each round left out of the ratios, on both sides"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", default="benchmarks/results.json")
     args = parser.parse_args()
+    if args.epochs <= args.warmup:
+        parser.error(f"--epochs {args.epochs} leaves no epoch after --warmup {args.warmup}")
     for name in ("lightning.pytorch", "lightning.fabric"):  # keep the table readable
         logging.getLogger(name).setLevel(logging.WARNING)
     data = str(Path(args.data).resolve())
@@ -133,9 +138,9 @@ def main() -> None:
             hand, ours, hand_cpu, ours_cpu = [], [], [], []
             for r in range(args.rounds):  # alternate, so drifts in machine speed hit both sides
                 wall, cpu = hand_loop(dm, cell, args.epochs, args.batch_size, args.device, seed=r)
-                hand, hand_cpu = hand + wall, hand_cpu + cpu
+                hand, hand_cpu = hand + wall[args.warmup :], hand_cpu + cpu[args.warmup :]
                 wall, cpu = seqclf_epochs(data, cell, args.epochs, args.batch_size, args.device, work / f"{cell}{r}", r)
-                ours, ours_cpu = ours + wall, ours_cpu + cpu
+                ours, ours_cpu = ours + wall[args.warmup :], ours_cpu + cpu[args.warmup :]
             med = statistics.median
             cells[cell] = {
                 "hand_epoch_s": hand,
@@ -161,7 +166,13 @@ def main() -> None:
             "torch": torch.__version__,
             "lightning": L.__version__,
         },
-        "settings": {"batch_size": args.batch_size, "epochs": args.epochs, "rounds": args.rounds, "data": data},
+        "settings": {
+            "batch_size": args.batch_size,
+            "epochs": args.epochs,
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "data": data,
+        },
         "data_prep_cold_s": cold,
         "data_prep_warm_s": warm,
         "first_step_s": first_step,

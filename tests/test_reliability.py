@@ -220,9 +220,17 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+def _restore_sigint() -> None:
+    # A job started in the background of a non-interactive shell (as CI may run us) inherits an
+    # ignored SIGINT, and Python then installs no KeyboardInterrupt handler. A user's terminal has
+    # the default; give the child that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args, env, cwd) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "seqclf.train", *args], env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_restore_sigint)  # fmt: skip
 
 
 @pytest.mark.slow
