@@ -52,10 +52,17 @@ def find_runs(folder: Path) -> list[Path]:
 
 
 @rank_zero_only  # one writer per run, also under DDP
+def write_json(path: Path, data: dict) -> None:
+    """Written beside, then renamed over the target: a kill mid-write leaves the previous file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def write_status(folder: Path, status: str, **extra: Any) -> None:
     """``running`` at the start of a run, then ``completed``, ``failed`` (with the error) or ``interrupted``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / STATUS_FILE).write_text(json.dumps({"status": status, **extra}, indent=2) + "\n")
+    write_json(folder / STATUS_FILE, {"status": status, **extra})
 
 
 def read_status(run: Path) -> dict[str, Any]:
@@ -124,11 +131,6 @@ def summarize(trainer: L.Trainer, out: Path) -> dict:
         metrics["epoch_cpu_seconds"] = [round(s, 4) for s in timer.epoch_cpu_s]
         metrics["first_step_seconds"] = timer.first_step_s
     return metrics
-
-
-@rank_zero_only
-def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def table(metrics: dict) -> str:
