@@ -25,6 +25,7 @@ from hydra.experimental.callback import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from seqclf.atomic import write_atomic
 from seqclf.callbacks import EpochTimer
 from seqclf.config import SWEEP_KEYS_ENV
 
@@ -53,11 +54,8 @@ def find_runs(folder: Path) -> list[Path]:
 
 @rank_zero_only  # one writer per run, also under DDP
 def write_json(path: Path, data: dict) -> None:
-    """Written beside, then renamed over the target: a kill mid-write leaves the previous file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Atomically: a kill mid-write leaves the previous file."""
+    write_atomic(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
 
 
 def write_status(folder: Path, status: str, **extra: Any) -> None:

@@ -19,6 +19,7 @@ import torch
 from torch import distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from seqclf.atomic import fsync
 from seqclf.data import sources
 from seqclf.data.text import FORMAT, WordTokenizer, check_side
 from seqclf.errors import DataError
@@ -235,11 +236,7 @@ class IMDBDataModule(L.LightningDataModule):
             tokenizer.save(tmp / "tokenizer.json")
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
             for path in [*tmp.iterdir(), tmp]:  # on disk before the rename publishes them
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                fsync(path)
             try:
                 os.rename(tmp, target)
             except OSError:
