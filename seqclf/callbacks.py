@@ -100,8 +100,8 @@ class HParamsMetric(L.Callback):
     ``val/acc_best`` as the metric, written when fitting ends so the value is the real best."""
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        best = float(pl_module.val_acc_best.max_value)
-        if not np.isfinite(best):
+        best = pl_module.best_val_acc
+        if best is None:
             return
         params = {**pl_module.hparams, **(trainer.datamodule.hparams if trainer.datamodule else {})}
         for logger in trainer.loggers:

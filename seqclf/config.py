@@ -56,12 +56,17 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"model.dropout={dropout!r} must lie in [0, 1).")
 
 
+def is_run(folder: Path) -> bool:
+    """A run folder: one that Hydra wrote a composed config into."""
+    return (folder / ".hydra" / "config.yaml").is_file()
+
+
 def _resume_target(resume: str | None) -> str | None:
     """The run folder ``resume=`` names, if it is one (else the run gets a new folder and fails there)."""
     if not resume:
         return None
     folder = Path(resume).expanduser().resolve()
-    return str(folder) if (folder / ".hydra" / "config.yaml").is_file() else None
+    return str(folder) if is_run(folder) else None
 
 
 SWEEP_KEYS_ENV = "SEQCLF_SWEEP_KEYS"  # set by seqclf.report.SweepSummary when a multirun starts

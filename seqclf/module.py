@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 from torch import nn
@@ -43,6 +45,12 @@ class SeqClassifier(L.LightningModule):
         self.test_loss = MeanMetric()
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
+
+    @property
+    def best_val_acc(self) -> float | None:
+        """The best validation accuracy so far; None before the first validation epoch."""
+        best = float(self.val_acc_best.max_value)  # -inf until then
+        return best if math.isfinite(best) else None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.net(tokens)

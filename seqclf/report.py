@@ -12,7 +12,6 @@ import argparse
 import csv
 import json
 import logging
-import math
 import os
 import statistics
 import sys
@@ -27,16 +26,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqclf.atomic import write_atomic
 from seqclf.callbacks import EpochTimer
-from seqclf.config import SWEEP_KEYS_ENV
+from seqclf.config import SWEEP_KEYS_ENV, is_run
 
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
 COLUMNS = ("run", "overrides", "status", "val_acc_best", "test_acc", "epochs", "seconds_per_epoch", "error")
-
-
-def is_run(folder: Path) -> bool:
-    return (folder / ".hydra" / "config.yaml").is_file()
 
 
 def find_runs(folder: Path) -> list[Path]:
@@ -115,8 +110,8 @@ def summarize(trainer: L.Trainer, out: Path) -> dict:
     checkpoint, epochs, steps and timings."""
     metrics: dict = {}
     ckpt = trainer.checkpoint_callback
-    best = float(trainer.lightning_module.val_acc_best.max_value)
-    if math.isfinite(best):  # -inf until a validation epoch has run
+    best = trainer.lightning_module.best_val_acc
+    if best is not None:
         metrics["val/acc_best"] = best
     if ckpt is not None and ckpt.best_model_path:
         metrics["best_checkpoint"] = os.path.relpath(ckpt.best_model_path, out)

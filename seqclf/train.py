@@ -16,7 +16,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqclf import checkpoints, report
-from seqclf.config import validate
+from seqclf.config import is_run, validate
 from seqclf.errors import SeqclfError
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def resume_config(cfg: DictConfig) -> DictConfig:
     on top (e.g. a larger ``trainer.max_epochs``), writing into the same folder, continuing from its
     newest checkpoint."""
     run = Path(cfg.resume).expanduser().resolve()
-    if not report.is_run(run):
+    if not is_run(run):
         raise SeqclfError(
             f"resume={cfg.resume}: {run} is not a seqclf run folder (it has no .hydra/config.yaml). "
             "Give the folder of an earlier run, e.g. resume=outputs/train/runs/<date_time>."

@@ -62,8 +62,9 @@ class Batches(Sampler[torch.Tensor]):
     """Batches of row indices over a whole split: in order (evaluation), or in a fresh random order
     each pass (training, ``seed`` given) that depends only on (seed, pass number), not on the global
     random state, so a resumed run sees exactly the batches an uninterrupted one would have. The
-    pass number comes from ``next_pass()`` when given (the DataModule counts passes and keeps the
-    count in checkpoints; the epoch Lightning hands to ``set_epoch`` lags by one after some resumes).
+    pass number comes from ``next_pass()`` (the DataModule counts passes and keeps the count in
+    checkpoints; the epoch Lightning hands to ``set_epoch`` lags by one after some resumes), or is
+    0 without it.
 
     Under DDP each process takes every world-size-th batch of the same order (seqclf shards itself;
     trainer.use_distributed_sampler is off), so 2 processes x batch 16 take the same steps as one
@@ -74,7 +75,7 @@ class Batches(Sampler[torch.Tensor]):
     def __init__(
         self, n_rows: int, batch_size: int, seed: int | None = None, next_pass: Callable[[], int] | None = None
     ):
-        self.n_rows, self.batch_size, self.seed, self.epoch, self.next_pass = n_rows, batch_size, seed, 0, next_pass
+        self.n_rows, self.batch_size, self.seed, self.next_pass = n_rows, batch_size, seed, next_pass
 
     def _share(self, n_batches: int) -> list[int]:
         rank, world = _world()
@@ -90,8 +91,8 @@ class Batches(Sampler[torch.Tensor]):
         if self.seed is None:
             order = torch.arange(self.n_rows)
         else:
-            epoch = self.next_pass() if self.next_pass else self.epoch
-            order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(self.seed + epoch))
+            n_pass = self.next_pass() if self.next_pass else 0
+            order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(self.seed + n_pass))
         batches = order.split(self.batch_size)
         return iter([batches[i] for i in self._share(len(batches))])
 
