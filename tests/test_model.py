@@ -42,5 +42,6 @@ def test_lightning_module_keeps_primitive_hparams_only():
         "dropout": 0.0,
         "lr": 1e-3,
         "weight_decay": 0.0,
+        "fused": True,
     }
     assert all(isinstance(v, (int, float, str, bool)) for v in model.hparams.values())

@@ -1,13 +1,16 @@
 """End to end: the shipped config, shrunk, trains each cell type and writes every artifact."""
 
+import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from conftest import TINY, compose_train
+from omegaconf import open_dict
 
 from seqclf.data import WordTokenizer
 from seqclf.module import SeqClassifier
@@ -58,6 +61,38 @@ def test_csv_logger_can_replace_tensorboard(tmp_path, imdb_dir):
     train(cfg)
     header = (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/acc"} <= set(header)
+
+
+class RecomputeTrainMetrics(L.Callback):
+    """The training loss and accuracy recomputed from each step's batch, before its update."""
+
+    last = None
+
+    def __init__(self):
+        self.loss_sum = self.correct = self.count = 0.0
+        RecomputeTrainMetrics.last = self
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        tokens, labels = batch
+        with torch.no_grad():
+            logits = pl_module(tokens)
+        self.loss_sum += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)) * len(labels)
+        self.correct += float(((logits > 0) == (labels > 0.5)).sum())
+        self.count += len(labels)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_epoch_training_metrics_cover_every_step(tmp_path, imdb_dir, fused):
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "logger=csv", f"optimizer.fused={fused}"])
+    with open_dict(cfg):
+        cfg.callbacks.recompute = {"_target_": "test_train.RecomputeTrainMetrics"}
+    train(cfg)
+    recompute = RecomputeTrainMetrics.last
+    rows = list(csv.DictReader((Path(cfg.paths.output_dir) / "csv" / "metrics.csv").open()))
+    (logged,) = [row for row in rows if row["train/loss"]]
+    assert recompute.count == 4 * 8
+    assert float(logged["train/loss"]) == pytest.approx(recompute.loss_sum / recompute.count, rel=1e-5)
+    assert float(logged["train/acc"]) == pytest.approx(recompute.correct / recompute.count)
 
 
 def cli(*args, env, cwd, timeout=240):
