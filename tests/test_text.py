@@ -121,3 +121,18 @@ def test_parallel_fit_and_encode_equal_the_serial_result(monkeypatch):
     parallel = WordTokenizer.fit(texts, 100, workers=2, max_len=16)
     assert parallel.vocab == serial.vocab
     np.testing.assert_array_equal(parallel.encode(texts, workers=2), serial.encode(texts, workers=1))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("padding, truncation", [("pre", "pre"), ("post", "post"), ("pre", "post"), ("post", "pre")])
+def test_fit_encode_equals_fit_then_encode(monkeypatch, workers, padding, truncation):
+    rng = random.Random(2)
+    words = [f"w{i}" for i in range(200)] + ["Don't", "<br />", "é", "..."]
+    texts = [" ".join(rng.choices(words, k=rng.randint(0, 40))) for _ in range(400)] + [""]
+    monkeypatch.setattr(text_module, "PARALLEL_MIN_TEXTS", 0)
+    settings = {"max_len": 12, "padding": padding, "truncation": truncation}
+    tok, ids = WordTokenizer.fit_encode(texts, 60, workers=workers, **settings)
+    assert tok.vocab == WordTokenizer.fit(texts, 60, workers=1, **settings).vocab
+    assert (tok.padding, tok.truncation, tok.max_len) == (padding, truncation, 12)
+    np.testing.assert_array_equal(ids, tok.encode(texts, workers=1))
+    assert ids.dtype == np.int32 and ids.shape == (len(texts), 12)

@@ -208,18 +208,22 @@ class IMDBDataModule(L.LightningDataModule):
             raw = sources.load_hub(self.hub_name, self.revision)
         else:
             raw = sources.load_local(self._local_files())
-        tokenizer = self.given_tokenizer or WordTokenizer.fit(
-            raw["train"].texts,
-            self.vocab_size,
-            progress=self.progress,
-            workers=self.num_proc,
-            max_len=self.max_len,
-            padding=self.padding,
-            truncation=self.truncation,
-        )
         arrays = {}
+        if self.given_tokenizer is None:
+            tokenizer, arrays["train_x"] = WordTokenizer.fit_encode(
+                raw["train"].texts,
+                self.vocab_size,
+                progress=self.progress,
+                workers=self.num_proc,
+                max_len=self.max_len,
+                padding=self.padding,
+                truncation=self.truncation,
+            )
+        else:
+            tokenizer = self.given_tokenizer
         for split in sources.SPLITS:
-            arrays[f"{split}_x"] = tokenizer.encode(raw[split].texts, progress=self.progress, workers=self.num_proc)
+            if f"{split}_x" not in arrays:
+                arrays[f"{split}_x"] = tokenizer.encode(raw[split].texts, progress=self.progress, workers=self.num_proc)
             arrays[f"{split}_y"] = raw[split].labels.astype(np.int8)
         meta = {"source": self._source(), "rows": {s: len(raw[s].labels) for s in sources.SPLITS}}
         self._write_cache(target, tokenizer, arrays, meta)

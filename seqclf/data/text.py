@@ -87,11 +87,24 @@ def _map_chunks(fn: Callable, texts: Sequence[str], workers: int | None, desc: s
         _SHARED.clear()
 
 
-def _count_words(bounds: tuple[int, int]) -> Counter:
+def _count_words(bounds: tuple[int, int]) -> tuple[Counter, list[str], np.ndarray]:
+    """Word counts of a chunk of texts, and the words each text keeps after truncation, as ids into
+    a vocabulary of the chunk's own (-1 = padding): fitting has tokenised the whole texts already,
+    so encoding them again once the vocabulary is known would double the work."""
+    n, pre_trunc, pre_pad = _SHARED["max_len"], _SHARED["truncation"] == "pre", _SHARED["padding"] == "pre"
+    texts = _SHARED["texts"][bounds[0] : bounds[1]]
     counts: Counter[str] = Counter()
-    for text in _SHARED["texts"][bounds[0] : bounds[1]]:
-        counts.update(tokenize(text))
-    return counts
+    local: dict[str, int] = {}
+    ids = np.full((len(texts), n), -1, dtype=np.int32)
+    for row, text in enumerate(texts):
+        words = tokenize(text)
+        counts.update(words)
+        kept = [local.setdefault(word, len(local)) for word in (words[-n:] if pre_trunc else words[:n])]
+        if kept and pre_pad:
+            ids[row, n - len(kept) :] = kept
+        elif kept:
+            ids[row, : len(kept)] = kept
+    return counts, list(local), ids
 
 
 def _encode_chunk(bounds: tuple[int, int]) -> np.ndarray:
@@ -127,17 +140,37 @@ class WordTokenizer:
         return len(self.vocab)
 
     @classmethod
-    def fit(
-        cls, texts: Sequence[str], vocab_size: int, progress: bool = False, workers: int | None = None, **kwargs
-    ) -> WordTokenizer:
+    def fit(cls, texts: Sequence[str], vocab_size: int, **kwargs) -> WordTokenizer:
         """Keep the ``vocab_size`` most frequent words, specials included; ties break alphabetically."""
+        return cls.fit_encode(texts, vocab_size, **kwargs)[0]
+
+    @classmethod
+    def fit_encode(
+        cls,
+        texts: Sequence[str],
+        vocab_size: int,
+        progress: bool = False,
+        workers: int | None = None,
+        max_len: int = 32,
+        padding: str = "pre",
+        truncation: str = "pre",
+    ) -> tuple[WordTokenizer, np.ndarray]:
+        """``fit`` and ``encode`` of the same texts, tokenising each text once."""
         if vocab_size < len(SPECIALS) + 1:
             raise ValueError(f"data.vocab_size={vocab_size} must be at least 3 (2 special tokens + 1 word)")
+        settings = {"max_len": max_len, "padding": padding, "truncation": truncation}
+        cls(SPECIALS, **settings)  # bad settings fail here, before the work
+        parts = _map_chunks(_count_words, list(texts), workers, "Fitting vocabulary", progress, **settings)
         counts: Counter[str] = Counter()
-        for part in _map_chunks(_count_words, list(texts), workers, "Fitting vocabulary", progress):
+        for part, _, _ in parts:
             counts.update(part)
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: vocab_size - len(SPECIALS)]
-        return cls([*SPECIALS, *(word for word, _ in ranked)], **kwargs)
+        tokenizer = cls([*SPECIALS, *(word for word, _ in ranked)], **settings)
+        encoded = [np.full((0, tokenizer.max_len), PAD_ID, dtype=np.int32)]
+        for _, local_vocab, ids in parts:  # chunk ids -> vocabulary ids; -1 picks the PAD_ID at the end
+            to_vocab = np.array([*(tokenizer.index.get(w, UNK_ID) for w in local_vocab), PAD_ID], dtype=np.int32)
+            encoded.append(to_vocab[ids])
+        return tokenizer, np.concatenate(encoded)
 
     def _kept_words(self, text: str) -> list[str]:
         """The words that survive truncation, tokenising only the text's relevant end when it is long.
