@@ -4,11 +4,13 @@
     python benchmarks/run.py --data ../shared/data/imdb --device cuda --batch-size 1024
 
 Prints a table and writes the same numbers as JSON (``--out``): per cell type the median
-training-epoch seconds of the hand-written loop and of seqclf (training batches only, as timed by
-seqclf's EpochTimer; validation excluded on both sides) and their ratio; data preparation cold
-(tokenise, fit the vocabulary, encode, pad, cache) and warm (from the cache); the time from the
-start of a `seqclf-train` process to its first training step with a warm cache; and that
-process's peak RSS.
+training-epoch seconds of two hand-written loops and of seqclf (training batches only, as timed by
+seqclf's EpochTimer; validation excluded on all sides) and the ratios. The first hand loop is the
+textbook one (``torch.optim.Adam(params, lr)``); the second uses the optimizer seqclf uses (Adam
+with ``fused=True``), so its ratio is the framework's own overhead. Also: data preparation cold
+(tokenise, fit the vocabulary, encode, pad, cache; median of --prep-runs) and warm (from the
+cache); the time from the start of a `seqclf-train` process to its first training step with a
+warm cache; and that process's peak RSS.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from torch.utils.data import DataLoader
 
+from seqclf.callbacks import EpochTimer
 from seqclf.data import IMDBDataModule
+from seqclf.data.imdb import Batches
 from seqclf.models import RNNClassifier
 from seqclf.train import load_config, train
 
@@ -45,13 +50,13 @@ def prepare(data: str, cache: Path) -> tuple[IMDBDataModule, float]:
 
 
 def hand_loop(
-    dm: IMDBDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int
+    dm: IMDBDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int, fused: bool
 ) -> tuple[list[float], list[float]]:
     """The reference: index pre-encoded tensors, Adam, BCE with logits, nothing else."""
     torch.manual_seed(seed)
     x, y = dm.train_set.x.to(device), dm.train_set.y.to(device)
     model = RNNClassifier(dm.tokenizer.vocab_size, cell).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     times, cpu_times = [], []
     for _ in range(epochs):
@@ -67,6 +72,38 @@ def hand_loop(
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
     return times, cpu_times
+
+
+class BareModule(L.LightningModule):
+    """The least a LightningModule needs: seqclf's network, loss and optimizer, nothing else."""
+
+    def __init__(self, vocab_size: int, cell: str):
+        super().__init__()
+        self.net, self.loss_fn = RNNClassifier(vocab_size, cell), torch.nn.BCEWithLogitsLoss()
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        tokens, labels = batch
+        return self.loss_fn(self.net(tokens), labels)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=1e-3, fused=True)
+
+
+def bare_lightning(
+    dm: IMDBDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int
+) -> tuple[list[float], list[float]]:
+    """A bare Lightning Trainer over the same batches: no logger, checkpoints, progress bar, summary
+    or validation; only seqclf's epoch timer. What Lightning's own training loop costs."""
+    torch.manual_seed(seed)
+    timer = EpochTimer()
+    trainer = L.Trainer(
+        accelerator=device, devices=1, max_epochs=epochs, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer], limit_val_batches=0,
+        use_distributed_sampler=False,
+    )  # fmt: skip
+    loader = DataLoader(dm.train_set, sampler=Batches(len(dm.train_set), batch_size, seed), batch_size=None)
+    trainer.fit(BareModule(dm.tokenizer.vocab_size, cell), train_dataloaders=loader)
+    return timer.epoch_s, timer.epoch_cpu_s
 
 
 def seqclf_epochs(
@@ -115,6 +152,7 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=int, default=1, help="first epochs of each round left out of the ratios, on both sides"
     )
+    parser.add_argument("--prep-runs", type=int, default=3, help="cold data preparations, each into a new cache")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", default="benchmarks/results.json")
@@ -130,29 +168,43 @@ def main() -> None:
         for file in Path(data).rglob("*"):  # cold means "not tokenised yet", not "not in the page cache"
             if file.is_file():
                 file.read_bytes()
-        _, cold = prepare(data, work / "cache")
-        dm, warm = prepare(data, work / "cache")
-        first_step, wall, rss_mb = first_step_and_rss(data, work, work / "cache", args.device)
+        colds = [prepare(data, work / f"cache-cold{i}")[1] for i in range(args.prep_runs)]
+        cold = statistics.median(colds)
+        dm, warm = prepare(data, work / "cache-cold0")
+        first_step, run_wall, rss_mb = first_step_and_rss(data, work, work / "cache-cold0", args.device)
+        med = statistics.median
         cells = {}
         for cell in args.cells:
-            hand, ours, hand_cpu, ours_cpu = [], [], [], []
-            for r in range(args.rounds):  # alternate, so drifts in machine speed hit both sides
-                wall, cpu = hand_loop(dm, cell, args.epochs, args.batch_size, args.device, seed=r)
-                hand, hand_cpu = hand + wall[args.warmup :], hand_cpu + cpu[args.warmup :]
-                wall, cpu = seqclf_epochs(data, cell, args.epochs, args.batch_size, args.device, work / f"{cell}{r}", r)
-                ours, ours_cpu = ours + wall[args.warmup :], ours_cpu + cpu[args.warmup :]
-            med = statistics.median
-            cells[cell] = {
-                "hand_epoch_s": hand,
-                "seqclf_epoch_s": ours,
-                "hand_epoch_cpu_s": hand_cpu,
-                "seqclf_epoch_cpu_s": ours_cpu,
-                "hand_median_s": med(hand),
-                "seqclf_median_s": med(ours),
+            epochs: dict[str, list[float]] = {k: [] for k in ("hand", "hand_fused", "bare_lightning", "seqclf")}
+            cpu_epochs: dict[str, list[float]] = {k: [] for k in epochs}
+            for r in range(args.rounds):  # alternate, so drifts in machine speed hit all sides
+                for side in epochs:
+                    if side == "seqclf":
+                        run = work / f"{cell}{r}"
+                        wall, cpu = seqclf_epochs(data, cell, args.epochs, args.batch_size, args.device, run, r)
+                    elif side == "bare_lightning":
+                        wall, cpu = bare_lightning(dm, cell, args.epochs, args.batch_size, args.device, r)
+                    else:
+                        fused = side == "hand_fused"
+                        wall, cpu = hand_loop(dm, cell, args.epochs, args.batch_size, args.device, r, fused)
+                    epochs[side] += wall[args.warmup :]
+                    cpu_epochs[side] += cpu[args.warmup :]
+
+            def paired(ours: list[float], ref: list[float]) -> float:
                 # Each seqclf epoch against the hand-loop epoch of the same round and number: the
                 # machine's speed drifts over minutes, and a pair shares the drift.
-                "ratio": med(o / h for o, h in zip(ours, hand, strict=True)),
-                "cpu_ratio": med(o / h for o, h in zip(ours_cpu, hand_cpu, strict=True)),
+                return med(o / h for o, h in zip(ours, ref, strict=True))
+
+            cells[cell] = {
+                **{f"{side}_epoch_s": times for side, times in epochs.items()},
+                **{f"{side}_epoch_cpu_s": times for side, times in cpu_epochs.items()},
+                **{f"{side}_median_s": med(times) for side, times in epochs.items()},
+                "ratio": paired(epochs["seqclf"], epochs["hand"]),
+                "ratio_same_optimizer": paired(epochs["seqclf"], epochs["hand_fused"]),
+                "bare_lightning_ratio_same_optimizer": paired(epochs["bare_lightning"], epochs["hand_fused"]),
+                "ratio_to_bare_lightning": paired(epochs["seqclf"], epochs["bare_lightning"]),
+                "cpu_ratio": paired(cpu_epochs["seqclf"], cpu_epochs["hand"]),
+                "cpu_ratio_same_optimizer": paired(cpu_epochs["seqclf"], cpu_epochs["hand_fused"]),
             }
 
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
@@ -174,9 +226,10 @@ def main() -> None:
             "data": data,
         },
         "data_prep_cold_s": cold,
+        "data_prep_cold_runs_s": colds,
         "data_prep_warm_s": warm,
         "first_step_s": first_step,
-        "one_epoch_run_wall_s": wall,
+        "one_epoch_run_wall_s": run_wall,
         "peak_rss_mb": rss_mb,
         "cells": cells,
     }
@@ -184,12 +237,19 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
     print(f"\n{args.device} ({device_name}), batch {args.batch_size}, torch {torch.__version__}, {os.cpu_count()} CPUs")
-    print("| cell | hand loop s/epoch | seqclf s/epoch | ratio (paired) | CPU-time ratio (paired) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("\nSeconds per training epoch (median), and paired ratios:")
+    print(
+        "| cell | hand loop | hand loop, fused Adam | bare Lightning | seqclf "
+        "| seqclf / hand | seqclf / hand fused | bare Lightning / hand fused | seqclf / bare Lightning |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for cell, c in cells.items():
-        times = f"{c['hand_median_s']:.2f} | {c['seqclf_median_s']:.2f}"
-        print(f"| {cell} | {times} | {c['ratio']:.2f}x | {c['cpu_ratio']:.2f}x |")
-    print(f"\ndata preparation (train+test): cold {cold:.2f} s, warm {warm:.3f} s")
+        sides = ("hand", "hand_fused", "bare_lightning", "seqclf")
+        times = " | ".join(f"{c[f'{side}_median_s']:.2f}" for side in sides)
+        keys = ("ratio", "ratio_same_optimizer", "bare_lightning_ratio_same_optimizer", "ratio_to_bare_lightning")
+        print(f"| {cell} | {times} | " + " | ".join(f"{c[k]:.2f}x" for k in keys) + " |")
+    runs = ", ".join(f"{t:.2f}" for t in colds)
+    print(f"\ndata preparation (train+test): cold {cold:.2f} s (median of {runs}), warm {warm:.3f} s")
     print(f"process start to first training step (warm cache): {first_step:.2f} s")
     print(f"peak RSS of a one-epoch default run: {rss_mb:.0f} MB")
     print(f"results written to {args.out}")
