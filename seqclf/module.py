@@ -53,6 +53,15 @@ class SeqClassifier(L.LightningModule):
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
 
+    def __setattr__(self, name: str, value) -> None:
+        # Lightning sets _current_fx_name around every hook call, ~45 times per training step;
+        # nn.Module.__setattr__ first looks through parameters, buffers and submodules (~2 us), and a
+        # plain string attribute ends up where object.__setattr__ puts it anyway.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     @property
     def best_val_acc(self) -> float | None:
         """The best validation accuracy so far; None before the first validation epoch."""
