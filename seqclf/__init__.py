@@ -2,6 +2,10 @@
 
 import os
 import time
+import warnings
+
+# Lightning 2.6 calls a pytree API that torch 2.13 deprecates, once per fit; nothing a user can act on.
+warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 
 def _process_start() -> float:

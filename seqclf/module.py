@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import lightning as L
 import torch
@@ -13,9 +12,6 @@ from torchmetrics.classification import BinaryAccuracy
 
 from seqclf.errors import TrainingError
 from seqclf.models import RNNClassifier
-
-# Lightning 2.6 calls a pytree API that torch 2.13 deprecates, once per fit; nothing a user can act on.
-warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 
 class SeqClassifier(L.LightningModule):
