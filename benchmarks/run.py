@@ -32,6 +32,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from omegaconf import open_dict
 from torch.utils.data import DataLoader
 
 from seqclf.callbacks import EpochTimer
@@ -49,29 +50,92 @@ def prepare(data: str, cache: Path) -> tuple[IMDBDataModule, float]:
     return dm, time.perf_counter() - start
 
 
-def hand_loop(
-    dm: IMDBDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int, fused: bool
-) -> tuple[list[float], list[float]]:
+class HandLoop:
     """The reference: index pre-encoded tensors, Adam, BCE with logits, nothing else."""
-    torch.manual_seed(seed)
-    x, y = dm.train_set.x.to(device), dm.train_set.y.to(device)
-    model = RNNClassifier(dm.tokenizer.vocab_size, cell).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    times, cpu_times = [], []
-    for _ in range(epochs):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        order = torch.randperm(len(y), device=device)
-        for i in range(0, len(y), batch_size):
-            rows = order[i : i + batch_size]
+
+    def __init__(self, dm: IMDBDataModule, cell: str, batch_size: int, device: str, seed: int, fused: bool):
+        torch.manual_seed(seed)
+        self.x, self.y = dm.train_set.x.to(device), dm.train_set.y.to(device)
+        self.model = RNNClassifier(dm.tokenizer.vocab_size, cell).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, fused=fused or None)
+        self.loss_fn = torch.nn.BCEWithLogitsLoss()
+        self.batch_size, self.device = batch_size, device
+        self.order, self.next_row = torch.randperm(len(self.y), device=device), 0
+
+    def steps(self, n: int | None = None) -> None:
+        """``n`` training steps (None: the rest of the epoch), starting a new epoch when one ends."""
+        model, optimizer, loss_fn, x, y = self.model, self.optimizer, self.loss_fn, self.x, self.y
+        stop = len(y) if n is None else self.next_row + n * self.batch_size
+        for i in range(self.next_row, min(stop, len(y)), self.batch_size):
+            rows = self.order[i : i + self.batch_size]
             optimizer.zero_grad()
             loss_fn(model(x[rows]), y[rows]).backward()
             optimizer.step()
-        if device == "cuda":
+        self.next_row = stop
+        if stop >= len(y):
+            self.order, self.next_row = torch.randperm(len(y), device=self.device), 0
+        if self.device == "cuda":
             torch.cuda.synchronize()
+
+
+def hand_loop(
+    dm: IMDBDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int, fused: bool
+) -> tuple[list[float], list[float]]:
+    """Epochs of the hand-written loop: wall and CPU seconds each."""
+    loop = HandLoop(dm, cell, batch_size, device, seed, fused)
+    times, cpu_times = [], []
+    for _ in range(epochs):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        loop.steps()
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
     return times, cpu_times
+
+
+class Interleave(L.Callback):
+    """Inside a seqclf run, after every ``BLOCK`` training steps, runs ``BLOCK`` steps of each hand
+    loop, and records the seconds of each side's block. Neighbouring blocks share the machine's speed
+    of the moment, which on a shared machine drifts too much for epoch-level comparisons."""
+
+    BLOCK = 10
+    hands: dict[str, HandLoop] = {}
+    blocks: list[dict[str, float]] = []
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if batch_idx % self.BLOCK:
+            return
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+        block = {}
+        if self._start is not None and batch_idx > 0:  # a block that crossed an epoch's end is dropped
+            block["seqclf"] = time.perf_counter() - self._start
+        for name, hand in self.hands.items():
+            start = time.perf_counter()
+            hand.steps(self.BLOCK)
+            block[name] = time.perf_counter() - start
+        if "seqclf" in block and batch_idx >= 3 * self.BLOCK:  # warm-up left out
+            self.blocks.append(block)
+        self._start = time.perf_counter()
+
+
+def interleaved(
+    dm: IMDBDataModule, data: str, cell: str, epochs: int, batch_size: int, device: str, work: Path
+) -> dict[str, float]:
+    """Paired ratios from blocks of steps interleaved in one seqclf run (see Interleave)."""
+    Interleave.hands = {side: HandLoop(dm, cell, batch_size, device, 0, side == "hand_fused") for side in HANDS}
+    Interleave.blocks = []
+    seqclf_epochs(data, cell, epochs, batch_size, device, work, 0, extra_callback=f"{__name__}.Interleave")
+    blocks, med = Interleave.blocks, statistics.median
+    result = {f"{side}_step_us": med(b[side] for b in blocks) / Interleave.BLOCK * 1e6 for side in ("seqclf", *HANDS)}
+    for side in HANDS:
+        result[f"ratio_to_{side}"] = med(b["seqclf"] / b[side] for b in blocks)
+    return {**result, "blocks": len(blocks)}
+
+
+HANDS = ("hand", "hand_fused")
 
 
 class BareModule(L.LightningModule):
@@ -107,7 +171,14 @@ def bare_lightning(
 
 
 def seqclf_epochs(
-    data: str, cell: str, epochs: int, batch_size: int, device: str, work: Path, seed: int
+    data: str,
+    cell: str,
+    epochs: int,
+    batch_size: int,
+    device: str,
+    work: Path,
+    seed: int,
+    extra_callback: str | None = None,
 ) -> tuple[list[float], list[float]]:
     """`seqclf-train` as shipped (callbacks, TensorBoard logger, progress bar), minus the final test."""
     overrides = [
@@ -121,6 +192,9 @@ def seqclf_epochs(
         "test=false",
     ]
     cfg = load_config(overrides, output_dir=work)
+    if extra_callback:
+        with open_dict(cfg):
+            cfg.callbacks.benchmark = {"_target_": extra_callback}
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         metrics = train(cfg)  # the progress bar still runs, unseen
     return metrics["epoch_seconds"], metrics["epoch_cpu_seconds"]
@@ -205,6 +279,7 @@ def main() -> None:
                 "ratio_to_bare_lightning": paired(epochs["seqclf"], epochs["bare_lightning"]),
                 "cpu_ratio": paired(cpu_epochs["seqclf"], cpu_epochs["hand"]),
                 "cpu_ratio_same_optimizer": paired(cpu_epochs["seqclf"], cpu_epochs["hand_fused"]),
+                "interleaved": interleaved(dm, data, cell, 1, args.batch_size, args.device, work / f"{cell}-blocks"),
             }
 
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
@@ -248,6 +323,16 @@ def main() -> None:
         times = " | ".join(f"{c[f'{side}_median_s']:.2f}" for side in sides)
         keys = ("ratio", "ratio_same_optimizer", "bare_lightning_ratio_same_optimizer", "ratio_to_bare_lightning")
         print(f"| {cell} | {times} | " + " | ".join(f"{c[k]:.2f}x" for k in keys) + " |")
+    print(
+        f"\nInterleaved in one seqclf epoch: blocks of {Interleave.BLOCK} steps of seqclf, the hand loop and "
+        "the fused-Adam hand loop in turn (median of the blocks' paired ratios):"
+    )
+    print("| cell | seqclf us/step | hand us/step | hand fused us/step | seqclf / hand | seqclf / hand fused | n |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for cell, c in cells.items():
+        i = c["interleaved"]
+        steps = f"{i['seqclf_step_us']:.0f} | {i['hand_step_us']:.0f} | {i['hand_fused_step_us']:.0f}"
+        print(f"| {cell} | {steps} | {i['ratio_to_hand']:.2f}x | {i['ratio_to_hand_fused']:.2f}x | {i['blocks']} |")
     runs = ", ".join(f"{t:.2f}" for t in colds)
     print(f"\ndata preparation (train+test): cold {cold:.2f} s (median of {runs}), warm {warm:.3f} s")
     print(f"process start to first training step (warm cache): {first_step:.2f} s")
