@@ -92,6 +92,9 @@ def hand_loop(
     return times, cpu_times
 
 
+HANDS = ("hand", "hand_fused")  # the textbook loop, and the one with seqclf's optimizer
+
+
 class Interleave(L.Callback):
     """Inside a seqclf run, after every ``BLOCK`` training steps, runs ``BLOCK`` steps of each hand
     loop, and records the seconds of each side's block. Neighbouring blocks share the machine's speed
@@ -133,9 +136,6 @@ def interleaved(
     for side in HANDS:
         result[f"ratio_to_{side}"] = med(b["seqclf"] / b[side] for b in blocks)
     return {**result, "blocks": len(blocks)}
-
-
-HANDS = ("hand", "hand_fused")
 
 
 class BareModule(L.LightningModule):
