@@ -3,11 +3,13 @@
     python benchmarks/run.py --data ../shared/data/imdb
     python benchmarks/run.py --data ../shared/data/imdb --device cuda --batch-size 1024
 
-Prints a table and writes the same numbers as JSON (``--out``): per cell type the median
-training-epoch seconds of two hand-written loops and of seqclf (training batches only, as timed by
-seqclf's EpochTimer; validation excluded on all sides) and the ratios. The first hand loop is the
-textbook one (``torch.optim.Adam(params, lr)``); the second uses the optimizer seqclf uses (Adam
-with ``fused=True``), so its ratio is the framework's own overhead. Also: data preparation cold
+Prints tables and writes the same numbers as JSON (``--out``): per cell type the median
+training-epoch seconds of two hand-written loops, a bare Lightning Trainer and seqclf (training
+batches only, as timed by seqclf's EpochTimer; validation excluded on all sides) and the ratios.
+The first hand loop is the textbook one (``torch.optim.Adam(params, lr)``); the second uses the
+optimizer seqclf uses (Adam with ``fused=True``), so its ratio is the framework's own overhead.
+The same ratios also come from blocks of 10 steps interleaved in one seqclf epoch (see
+Interleave), which share the machine's speed of the moment. Also: data preparation cold
 (tokenise, fit the vocabulary, encode, pad, cache; median of --prep-runs) and warm (from the
 cache); the time from the start of a `seqclf-train` process to its first training step with a
 warm cache; and that process's peak RSS.
@@ -93,6 +95,7 @@ def hand_loop(
 
 
 HANDS = ("hand", "hand_fused")  # the textbook loop, and the one with seqclf's optimizer
+SIDES = (*HANDS, "bare_lightning", "seqclf")  # everything timed by the epoch
 
 
 class Interleave(L.Callback):
@@ -249,7 +252,7 @@ def main() -> None:
         med = statistics.median
         cells = {}
         for cell in args.cells:
-            epochs: dict[str, list[float]] = {k: [] for k in ("hand", "hand_fused", "bare_lightning", "seqclf")}
+            epochs: dict[str, list[float]] = {k: [] for k in SIDES}
             cpu_epochs: dict[str, list[float]] = {k: [] for k in epochs}
             for r in range(args.rounds):  # alternate, so drifts in machine speed hit all sides
                 for side in epochs:
@@ -319,8 +322,7 @@ def main() -> None:
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for cell, c in cells.items():
-        sides = ("hand", "hand_fused", "bare_lightning", "seqclf")
-        times = " | ".join(f"{c[f'{side}_median_s']:.2f}" for side in sides)
+        times = " | ".join(f"{c[f'{side}_median_s']:.2f}" for side in SIDES)
         keys = ("ratio", "ratio_same_optimizer", "bare_lightning_ratio_same_optimizer", "ratio_to_bare_lightning")
         print(f"| {cell} | {times} | " + " | ".join(f"{c[k]:.2f}x" for k in keys) + " |")
     print(
