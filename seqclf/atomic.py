@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def fsync(path: Path) -> None:
@@ -25,6 +29,7 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # the mode of any other new file, not mkstemp's private 0600
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -34,3 +39,8 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync(target.parent)  # the rename itself survives a crash
+
+
+def write_json(path: str | Path, data: object) -> None:
+    """``data`` as indented JSON, written atomically."""
+    write_atomic(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))

@@ -10,7 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from seqclf.data.text import SIDES
-from seqclf.errors import SeqclfError
+from seqclf.errors import ConfigError
 from seqclf.models.rnn import CELLS
 
 POSITIVE_INTS = (
@@ -22,10 +22,6 @@ POSITIVE_INTS = (
     "data.eval_batch_size",
     "trainer.max_epochs",
 )
-
-
-class ConfigError(SeqclfError):
-    """A configuration value is out of range."""
 
 
 def validate(cfg: DictConfig) -> None:

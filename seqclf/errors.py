@@ -5,6 +5,10 @@ class SeqclfError(Exception):
     """A problem with the user's configuration or data."""
 
 
+class ConfigError(SeqclfError):
+    """A configuration value is out of range."""
+
+
 class DataError(SeqclfError):
     """The data source cannot be read or does not look like a labelled text dataset."""
 

@@ -11,6 +11,7 @@ import hydra
 import lightning as L
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -43,9 +44,20 @@ def load_config(overrides: list[str] | tuple = (), output_dir: str | Path | None
     return cfg
 
 
+def instantiate(node: DictConfig, **kwargs):
+    """``hydra.utils.instantiate``, letting seqclf's own errors through as they are (Hydra wraps
+    whatever a constructor raises), so they reach the user as one paragraph."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, SeqclfError):
+            raise e.__cause__ from None
+        raise
+
+
 def instantiate_all(group: DictConfig | None) -> list:
     """Instantiate every ``_target_`` node of a config group such as ``callbacks`` or ``logger``."""
-    return [hydra.utils.instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
+    return [instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
 
 
 def resume_config(cfg: DictConfig) -> DictConfig:
@@ -91,17 +103,16 @@ def train(cfg: DictConfig) -> dict:
     if ckpt is not None:  # fail now, not after loading the data
         checkpoints.check_model(ckpt, OmegaConf.to_container(cfg.model, resolve=True), ckpt_path)
 
-    datamodule = hydra.utils.instantiate(cfg.data)
+    callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read
+    datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
     rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
-    model = hydra.utils.instantiate(cfg.model, vocab_size=datamodule.tokenizer.vocab_size)
+    model = instantiate(cfg.model, vocab_size=datamodule.tokenizer.vocab_size)
     if ckpt is not None:  # now with the vocabulary size too
         checkpoints.check_model(ckpt, dict(model.hparams), ckpt_path)
         del ckpt
-    trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=instantiate_all(cfg.get("logger"))
-    )
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_all(cfg.get("logger")))
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_summary = report.summarize(trainer, out)  # before test() loads the best checkpoint's states
 

@@ -9,8 +9,9 @@ import torch
 from conftest import compose_train
 from omegaconf import OmegaConf
 
-from seqclf.config import ConfigError, validate
+from seqclf.config import validate
 from seqclf.data import IMDBDataModule
+from seqclf.errors import ConfigError
 from seqclf.module import SeqClassifier
 from seqclf.train import CONF_DIR, instantiate_all
 
@@ -52,7 +53,10 @@ def test_every_config_file_composes_and_instantiates(tmp_path, group, option):
         if key != "hydra" and OmegaConf.is_config(cfg[key]):
             OmegaConf.to_container(cfg[key], resolve=True)
     if group == "experiment":  # global package: it sets values across groups
-        assert cfg.data.val_split == "test" and cfg.model.cell == "lstm" and cfg.trainer.max_epochs == 10
+        expected_max_len, expected_val_split = {"lecture": (32, "test"), "long_reviews": (200, "train")}[option]
+        assert (cfg.data.max_len, cfg.data.val_split) == (expected_max_len, expected_val_split)
+        assert cfg.model.cell == "lstm" and cfg.model.hidden_size == 32 and cfg.trainer.max_epochs == 10
+        validate(cfg)
         return
     node = cfg[group]
     if group == "data":
