@@ -49,7 +49,12 @@ class RNNClassifier(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """``tokens``: (batch, time) word ids -> (batch,) logits."""
-        out, _ = self.encoder(self.embedding(tokens))
+        return self.classify(self.embedding(tokens))
+
+    def classify(self, embedded: torch.Tensor) -> torch.Tensor:
+        """``embedded``: (batch, time, embed_dim), the encoder's inputs x_t -> (batch,) logits. Split
+        from ``forward`` so that gradients with respect to each x_t can be measured."""
+        out, _ = self.encoder(embedded)
         if self.bidirectional:
             h = self.hidden_size
             features = torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=-1)
