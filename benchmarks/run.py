@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader
 from seqclf.callbacks import EpochTimer
 from seqclf.data import IMDBDataModule
 from seqclf.data.imdb import Batches
+from seqclf.gradflow import FILE as GRAD_FLOW_FILE
 from seqclf.models import RNNClassifier
 from seqclf.train import load_config, train
 
@@ -173,6 +174,9 @@ def bare_lightning(
     return timer.epoch_s, timer.epoch_cpu_s
 
 
+PROBE_SECONDS: dict[str, list[float]] = {}  # per cell: GradientFlow's seconds per validation epoch
+
+
 def seqclf_epochs(
     data: str,
     cell: str,
@@ -200,6 +204,8 @@ def seqclf_epochs(
             cfg.callbacks.benchmark = {"_target_": extra_callback}
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         metrics = train(cfg)  # the progress bar still runs, unseen
+    probe = Path(cfg.paths.output_dir) / GRAD_FLOW_FILE  # the GradientFlow callback's own timings
+    PROBE_SECONDS.setdefault(cell, []).extend(json.loads(probe.read_text())["seconds"] if probe.is_file() else [])
     return metrics["epoch_seconds"], metrics["epoch_cpu_seconds"]
 
 
@@ -282,6 +288,8 @@ def main() -> None:
                 "ratio_to_bare_lightning": paired(epochs["seqclf"], epochs["bare_lightning"]),
                 "cpu_ratio": paired(cpu_epochs["seqclf"], cpu_epochs["hand"]),
                 "cpu_ratio_same_optimizer": paired(cpu_epochs["seqclf"], cpu_epochs["hand_fused"]),
+                "grad_flow_s": med(PROBE_SECONDS.get(cell, [0.0])),
+                "grad_flow_share": med(PROBE_SECONDS.get(cell, [0.0])) / med(epochs["seqclf"]),
                 "interleaved": interleaved(dm, data, cell, 1, args.batch_size, args.device, work / f"{cell}-blocks"),
             }
 
@@ -335,6 +343,9 @@ def main() -> None:
         i = c["interleaved"]
         steps = f"{i['seqclf_step_us']:.0f} | {i['hand_step_us']:.0f} | {i['hand_fused_step_us']:.0f}"
         print(f"| {cell} | {steps} | {i['ratio_to_hand']:.2f}x | {i['ratio_to_hand_fused']:.2f}x | {i['blocks']} |")
+    print("\nGradientFlow (grad/*, gates/*) per validation epoch, against a seqclf training epoch:")
+    for cell, c in cells.items():
+        print(f"  {cell}: {c['grad_flow_s'] * 1000:.0f} ms, {c['grad_flow_share']:.1%} of an epoch")
     runs = ", ".join(f"{t:.2f}" for t in colds)
     print(f"\ndata preparation (train+test): cold {cold:.2f} s (median of {runs}), warm {warm:.3f} s")
     print(f"process start to first training step (warm cache): {first_step:.2f} s")

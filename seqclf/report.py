@@ -2,7 +2,8 @@
 sweeps rebuilt from what is on disk.
 
 ``seqclf-report FOLDER`` (a sweep folder or a single run folder) writes ``summary.csv``,
-``summary.md`` and ``summary.png`` (validation accuracy per epoch, one line per run) into FOLDER.
+``summary.md``, ``summary.png`` (validation accuracy per epoch, one line per run) and
+``grad_flow.png`` (the gradient reaching each word in the last epoch, one line per run) into FOLDER.
 After a multirun the Hydra callback ``SweepSummary`` does the same for the sweep folder.
 """
 
@@ -15,7 +16,6 @@ import logging
 import os
 import statistics
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,25 @@ from hydra.experimental.callback import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from seqclf.atomic import write_atomic
+from seqclf import atomic, plots
 from seqclf.callbacks import EpochTimer
 from seqclf.config import SWEEP_KEYS_ENV, is_run
+from seqclf.gradflow import FILE as GRAD_FLOW_FILE
 
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
-COLUMNS = ("run", "overrides", "status", "val_acc_best", "test_acc", "epochs", "seconds_per_epoch", "error")
+COLUMNS = (
+    "run",
+    "overrides",
+    "status",
+    "val_acc_best",
+    "test_acc",
+    "epochs",
+    "seconds_per_epoch",
+    "grad_first_over_last",
+    "error",
+)
 
 
 def find_runs(folder: Path) -> list[Path]:
@@ -50,7 +61,7 @@ def find_runs(folder: Path) -> list[Path]:
 @rank_zero_only  # one writer per run, also under DDP
 def write_json(path: Path, data: dict) -> None:
     """Atomically: a kill mid-write leaves the previous file."""
-    write_atomic(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
+    atomic.write_json(path, data)
 
 
 def write_status(folder: Path, status: str, **extra: Any) -> None:
@@ -92,6 +103,7 @@ def summarize_run(run: Path, root: Path) -> dict[str, Any]:
     metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
     curve = val_curve(run)
     best = metrics.get("val/acc_best", max(curve) if curve else None)
+    grad_norm = _last_grad_norm(run)
     return {
         "run": str(run.relative_to(root)) if run != root else ".",
         "overrides": " ".join(str(o) for o in overrides),
@@ -100,9 +112,19 @@ def summarize_run(run: Path, root: Path) -> dict[str, Any]:
         "test_acc": metrics.get("test/acc"),
         "epochs": metrics.get("epochs", len(curve) or None),
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
+        "grad_first_over_last": grad_norm[0] / grad_norm[-1] if grad_norm else None,
         "error": status.get("error", ""),
         "curve": curve,
+        "grad_norm": grad_norm,
     }
+
+
+def _last_grad_norm(run: Path) -> list[float]:
+    """The gradient norm at each word in the run's last probed epoch (seqclf.gradflow), if any."""
+    try:
+        return json.loads((run / GRAD_FLOW_FILE).read_text())["grad_norm"][-1]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return []
 
 
 def summarize(trainer: L.Trainer, out: Path) -> dict:
@@ -135,7 +157,8 @@ def table(metrics: dict) -> str:
 def _fmt(value: Any) -> str:
     if value is None:
         return ""
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    # 4 significant digits: accuracies to 0.0001, seconds to 0.01, ratios of 1e-6 readable
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def write_summary(folder: str | Path) -> list[dict[str, Any]]:
@@ -151,34 +174,37 @@ def write_summary(folder: str | Path) -> list[dict[str, Any]]:
         cells = [_fmt(row[c]).replace("|", "\\|").replace("\n", " ") for c in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     (folder / "summary.md").write_text("\n".join(lines) + "\n")
-    _plot(rows, folder / "summary.png")
+    _plot(rows, folder)
     return rows
 
 
-def _plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
-    # Legend: only the overrides that differ between runs (the swept ones), not those all share.
+def _labels(rows: list[dict[str, Any]]) -> list[str]:
+    """Each run's legend label: only the overrides that differ between runs (the swept ones)."""
     shared = set.intersection(*(set(row["overrides"].split()) for row in rows)) if len(rows) > 1 else set()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    labels = []
     for row in rows:
-        if row["curve"]:
-            label = " ".join(o for o in row["overrides"].split() if o not in shared) or row["run"]
-            label = textwrap.shorten(label, width=90, placeholder=" ...")
-            ax.plot(range(1, len(row["curve"]) + 1), row["curve"], marker="o", label=f"{label} ({row['status']})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title("val/acc per epoch")
-    ax.grid(alpha=0.3)
-    if ax.lines:  # below the axes: labels can be long
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    else:
-        ax.text(0.5, 0.5, "no validation results yet", ha="center", va="center", transform=ax.transAxes)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+        label = " ".join(o for o in row["overrides"].split() if o not in shared) or row["run"]
+        labels.append(f"{label} ({row['status']})")
+    return labels
+
+
+def _plot(rows: list[dict[str, Any]], folder: Path) -> None:
+    labels = _labels(rows)
+    plots.epoch_curves(
+        [(label, row["curve"]) for label, row in zip(labels, rows, strict=True)],
+        folder / "summary.png",
+        ylabel="validation accuracy",
+        title="val/acc per epoch",
+    )
+    probed = [(label, row["grad_norm"]) for label, row in zip(labels, rows, strict=True) if row["grad_norm"]]
+    if probed:
+        plots.position_curves(
+            probed,
+            "|dLoss/dx_t| (batch mean, log scale)",
+            "gradient reaching each word, last epoch",
+            log_y=True,
+            path=folder / "grad_flow.png",
+        )
 
 
 class SweepSummary(Callback):
@@ -214,7 +240,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"{folder} is neither a run folder (with .hydra/config.yaml) nor a folder containing runs")
     rows = write_summary(folder)
     print((folder / "summary.md").read_text(), end="")
-    print(f"{len(rows)} run(s); wrote summary.csv, summary.md and summary.png in {folder}")
+    wrote = "summary.csv, summary.md, summary.png" + (" and grad_flow.png" if any(r["grad_norm"] for r in rows) else "")
+    print(f"{len(rows)} run(s); wrote {wrote} in {folder}")
 
 
 if __name__ == "__main__":

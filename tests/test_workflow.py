@@ -47,6 +47,11 @@ def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, c
     assert [r["epochs"] for r in rows] == ["1", "1"] and all(float(r["seconds_per_epoch"]) > 0 for r in rows)
     assert "| run | overrides | status |" in (sweep / "summary.md").read_text()
     assert (sweep / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    # The gradient reaching each word, one line per job, and its first/last ratio per row.
+    assert (sweep / "grad_flow.png").read_bytes()[:4] == b"\x89PNG"
+    for row in rows:
+        norms = json.loads((sweep / row["run"] / "grad_flow.json").read_text())["grad_norm"][-1]
+        assert float(row["grad_first_over_last"]) == pytest.approx(norms[0] / norms[-1], rel=1e-3)
 
 
 def test_a_failing_job_is_recorded_and_the_others_finish(tmp_path, imdb_dir, cli_env):

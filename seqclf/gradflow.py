@@ -1,0 +1,159 @@
+"""GradientFlow, a Lightning callback: why gates matter, measured on the run's own model once per
+validation epoch: the gradient that reaches each word, and what the LSTM/GRU gates do."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from seqclf import plots
+from seqclf.atomic import write_json
+from seqclf.errors import ConfigError
+from seqclf.models.probes import GATES, REPORTED, gate_activations, grad_norm_per_position
+
+FILE = "grad_flow.json"  # in the run folder; seqclf-report's sweep plot reads it
+
+
+class GradientFlow(L.Callback):
+    """Once per validation epoch, on a fixed probe batch of ``probe_size`` validation reviews that fill
+    every position (no padding), with the model in eval mode:
+
+    - ``grad/first_over_last``: the norm of dLoss/dx_t at the first word over that at the last word,
+      where x_t is the embedding fed to the encoder at step t (batch mean of per-review norms);
+      the TensorBoard image ``grad/norm_by_position`` draws the norm at every position, log scale,
+      one curve per epoch (an image rather than one scalar card per position, which for 32-256
+      positions would bury the shape of the decay);
+    - LSTM and GRU: ``gates/<gate>``, the mean of each sigmoid gate (LSTM forget, input, output; GRU
+      update, reset) over the probe batch, the image ``gates/mean_by_position`` (each gate's mean
+      at every position) and a histogram per gate; layers above the first and backward
+      directions add ``l1/``, ``l0_reverse/`` ... to the name.
+
+    The numbers of every epoch go to ``grad_flow.json`` in the run folder (and into checkpoints,
+    so a resumed run continues them). Training is unchanged: the probe draws no random numbers and
+    leaves the parameters' gradients alone."""
+
+    IMAGES = ("end", "epoch", "off")
+
+    def __init__(self, probe_size: int = 256, images: str = "end", histograms: bool = True) -> None:
+        if isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 1:
+            raise ConfigError(f"callbacks.grad_flow.probe_size={probe_size!r} must be a positive integer.")
+        if images not in self.IMAGES:
+            raise ConfigError(
+                f"callbacks.grad_flow.images={images!r} is not valid; choose one of {', '.join(self.IMAGES)}."
+            )
+        self.probe_size, self.images, self.histograms = probe_size, images, histograms
+        self.history: dict[str, Any] = {"epoch": [], "grad_norm": [], "gates": {}, "seconds": []}
+        self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _probe_batch(self, trainer: L.Trainer, pad: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The first ``probe_size`` validation reviews without padding, in the loader's fixed order."""
+        if self._probe is None:
+            loader = trainer.val_dataloaders
+            if isinstance(loader, (list, tuple)):
+                loader = loader[0] if loader else None
+            kept_x, kept_y, count = [], [], 0
+            # fork_rng: a DataLoader draws its workers' base seed from torch's global generator when
+            # iterated, and that draw would change the run's later dropout masks and shuffles.
+            with torch.random.fork_rng(devices=[]):
+                batches = iter(loader or ())
+            for tokens, labels in batches:
+                full = (tokens != pad).all(dim=1)
+                kept_x.append(tokens[full])
+                kept_y.append(labels[full])
+                count += int(full.sum())
+                if count >= self.probe_size:
+                    break
+            if count == 0:
+                return None
+            # clone(): the loader's tensors may be inference tensors, which autograd cannot record
+            self._probe = (torch.cat(kept_x)[: self.probe_size].clone(), torch.cat(kept_y)[: self.probe_size].clone())
+        return self._probe
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        start = time.perf_counter()
+        net = pl_module.net
+        with torch.inference_mode(False):
+            probe = self._probe_batch(trainer, net.embedding.padding_idx)
+            if probe is None:
+                return
+            tokens, labels = (t.to(pl_module.device) for t in probe)
+            # cuDNN's RNN backward runs in training mode only; its native kernels need no dropout off.
+            with torch.backends.cudnn.flags(enabled=False):
+                norms = grad_norm_per_position(net, tokens, labels).float().cpu()
+                gates = gate_activations(net.encoder, net.embedding(tokens)) if type(net.encoder) in GATES else {}
+        pl_module.log("grad/first_over_last", float(norms[0] / norms[-1]), sync_dist=True)
+        epoch_gates = {}
+        for name, layer_gates in gates.items():
+            prefix = "" if name == "l0" else f"{name}/"
+            for gate in REPORTED[type(net.encoder)]:
+                values = layer_gates[gate].float()
+                epoch_gates[prefix + gate] = values.mean(dim=(0, 2)).cpu().tolist()
+                pl_module.log(f"gates/{prefix}{gate}", values.mean(), sync_dist=True)
+        self.history["epoch"].append(trainer.current_epoch + 1)
+        self.history["grad_norm"].append(norms.tolist())
+        for key, per_step in epoch_gates.items():
+            self.history["gates"].setdefault(key, []).append(per_step)
+        if trainer.is_global_zero:
+            self._histograms(trainer, gates)
+            if self.images == "epoch":
+                self._images(trainer)
+        self.history["seconds"].append(time.perf_counter() - start)
+        if trainer.is_global_zero:
+            write_json(Path(trainer.default_root_dir) / FILE, self.history)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.images == "end" and trainer.is_global_zero and self.history["epoch"]:
+            self._images(trainer)
+
+    @staticmethod
+    def _writers(trainer: L.Trainer) -> list:
+        return [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+
+    def _histograms(self, trainer: L.Trainer, gates: dict[str, dict[str, torch.Tensor]]) -> None:
+        if not self.histograms:
+            return
+        reported = REPORTED.get(type(trainer.lightning_module.net.encoder), ())
+        for writer in self._writers(trainer):
+            for name, layer_gates in gates.items():
+                prefix = "" if name == "l0" else f"{name}/"
+                for gate in reported:
+                    writer.add_histogram(f"gates/{prefix}{gate}", layer_gates[gate].float().cpu(), trainer.global_step)
+
+    def _images(self, trainer: L.Trainer) -> None:
+        """Drawn with matplotlib, which takes longer than the measurements themselves: by default
+        once, when fitting ends (``images=epoch``: after every validation epoch)."""
+        writers = self._writers(trainer)
+        if not writers:
+            return
+        history = self.history
+        images = {
+            "grad/norm_by_position": plots.position_curves(
+                [(f"epoch {e}", n) for e, n in zip(history["epoch"], history["grad_norm"], strict=True)],
+                "|dLoss/dx_t| (batch mean)",
+                "gradient reaching each word",
+                log_y=True,
+                colormap="viridis",
+            )
+        }
+        if history["gates"]:
+            images["gates/mean_by_position"] = plots.position_curves(
+                [(gate, per_epoch[-1]) for gate, per_epoch in history["gates"].items()],
+                "mean gate value",
+                f"gates, epoch {history['epoch'][-1]}",
+            )
+        for writer in writers:
+            for tag, image in images.items():
+                writer.add_image(tag, image, trainer.global_step, dataformats="HWC")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = state["history"]
