@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seqclf import checkpoints, report
+from seqclf import checkpoints, report, threads
 from seqclf.config import is_run, validate
 from seqclf.errors import SeqclfError
 
@@ -95,6 +95,7 @@ def resume_config(cfg: DictConfig) -> DictConfig:
 
 def train(cfg: DictConfig) -> dict:
     validate(cfg)
+    threads.configure(cfg.get("threads", "auto"))  # before torch's first parallel work
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +123,7 @@ def train(cfg: DictConfig) -> dict:
         if not best:
             log.warning("No best checkpoint was saved; testing the final weights instead.")
         test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)[0]
-    metrics = {**{k: float(v) for k, v in test_metrics.items()}, **fit_summary}
+    metrics = {**{k: float(v) for k, v in test_metrics.items()}, **fit_summary, "threads": threads.history()}
     report.write_json(out / "metrics.json", metrics)
     rank_zero_only(log.info)("Results (%s):\n%s", out, report.table(metrics))
     return metrics

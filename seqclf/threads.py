@@ -1,0 +1,155 @@
+"""torch's threads per training process: the cores this process may really use, shared with the
+other seqclf runs active on the machine.
+
+torch starts one thread per core it counts, and its parallel regions spin while they wait for a
+thread that another process has pushed off its core; with the lecture model's tiny kernels two
+runs sharing the cores that way can each get many times slower. So each run registers itself in a
+folder of lock files (one per live run, released by the kernel when the process ends, however it
+ends), counts the live runs now and then, and takes its share of the usable cores: the CPU
+affinity mask and the cgroup CPU quota, not the host's core count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from seqclf.errors import ConfigError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no registry, every run takes all usable cores
+    fcntl = None
+
+REGISTRY = Path(tempfile.gettempdir()) / "seqclf-runs"
+CGROUP = Path("/sys/fs/cgroup")
+ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # set by a user, a DDP launcher or joblib's workers
+
+_state: dict = {"setting": None, "lock": None, "history": []}
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its affinity mask, capped by a cgroup CPU quota (containers)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cgroup_quota()
+    return max(1, min(cores, math.ceil(quota)) if quota else cores)
+
+
+def _cgroup_quota() -> float | None:
+    """CPUs allowed by the cgroup (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), None without a limit."""
+    root = CGROUP
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    with contextlib.suppress(OSError, ValueError):
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        return quota / int((root / "cpu" / "cpu.cfs_period_us").read_text()) if quota > 0 else None
+    return None
+
+
+def _register() -> None:
+    """A lock file for this process, held until it exits (the kernel drops the lock then)."""
+    if fcntl is None or _state["lock"] is not None:
+        return
+    with contextlib.suppress(OSError):
+        REGISTRY.mkdir(mode=0o1777, exist_ok=True)
+        # Locked under a hidden name first, so no other run takes the new file for a stale one.
+        fd, tmp = tempfile.mkstemp(prefix=".new-", dir=REGISTRY)
+        os.fchmod(fd, 0o644)  # other users' runs may take a shared lock to see that it is alive
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = REGISTRY / f"{os.getpid()}-{Path(tmp).name[5:]}"
+        os.rename(tmp, path)
+        _state["lock"] = (fd, path)
+
+
+def active_runs() -> int:
+    """seqclf runs alive on this machine, this one included; stale files of dead runs are removed."""
+    if _state["lock"] is None:
+        return 1
+    own = _state["lock"][1]
+    count = 1
+    with contextlib.suppress(OSError):
+        for path in REGISTRY.iterdir():
+            if path == own or path.name.startswith(".new-"):
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue  # gone meanwhile, or another user's file we may not open
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                count += 1  # its owner holds the lock: a live run
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            finally:
+                os.close(fd)
+    return count
+
+
+def _environment_threads() -> int | None:
+    for name in ENV_VARS:
+        with contextlib.suppress(KeyError, ValueError):
+            return max(1, int(os.environ[name]))
+    return None
+
+
+def configure(setting: int | str = "auto") -> int:
+    """Set torch's thread count for this process, before its first parallel work: ``setting`` threads
+    if it is a number; with ``auto``, the OMP_NUM_THREADS/MKL_NUM_THREADS that a user or a launcher
+    set, else the usable cores divided among the live seqclf runs (and then kept up to date by
+    ``ThreadShare``). Returns the count."""
+    if setting != "auto" and (isinstance(setting, bool) or not isinstance(setting, int) or setting < 1):
+        raise ConfigError(f"threads={setting!r} must be 'auto' or a positive integer (torch threads for this run).")
+    _state["setting"] = setting
+    _state["history"] = []
+    _register()
+    if setting == "auto" and _environment_threads() is None:
+        return rebalance()
+    return _apply(setting if setting != "auto" else _environment_threads())
+
+
+def rebalance() -> int:
+    """With ``threads=auto``: this run's share of the usable cores, given the live runs now."""
+    if _state["setting"] != "auto" or _environment_threads() is not None:
+        return torch.get_num_threads()
+    return _apply(max(1, usable_cores() // active_runs()))
+
+
+def _apply(threads: int) -> int:
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    if not _state["history"] or _state["history"][-1] != threads:
+        _state["history"].append(threads)
+    return threads
+
+
+def history() -> list[int]:
+    """The thread counts this process used, in order (one entry unless other runs came or went)."""
+    return list(_state["history"])
+
+
+class ThreadShare(L.Callback):
+    """Every ``interval_s`` seconds of training (and before each validation), recounts the live
+    seqclf runs and resizes this run's share of the cores (``threads=auto`` only)."""
+
+    def __init__(self, interval_s: float = 2.0) -> None:
+        self.interval_s = interval_s
+        self._next = 0.0
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.interval_s
+            rebalance()
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        rebalance()

@@ -1,0 +1,86 @@
+"""Threads per run: usable cores (affinity, cgroup quota), shared among live seqclf runs."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from seqclf import threads
+from seqclf.errors import ConfigError
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    monkeypatch.setattr(threads, "REGISTRY", tmp_path / "runs")
+    monkeypatch.setitem(threads._state, "lock", None)
+    for name in threads.ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    before = torch.get_num_threads()
+    yield tmp_path / "runs"
+    torch.set_num_threads(before)
+
+
+def other_run(registry) -> subprocess.Popen:
+    """Another process registered as a live seqclf run, until it is killed."""
+    code = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from seqclf import threads
+        threads.REGISTRY = Path({str(registry)!r})
+        threads._register()
+        print("ready", flush=True)
+        time.sleep(120)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_live_runs_are_counted_and_dead_ones_forgotten(registry, monkeypatch):
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    assert threads.configure("auto") == 4 and torch.get_num_threads() == 4
+    assert threads.active_runs() == 1
+    proc = other_run(registry)
+    try:
+        assert threads.active_runs() == 2
+        assert threads.rebalance() == 2 and torch.get_num_threads() == 2
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(list(registry.iterdir())) == 2  # the killed run's file is still there, unlocked
+    assert threads.rebalance() == 4 and threads.history() == [4, 2, 4]
+    assert len(list(registry.iterdir())) == 1  # ... and removed by the count
+
+
+def test_a_number_or_the_environment_wins_over_auto(registry, monkeypatch):
+    assert threads.configure(1) == 1 and torch.get_num_threads() == 1
+    assert threads.rebalance() == 1  # a fixed number is not resized
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a user, a DDP launcher or joblib's worker set it
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    assert threads.configure("auto") == 1 and threads.rebalance() == 1
+
+
+@pytest.mark.parametrize("bad", [0, -2, "many", 1.5, True])
+def test_bad_thread_settings_are_refused(registry, bad):
+    with pytest.raises(ConfigError, match="must be 'auto' or a positive integer"):
+        threads.configure(bad)
+
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"cpu.max": "150000 100000\n"}, 2),  # cgroup v2: 1.5 CPUs -> 2 threads
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ],
+)
+def test_a_cgroup_quota_caps_the_usable_cores(tmp_path, monkeypatch, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(threads, "CGROUP", tmp_path)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert threads.usable_cores() == (expected or 64)
