@@ -24,13 +24,19 @@ class EpochTimer(L.Callback):
         self.epoch_s: list[float] = []
         self.epoch_cpu_s: list[float] = []
         self.first_step_s: float | None = None
-        self._start = self._last = self._cpu_start = self._cpu_last = 0.0
+        self._start: float | None = None
+        self._last = self._cpu_start = self._cpu_last = 0.0
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _begin(self) -> None:
         self._start = self._last = time.perf_counter()
         self._cpu_start = self._cpu_last = time.process_time()
 
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._begin()
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if self._start is None:  # a run restarted mid-epoch gets no on_train_epoch_start: time the rest
+            self._begin()
         if self.first_step_s is None:
             self.first_step_s = time.perf_counter() - seqclf.START_TIME
 
@@ -38,7 +44,7 @@ class EpochTimer(L.Callback):
         self._last, self._cpu_last = time.perf_counter(), time.process_time()
 
     def _finish_epoch(self) -> None:
-        if self._last > self._start:
+        if self._start is not None and self._last > self._start:
             self.epoch_s.append(self._last - self._start)
             self.epoch_cpu_s.append(self._cpu_last - self._cpu_start)
             self._start = self._last  # counted once
@@ -62,9 +68,10 @@ class EpochTimer(L.Callback):
 
 class RNGState(L.Callback):
     """Stores the random generators' states (torch, CUDA, NumPy, Python) in every checkpoint and
-    restores them when the next training epoch starts, so a resumed run draws the same shuffles
-    and dropout masks as one that never stopped. Restoring at the epoch start, not at load time,
-    keeps the sanity-check validation pass from consuming draws the original run never made.
+    restores them when training resumes (the next epoch's start, or its first batch when Lightning
+    restarts mid-epoch, where it calls no on_train_epoch_start), so a resumed run draws the same
+    dropout masks as one that never stopped. Restoring then, not at load time, keeps the
+    sanity-check validation pass from consuming draws the original run never made.
     Plain lists and tensors only, so checkpoints load with ``torch.load(weights_only=True)``."""
 
     def __init__(self) -> None:
@@ -83,6 +90,13 @@ class RNGState(L.Callback):
         self._pending = state
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore()
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if self._pending is not None:
+            self._restore()
+
+    def _restore(self) -> None:
         if self._pending is None:
             return
         state, self._pending = self._pending, None

@@ -7,8 +7,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from seqclf.atomic import write_atomic
 from seqclf.data.text import WordTokenizer
@@ -109,3 +111,28 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
         write_atomic(path, lambda f: torch.save(checkpoint, f))
+
+
+class StepCheckpoint(ModelCheckpoint):
+    """``every_n_train_steps`` as optimizer steps when a ``training_step`` call runs a block of
+    several: saved at the end of the block in which a multiple of N was reached. (Lightning's own
+    test is ``global_step % N == 0``, which a step count moving a block at a time can jump over,
+    and under manual optimization it warns at every save.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seen_step = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._seen_step = trainer.global_step
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
+        every, step = self._every_n_train_steps, trainer.global_step
+        crossed = every >= 1 and step // every > self._seen_step // every
+        self._seen_step = step
+        if not crossed or self._should_skip_saving_checkpoint(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)

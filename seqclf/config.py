@@ -47,6 +47,16 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if value not in SIDES:
             raise ConfigError(f"{key}={value!r} is not valid; choose one of {', '.join(SIDES)}.")
+    for key, unset, fix in (
+        ("trainer.gradient_clip_val", (None, 0), "set optimizer.gradient_clip_val instead"),
+        ("trainer.accumulate_grad_batches", (None, 1), "use a larger data.batch_size instead"),
+    ):
+        value = OmegaConf.select(cfg, key)
+        if value not in unset:
+            raise ConfigError(
+                f"{key}={value!r} does not apply to seqclf's training step, which runs several optimizer steps per "
+                f"call (data.steps_per_execution); {fix}."
+            )
     dropout = OmegaConf.select(cfg, "model.dropout")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ConfigError(f"model.dropout={dropout!r} must lie in [0, 1).")

@@ -16,7 +16,12 @@ from seqclf.models import RNNClassifier
 
 class SeqClassifier(L.LightningModule):
     """Binary sentiment classifier. Every argument is a primitive, recorded by
-    ``save_hyperparameters()``, so ``SeqClassifier.load_from_checkpoint(path)`` needs nothing else."""
+    ``save_hyperparameters()``, so ``SeqClassifier.load_from_checkpoint(path)`` needs nothing else.
+
+    Each ``training_step`` call runs several optimizer steps, one per batch of the block it is given
+    (``data.steps_per_execution``, as Keras' ``steps_per_execution``): Lightning's per-call work
+    (hook dispatch, progress, logging) is paid once per block instead of once per step. This is
+    manual optimization, so ``trainer.global_step`` still counts optimizer steps."""
 
     def __init__(
         self,
@@ -30,33 +35,23 @@ class SeqClassifier(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         fused: bool = True,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
     ):
         super().__init__()
         self.save_hyperparameters()
+        self.automatic_optimization = False
         self.net = RNNClassifier(vocab_size, cell, embed_dim, hidden_size, num_layers, bidirectional, dropout)
         self.loss_fn = nn.BCEWithLogitsLoss()
-        # The epoch's detached training losses, logits and labels, reduced once at the epoch's end. A
-        # training step of the lecture's model takes ~2 ms on a CPU: self.log or torchmetrics calls
-        # (0.3-1 ms each) or even running sums (~50 us of small tensor ops) each step would show.
-        self._train_out: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        self._checked = 0  # entries of _train_out already checked for NaN/inf losses
-        self._first_step = 0  # global step of the epoch's first batch
-        # One metric object per evaluation stage; validate_args=False skips checks that sync the device.
+        # One metric object per stage; validate_args=False skips checks that sync the device.
+        self.train_acc = BinaryAccuracy(validate_args=False)
+        self.train_loss = MeanMetric()
         self.val_acc = BinaryAccuracy(validate_args=False)
         self.test_acc = BinaryAccuracy(validate_args=False)
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
-
-    def __setattr__(self, name: str, value) -> None:
-        # Lightning sets _current_fx_name around every hook call, ~45 times per training step;
-        # nn.Module.__setattr__ first looks through parameters, buffers and submodules (~2 us), and a
-        # plain string attribute ends up where object.__setattr__ puts it anyway.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     @property
     def best_val_acc(self) -> float | None:
@@ -67,61 +62,63 @@ class SeqClassifier(L.LightningModule):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.net(tokens)
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        tokens, labels = batch
-        logits = self(tokens)
-        loss = self.loss_fn(logits, labels)
-        self._train_out.append((loss.detach(), logits.detach(), labels))
-        # Lightning hands step values to the loggers every `log_every_n_steps` steps only.
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            self._check_losses()
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
-        return loss
-
-    def _check_losses(self) -> None:
-        """Stop on a NaN/inf training loss, naming the first bad step. Checked at logging steps, before
-        validation, at the epoch's end and before every checkpoint save (so no checkpoint ever holds
-        poisoned weights), rather than each step, where the check would cost as much as the rest of our
-        step code and wait for the device on an accelerator."""
-        new = self._train_out[self._checked :]
-        if not new:
+    def training_step(self, block, block_idx: int) -> None:
+        tokens, labels, sizes = block
+        optimizer = self.optimizers()
+        clip = self.hparams.gradient_clip_val
+        max_steps = self.trainer.max_steps
+        if max_steps >= 0:  # stop at max_steps exactly, also in the middle of a block
+            sizes = sizes[: max(0, max_steps - self.global_step)]
+        seen = sum(sizes)
+        labels = labels[:seen]
+        losses, logits = [], []
+        for x, y in zip(tokens[:seen].split(sizes), labels.split(sizes), strict=True):
+            out = self(x)
+            loss = self.loss_fn(out, y)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            if clip:
+                self.clip_gradients(optimizer, clip, self.hparams.gradient_clip_algorithm)
+            optimizer.step()
+            losses.append(loss.detach())
+            logits.append(out.detach())
+        if not losses:
             return
-        finite = torch.isfinite(torch.stack([loss for loss, _, _ in new]))
+        losses = torch.stack(losses)
+        self._check_losses(losses)
+        # Lightning counts one logging step per call; its loggers' x-axis should be optimizer steps.
+        self.trainer.fit_loop.epoch_loop._batches_that_stepped += len(losses) - 1
+        self.train_loss.update(losses, weight=torch.tensor(sizes, dtype=losses.dtype, device=losses.device))
+        self.train_acc.update((torch.cat(logits) > 0).long(), labels.long())
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        self._log_step_losses(losses)
+
+    def _log_step_losses(self, losses: torch.Tensor) -> None:
+        """``train/loss_step`` of every log_every_n_steps-th optimizer step of the block, written to the
+        loggers at the x value Lightning would give that step (its own step logging counts calls)."""
+        every, first = self.trainer.log_every_n_steps, self.global_step - len(losses)
+        if not every:
+            return
+        for step in range((first // every + 1) * every, self.global_step + 1, every):
+            loss = losses[step - first - 1]
+            for logger in self.loggers:
+                logger.log_metrics({"train/loss_step": float(loss)}, step=step - 1)
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+
+    def _check_losses(self, losses: torch.Tensor) -> None:
+        """Stop on a NaN/inf training loss, naming its optimizer step, before any checkpoint can hold
+        the weights it poisoned. Once per block: on an accelerator the check waits for the device."""
+        finite = torch.isfinite(losses)
         if bool(finite.all()):
-            self._checked += len(new)
             return
-        index = self._checked + int((~finite).nonzero()[0])
-        step = self._first_step + index // self.trainer.accumulate_grad_batches
+        index = int((~finite).nonzero()[0])
+        step = self.global_step - len(losses) + index
         raise TrainingError(
-            f"the training loss is {float(self._train_out[index][0])} at step {step} (epoch {self.current_epoch}); "
+            f"the training loss is {float(losses[index])} at step {step} (epoch {self.current_epoch}); "
             "training stopped and the checkpoints of the last good epoch are kept. Lower optimizer.lr, "
-            "clip gradients (trainer.gradient_clip_val=1.0) or check the data, then resume or start again."
+            "clip gradients (optimizer.gradient_clip_val=1.0) or check the data, then resume or start again."
         )
-
-    def on_train_epoch_start(self) -> None:
-        self._train_out, self._checked, self._first_step = [], 0, self.global_step
-
-    def on_train_epoch_end(self) -> None:
-        self._check_losses()
-        if self._train_out:
-            steps = zip(*self._train_out, strict=True)
-            losses, logits, labels = (torch.cat([t.reshape(-1) for t in ts]) for ts in steps)
-            counts = torch.tensor([len(t) for _, t, _ in self._train_out], device=losses.device, dtype=losses.dtype)
-            correct = ((logits > 0) == (labels > 0.5)).sum().to(losses.dtype)
-            sums = torch.stack([(losses * counts).sum(), correct, counts.sum()])
-        else:
-            sums = torch.zeros(3, device=self.device)
-        self._train_out = []  # the epoch's tensors are not kept alive until the next one
-        loss_sum, correct, count = self.all_gather(sums).reshape(-1, 3).sum(0)  # over all ranks
-        if count > 0:
-            self.log("train/loss", loss_sum / count, sync_dist=True)  # equal on all ranks already;
-            self.log("train/acc", correct / count, prog_bar=True, sync_dist=True)  # sync_dist says so
-
-    def on_validation_start(self) -> None:  # not a validation pass over poisoned weights
-        self._check_losses()
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        self._check_losses()
 
     def _eval_step(self, batch, stage: str) -> None:
         tokens, labels = batch
@@ -155,7 +152,7 @@ class SeqClassifier(L.LightningModule):
         self._eval_epoch_end("test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        # fused: one kernel per parameter instead of a dozen small ops (same algorithm and results to
-        # float rounding); on a CPU it takes ~0.5 ms off a ~2.5 ms LSTM step of the lecture's model.
+        # fused: one kernel per parameter instead of a dozen small ops, the same algorithm and results
+        # to float rounding (see the README's performance section for what it saves).
         hp = self.hparams
         return torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)

@@ -105,7 +105,8 @@ def train(cfg: DictConfig) -> dict:
         checkpoints.check_model(ckpt, OmegaConf.to_container(cfg.model, resolve=True), ckpt_path)
 
     callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read
-    datamodule = instantiate(cfg.data)
+    # The loader applies limit_train_batches: Lightning would count its blocks, not the batches in them.
+    datamodule = instantiate(cfg.data, limit_train_batches=cfg.trainer.get("limit_train_batches"))
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
     rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
@@ -113,7 +114,8 @@ def train(cfg: DictConfig) -> dict:
     if ckpt is not None:  # now with the vocabulary size too
         checkpoints.check_model(ckpt, dict(model.hparams), ckpt_path)
         del ckpt
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_all(cfg.get("logger")))
+    loggers = instantiate_all(cfg.get("logger"))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, limit_train_batches=None)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_summary = report.summarize(trainer, out)  # before test() loads the best checkpoint's states
 

@@ -8,7 +8,7 @@ from conftest import make_imdb, write_split
 
 from seqclf.data import IMDBDataModule, sources
 from seqclf.data.imdb import stratified_split
-from seqclf.errors import DataError
+from seqclf.errors import ConfigError, DataError
 
 
 def datamodule(path, tmp_path, **kwargs) -> IMDBDataModule:
@@ -44,19 +44,18 @@ def test_label_sorted_data_gives_mixed_batches_and_a_stratified_validation_split
     assert len(dm.train_set) == 180 and len(dm.val_set) == 20 and len(dm.test_set) == 80
     assert dm.val_set.y.sum().item() == 10  # half of each class, not the tail of the sorted file
     loader, firsts = dm.train_dataloader(), []
-    for _ in range(3):  # every epoch: a new order, each batch mixes classes, each review once
-        batches = list(loader)  # the datamodule counts the passes
+    assert (loader.sampler.steps_per_execution, len(loader), loader.sampler.num_steps) == (16, 1, 12)
+    for epoch in range(3):  # every epoch: a new order, each batch mixes classes, each review once
+        loader.sampler.epoch = epoch  # with a trainer: its current epoch
+        ((x, y, sizes),) = list(loader)  # one block of all 12 batches: one gather
+        assert list(sizes) == [16] * 11 + [4]
+        batches = list(zip(x.split(sizes), y.split(sizes), strict=True))
         firsts.append(batches[0][0])
-        assert [len(y) for _, y in batches] == [16] * 11 + [4]
         assert all(0 < y.sum() < len(y) for _, y in batches[:-1])
-        seen = torch.cat([x for x, _ in batches])
-        assert len(seen) == len(dm.train_set) and len(torch.unique(seen, dim=0)) == len(
-            torch.unique(dm.train_set.x, dim=0)
-        )
+        assert len(x) == len(dm.train_set) and len(torch.unique(x, dim=0)) == len(torch.unique(dm.train_set.x, dim=0))
     assert not torch.equal(firsts[0], firsts[1]) and not torch.equal(firsts[1], firsts[2])
-    dm.train_passes = 1
-    assert torch.equal(next(iter(loader))[0], firsts[1])  # the order depends on (seed, pass) only
-    assert dm.state_dict()["train_passes"] == 2
+    loader.sampler.epoch = 1
+    assert torch.equal(next(iter(loader))[0][:16], firsts[1])  # the order depends on (seed, epoch) only
     x, y = next(iter(dm.val_dataloader()))
     assert x.shape == (20, 10) and x.dtype == torch.int64 and y.dtype == torch.float32
 
@@ -150,6 +149,11 @@ def test_unreachable_hub_without_data_path_fails_fast_with_help(tmp_path, monkey
 def test_invalid_arguments_are_rejected(tmp_path):
     with pytest.raises(DataError, match="val_fraction=1.5"):
         IMDBDataModule(val_fraction=1.5)
+    with pytest.raises(ConfigError, match="data.steps_per_execution=0 must be a positive integer"):
+        IMDBDataModule(steps_per_execution=0)
+    for bad in (-3, 0, 1.5, True):
+        with pytest.raises(ConfigError, match=f"trainer.limit_train_batches={bad!r} must be a number of batches"):
+            IMDBDataModule(limit_train_batches=bad)
     with pytest.raises(ValueError, match="data.truncation='middle'"):
         IMDBDataModule(truncation="middle")
 
@@ -157,11 +161,17 @@ def test_invalid_arguments_are_rejected(tmp_path):
 def test_batches_are_served_from_the_trainers_device(imdb_dir, tmp_path):
     """The GPU fast path: the split moves to the trainer's device once; batches are gathered there.
     The meta device stands in for CUDA here; the CUDA test below runs where a GPU is present."""
-    dm = datamodule(imdb_dir, tmp_path)
+    dm = datamodule(imdb_dir, tmp_path, steps_per_execution=1)
     assert next(iter(dm.train_dataloader()))[0].device.type == "cpu"  # no trainer attached
-    dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("meta")))
-    x, y = next(iter(dm.train_dataloader()))
-    assert x.device.type == y.device.type == dm.train_set.x.device.type == "meta" and x.shape == (16, 10)
+    progress = SimpleNamespace(current=SimpleNamespace(completed=0))
+    dm.trainer = SimpleNamespace(
+        strategy=SimpleNamespace(root_device=torch.device("meta")),
+        current_epoch=0,
+        fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)),
+    )
+    x, y, sizes = next(iter(dm.train_dataloader()))
+    assert x.device.type == y.device.type == dm.train_set.x.device.type == "meta"
+    assert tuple(x.shape) == (16, 10) and list(sizes) == [16]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -43,5 +43,7 @@ def test_lightning_module_keeps_primitive_hparams_only():
         "lr": 1e-3,
         "weight_decay": 0.0,
         "fused": True,
+        "gradient_clip_val": None,
+        "gradient_clip_algorithm": "norm",
     }
-    assert all(isinstance(v, (int, float, str, bool)) for v in model.hparams.values())
+    assert all(v is None or isinstance(v, (int, float, str, bool)) for v in model.hparams.values())

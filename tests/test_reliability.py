@@ -179,16 +179,21 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
 
 
 class PoisonWeights(L.Callback):
-    """Makes the loss NaN from the 3rd step of the 2nd epoch."""
+    """Makes the loss NaN from optimizer step 6 on (the 3rd step of the 2nd epoch, inside a block)."""
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.current_epoch == 1 and batch_idx == 2:
-            with torch.no_grad():
-                pl_module.net.head.weight.fill_(float("nan"))
+    def on_train_start(self, trainer, pl_module):
+        def poison(module, args):
+            if module.training and trainer.global_step == 6:
+                with torch.no_grad():
+                    module.head.weight.fill_(float("nan"))
+
+        pl_module.net.register_forward_pre_hook(poison)
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, imdb_dir):
-    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "trainer.max_epochs=3"])
+@pytest.mark.parametrize("steps_per_execution", [1, 16])
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, imdb_dir, steps_per_execution):
+    overrides = [f"data.path={imdb_dir}", "trainer.max_epochs=3", f"data.steps_per_execution={steps_per_execution}"]
+    cfg = compose_train(tmp_path, overrides)
     with open_dict(cfg):
         cfg.callbacks.poison = {"_target_": "test_reliability.PoisonWeights"}
     with pytest.raises(TrainingError, match=r"the training loss is nan at step 6 \(epoch 1\); training stopped"):

@@ -64,7 +64,8 @@ def test_csv_logger_can_replace_tensorboard(tmp_path, imdb_dir):
 
 
 class RecomputeTrainMetrics(L.Callback):
-    """The training loss and accuracy recomputed from each step's batch, before its update."""
+    """The training loss and accuracy of every optimizer step, recomputed from what the loss
+    function saw at that step (a hook on it: steps run inside a block, out of callbacks' reach)."""
 
     last = None
 
@@ -72,18 +73,23 @@ class RecomputeTrainMetrics(L.Callback):
         self.loss_sum = self.correct = self.count = 0.0
         RecomputeTrainMetrics.last = self
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        tokens, labels = batch
-        with torch.no_grad():
-            logits = pl_module(tokens)
-        self.loss_sum += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)) * len(labels)
-        self.correct += float(((logits > 0) == (labels > 0.5)).sum())
-        self.count += len(labels)
+    def on_train_start(self, trainer, pl_module):
+        def record(module, args, loss):
+            if pl_module.training:
+                logits, labels = args
+                self.loss_sum += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)) * len(
+                    labels
+                )
+                self.correct += float(((logits > 0) == (labels > 0.5)).sum())
+                self.count += len(labels)
+
+        pl_module.loss_fn.register_forward_hook(record)
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_epoch_training_metrics_cover_every_step(tmp_path, imdb_dir, fused):
-    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "logger=csv", f"optimizer.fused={fused}"])
+@pytest.mark.parametrize("fused, steps_per_execution", [(True, 16), (False, 16), (True, 3)])
+def test_epoch_training_metrics_cover_every_step(tmp_path, imdb_dir, fused, steps_per_execution):
+    overrides = [f"data.path={imdb_dir}", "logger=csv", f"optimizer.fused={fused}"]
+    cfg = compose_train(tmp_path, [*overrides, f"data.steps_per_execution={steps_per_execution}"])
     with open_dict(cfg):
         cfg.callbacks.recompute = {"_target_": "test_train.RecomputeTrainMetrics"}
     train(cfg)
@@ -147,9 +153,54 @@ def test_no_hub_and_no_data_path_exits_with_help(tmp_path, cli_env):
 def test_step_checkpoints_on_request(tmp_path, imdb_dir):
     from seqclf import checkpoints
 
-    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "callbacks.step_checkpoint.every_n_train_steps=3"])
+    # Blocks of 2 steps end at steps 2, 4 and 5: step 3 is reached in the block that ends at 4.
+    every = ["callbacks.step_checkpoint.every_n_train_steps=3", "data.steps_per_execution=2"]
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "trainer.limit_train_batches=5", *every])
     train(cfg)
     run = Path(cfg.paths.output_dir)
     step = torch.load(run / "checkpoints" / "last-step.ckpt", weights_only=True)
-    assert step["global_step"] == 3
-    assert checkpoints.newest(run) == run / "checkpoints" / "last.ckpt"  # 4 steps beat 3
+    assert step["global_step"] == 4
+    assert checkpoints.newest(run) == run / "checkpoints" / "last.ckpt"  # 5 steps beat 4
+
+
+class StopAtStep(L.Callback):
+    """Stands in for a kill: stops the run before the training block that starts at ``step``."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise RuntimeError("killed")
+
+
+@pytest.mark.parametrize("stop_at", [6, 16])
+def test_resume_from_a_step_checkpoint_mid_epoch_equals_an_uninterrupted_run(tmp_path, imdb_dir, stop_at):
+    """Blocks of 3 steps, 10 steps an epoch (blocks end at 3, 6, 9, 10, 13, 16, ...), a step checkpoint
+    every 4 steps; dropout, so the random state matters too."""
+    overrides = [
+        f"data.path={imdb_dir}",
+        "trainer.deterministic=true",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=10",
+        "data.steps_per_execution=3",
+        "model.dropout=0.3",
+        "callbacks.step_checkpoint.every_n_train_steps=4",
+    ]
+    straight = compose_train(tmp_path / "straight", overrides)
+    train(straight)
+    killed = compose_train(tmp_path / "killed", overrides)
+    with open_dict(killed):
+        killed.callbacks.kill = {"_target_": "test_train.StopAtStep", "step": stop_at}
+    with pytest.raises(RuntimeError, match="killed"):
+        train(killed)
+    step_ckpt = Path(killed.paths.output_dir) / "checkpoints" / "last-step.ckpt"
+    assert torch.load(step_ckpt, weights_only=True)["global_step"] == stop_at  # a block boundary past 4k
+    resumed = compose_train(tmp_path / "resumed", [*overrides, f"ckpt_path={step_ckpt}"])
+    metrics = train(resumed)
+    a = torch.load(Path(straight.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(Path(resumed.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 30
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, msg=key)
+    assert all(0 < s < 60 for s in metrics["epoch_seconds"])  # the restarted epoch timed from its restart

@@ -22,20 +22,25 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from seqclf.atomic import fsync
 from seqclf.data import sources
 from seqclf.data.text import FORMAT, WordTokenizer, check_side
-from seqclf.errors import DataError
+from seqclf.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 # Batches are slices of in-memory tensors: worker processes would only add start-up and IPC cost.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
+# Lightning compares its count of training_step calls (blocks of data.steps_per_execution batches)
+# with log_every_n_steps, which seqclf applies to optimizer steps (seqclf.module).
+warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
 
 CACHE_VERSION = 1
 _ARRAYS = ("train_x", "train_y", "test_x", "test_y")
 
 
-class TensorBatches(Dataset):
-    """Indexed by a list of row indices, returns a whole batch: one tensor gather instead of
-    per-review ``__getitem__`` calls and a collate step (the model is tiny, so this matters)."""
+class EncodedSplit(Dataset):
+    """An encoded split, indexed by a list of row indices: one tensor gather returns a whole batch
+    instead of per-review ``__getitem__`` calls and a collate step (the model is tiny, so this
+    matters). Indexed by ``(rows, sizes)`` (a training block, see TrainBlocks) it returns
+    ``(x, y, sizes)``: several consecutive batches from one gather, and where each ends."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor):
         self.x, self.y = x, y
@@ -43,12 +48,13 @@ class TensorBatches(Dataset):
     def __len__(self) -> int:
         return len(self.y)
 
-    def __getitem__(self, rows: list[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index):
+        rows, sizes = index if isinstance(index, tuple) else (index, None)
         rows = torch.as_tensor(rows).to(self.x.device, non_blocking=True)
-        return self.x[rows], self.y[rows]
+        return (self.x[rows], self.y[rows]) if sizes is None else (self.x[rows], self.y[rows], sizes)
 
-    def to(self, device: torch.device) -> TensorBatches:
-        return self if self.x.device == device else TensorBatches(self.x.to(device), self.y.to(device))
+    def to(self, device: torch.device) -> EncodedSplit:
+        return self if self.x.device == device else EncodedSplit(self.x.to(device), self.y.to(device))
 
 
 def _world() -> tuple[int, int]:
@@ -58,13 +64,10 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
-class Batches(Sampler[torch.Tensor]):
-    """Batches of row indices over a whole split: in order (evaluation), or in a fresh random order
-    each pass (training, ``seed`` given) that depends only on (seed, pass number), not on the global
-    random state, so a resumed run sees exactly the batches an uninterrupted one would have. The
-    pass number comes from ``next_pass()`` (the DataModule counts passes and keeps the count in
-    checkpoints; the epoch Lightning hands to ``set_epoch`` lags by one after some resumes), or is
-    0 without it.
+class BatchOrder(Sampler[torch.Tensor]):
+    """Batches of row indices over a whole split: in order (evaluation, no ``seed``), or for training
+    in a random order per pass that depends only on (seed, pass number), not on the global random
+    state, so a resumed run sees exactly the batches an uninterrupted one would have.
 
     Under DDP each process takes every world-size-th batch of the same order (seqclf shards itself;
     trainer.use_distributed_sampler is off), so 2 processes x batch 16 take the same steps as one
@@ -72,10 +75,8 @@ class Batches(Sampler[torch.Tensor]):
     often; evaluation does not pad, so no review is counted twice.
     """
 
-    def __init__(
-        self, n_rows: int, batch_size: int, seed: int | None = None, next_pass: Callable[[], int] | None = None
-    ):
-        self.n_rows, self.batch_size, self.seed, self.next_pass = n_rows, batch_size, seed, next_pass
+    def __init__(self, n_rows: int, batch_size: int, seed: int | None = None):
+        self.n_rows, self.batch_size, self.seed = n_rows, batch_size, seed
 
     def _share(self, n_batches: int) -> list[int]:
         rank, world = _world()
@@ -87,14 +88,78 @@ class Batches(Sampler[torch.Tensor]):
     def __len__(self) -> int:
         return len(self._share(-(-self.n_rows // self.batch_size)))
 
-    def __iter__(self):
+    def batches(self, n_pass: int = 0) -> list[torch.Tensor]:
+        """This process's batches of pass ``n_pass`` (the pass only matters with a seed)."""
         if self.seed is None:
             order = torch.arange(self.n_rows)
         else:
-            n_pass = self.next_pass() if self.next_pass else 0
             order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(self.seed + n_pass))
         batches = order.split(self.batch_size)
-        return iter([batches[i] for i in self._share(len(batches))])
+        return [batches[i] for i in self._share(len(batches))]
+
+    def __iter__(self):
+        return iter(self.batches())
+
+
+class TrainBlocks(Sampler[tuple[torch.Tensor, tuple[int, ...]]]):
+    """The training batches of each epoch (a BatchOrder), cut to ``limit`` batches (a count, or a
+    share as Lightning's ``limit_train_batches``), in blocks of ``steps_per_execution`` consecutive
+    batches: each item is (the rows of its batches, their sizes), so one gather and one
+    ``training_step`` call serve K optimizer steps. The same batches in the same order for any K.
+
+    ``position()`` gives (epoch, blocks of it already trained): the epoch picks the order, and
+    blocks are only already trained when Lightning restarts in the middle of an epoch from a
+    checkpoint, where iteration continues after them. Without it (no trainer) the epoch is
+    ``self.epoch``.
+    """
+
+    def __init__(
+        self,
+        order: BatchOrder,
+        steps_per_execution: int,
+        limit: int | float | None = None,
+        position: Callable[[], tuple[int, int]] | None = None,
+    ):
+        self.order, self.steps_per_execution, self.limit, self.position = order, steps_per_execution, limit, position
+        self.epoch = 0
+        self.saved_steps_per_execution = steps_per_execution  # of the checkpoint resumed from
+
+    @property
+    def num_steps(self) -> int:
+        """Optimizer steps (batches) per epoch on this process."""
+        n = len(self.order)
+        if self.limit is None:
+            return n
+        return min(n, self.limit) if isinstance(self.limit, int) else max(1, int(n * self.limit))
+
+    def __len__(self) -> int:
+        return -(-self.num_steps // self.steps_per_execution)
+
+    def __iter__(self):
+        epoch, done = self.position() if self.position else (self.epoch, 0)
+        if done and self.saved_steps_per_execution != self.steps_per_execution:
+            raise DataError(
+                f"data.steps_per_execution={self.steps_per_execution} differs from the checkpoint's "
+                f"{self.saved_steps_per_execution}, which was saved in the middle of an epoch; resume with "
+                f"data.steps_per_execution={self.saved_steps_per_execution} (it can change at an epoch's end)."
+            )
+        batches = self.order.batches(epoch)[: self.num_steps]
+        k = self.steps_per_execution
+        for i in range(done * k, len(batches), k):
+            block = batches[i : i + k]
+            yield torch.cat(block), tuple(len(b) for b in block)
+
+
+class TrainLoader(DataLoader):
+    """The training DataLoader over TrainBlocks. Resumable in the middle of an epoch (TrainBlocks
+    continues after the blocks Lightning's restored progress counts), and its state, kept in
+    checkpoints, is the block size those blocks were counted in."""
+
+    def state_dict(self) -> dict[str, int]:
+        return {"steps_per_execution": self.sampler.steps_per_execution}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.saved_steps_per_execution = int(state["steps_per_execution"])
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,10 +209,14 @@ class IMDBDataModule(L.LightningDataModule):
         num_proc: int | None = None,
         val_split: str = "train",
         tokenizer: str | None = None,
+        steps_per_execution: int = 16,
+        limit_train_batches: int | float | None = None,
     ):
         super().__init__()
         # Data settings travel in checkpoints and loggers; vocab_size is the model's (the real size).
-        self.save_hyperparameters(ignore=["vocab_size", "cache_dir", "progress", "num_proc", "tokenizer"])
+        self.save_hyperparameters(
+            ignore=["vocab_size", "cache_dir", "progress", "num_proc", "tokenizer", "limit_train_batches"]
+        )
         if not 0.0 < val_fraction < 1.0:
             raise DataError(f"data.val_fraction={val_fraction} must lie strictly between 0 and 1 (e.g. 0.1).")
         if val_split not in ("train", "test"):
@@ -167,8 +236,22 @@ class IMDBDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.progress, self.num_proc = progress, num_proc
         self.tokenizer: WordTokenizer | None = None
+        if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+            raise ConfigError(f"data.steps_per_execution={steps_per_execution!r} must be a positive integer.")
+        if limit_train_batches is not None and not (
+            (
+                isinstance(limit_train_batches, int)
+                and not isinstance(limit_train_batches, bool)
+                and limit_train_batches >= 1
+            )
+            or (isinstance(limit_train_batches, float) and 0.0 < limit_train_batches <= 1.0)
+        ):
+            raise ConfigError(
+                f"trainer.limit_train_batches={limit_train_batches!r} must be a number of batches (an integer >= 1) "
+                "or a share of them (a float in (0, 1]), e.g. trainer.limit_train_batches=200 or 0.1."
+            )
+        self.steps_per_execution, self.limit_train_batches = steps_per_execution, limit_train_batches
         self.train_set = self.val_set = self.test_set = None
-        self.train_passes = 0  # epochs served so far: picks each epoch's order, kept in checkpoints
         self._files: dict[str, list[Path]] | None = None
 
     # -- cache ---------------------------------------------------------------------------------
@@ -261,25 +344,25 @@ class IMDBDataModule(L.LightningDataModule):
         arrays = {name: np.load(cache / f"{name}.npy") for name in _ARRAYS}
         x = torch.from_numpy(arrays["train_x"].astype(np.int64))
         y = torch.from_numpy(arrays["train_y"].astype(np.float32))
-        self.test_set = TensorBatches(
+        self.test_set = EncodedSplit(
             torch.from_numpy(arrays["test_x"].astype(np.int64)),
             torch.from_numpy(arrays["test_y"].astype(np.float32)),
         )
         if self.val_split == "test":  # the lecture's notebook: all of train, validated on test
-            self.train_set, self.val_set = TensorBatches(x, y), self.test_set
+            self.train_set, self.val_set = EncodedSplit(x, y), self.test_set
         else:
             train_rows, val_rows = stratified_split(arrays["train_y"], self.val_fraction, self.seed)
-            self.train_set = TensorBatches(x[train_rows], y[train_rows])
-            self.val_set = TensorBatches(x[val_rows], y[val_rows])
+            self.train_set = EncodedSplit(x[train_rows], y[train_rows])
+            self.val_set = EncodedSplit(x[val_rows], y[val_rows])
 
     def state_dict(self) -> dict[str, Any]:
-        """Stored in every checkpoint: what turns raw text into model input, and the epoch count."""
+        """Stored in every checkpoint: what turns raw text into model input (the position in the
+        training order is the TrainLoader's state)."""
         if self.tokenizer is None:
             return {}
-        return {"tokenizer": self.tokenizer.to_json(), "train_passes": self.train_passes}
+        return {"tokenizer": self.tokenizer.to_json()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.train_passes = int(state.get("train_passes", 0))
         if self.tokenizer is not None and "tokenizer" in state and state["tokenizer"] != self.tokenizer.to_json():
             raise DataError(
                 "the checkpoint's vocabulary differs from the one fitted on the current data "
@@ -288,26 +371,32 @@ class IMDBDataModule(L.LightningDataModule):
             )
 
     # -- loaders -------------------------------------------------------------------------------------
-    def _on_device(self, name: str) -> TensorBatches:
+    def _on_device(self, name: str) -> EncodedSplit:
         """GPU fast path: on an accelerator the encoded split (a few MB) moves to the device once,
         so each batch is a gather there instead of a host-to-device copy per step."""
         if self.trainer is not None:
             setattr(self, name, getattr(self, name).to(self.trainer.strategy.root_device))
         return getattr(self, name)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> TrainLoader:
         # Shuffle over the whole split: the Hub's IMDB lists all negatives before all positives.
         dataset = self._on_device("train_set")
-        batches = Batches(len(dataset), self.batch_size, self.seed, self._next_train_pass)
-        return DataLoader(dataset, sampler=batches, batch_size=None)
+        order = BatchOrder(len(dataset), self.batch_size, self.seed)
+        position = self._train_position if self.trainer is not None else None
+        blocks = TrainBlocks(order, self.steps_per_execution, self.limit_train_batches, position)
+        return TrainLoader(dataset, sampler=blocks, batch_size=None)
 
-    def _next_train_pass(self) -> int:
-        self.train_passes += 1
-        return self.train_passes - 1
+    def _train_position(self) -> tuple[int, int]:
+        """(epoch, blocks of it already trained), from Lightning's progress counters, which a resumed
+        run restores from its checkpoint before iterating: the epoch picks the order, so a resumed
+        run sees exactly the batches an uninterrupted one would have; blocks are already trained
+        only when it restarts in the middle of an epoch."""
+        trainer = self.trainer
+        return trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current.completed
 
     def _eval_loader(self, name: str) -> DataLoader:
         dataset = self._on_device(name)
-        return DataLoader(dataset, sampler=Batches(len(dataset), self.eval_batch_size), batch_size=None)
+        return DataLoader(dataset, sampler=BatchOrder(len(dataset), self.eval_batch_size), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val_set")

@@ -1,0 +1,101 @@
+"""Several optimizer steps per training_step call (data.steps_per_execution): the same training as
+a plain hand-written loop over the same batches, whatever the block size."""
+
+import copy
+
+import lightning as L
+import pytest
+import torch
+from conftest import compose_train
+
+from seqclf.config import validate
+from seqclf.data import IMDBDataModule
+from seqclf.data.imdb import BatchOrder
+from seqclf.errors import ConfigError
+from seqclf.models import RNNClassifier
+from seqclf.module import SeqClassifier
+
+
+def hand_loop(net, dm, epochs, steps, fused, clip):
+    """The textbook loop over the epochs' batches in seqclf's order: zero_grad, backward, (clip), step."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, fused=fused)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    order = BatchOrder(len(dm.train_set), dm.batch_size, dm.seed)
+    for epoch in range(epochs):
+        for rows in order.batches(epoch)[:steps]:
+            x, y = dm.train_set[rows]
+            optimizer.zero_grad()
+            loss_fn(net(x), y).backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+            optimizer.step()
+
+
+@pytest.mark.parametrize(
+    "cell, steps_per_execution, fused, clip",
+    [("lstm", 1, True, None), ("lstm", 16, True, None), ("gru", 5, False, None), ("rnn", 16, True, 0.05)],
+)
+def test_blocks_train_exactly_as_a_hand_written_loop(tmp_path, imdb_dir, cell, steps_per_execution, fused, clip):
+    dm = IMDBDataModule(
+        path=str(imdb_dir), cache_dir=str(tmp_path), vocab_size=40, max_len=12, batch_size=8, progress=False,
+        steps_per_execution=steps_per_execution, limit_train_batches=20,
+    )  # fmt: skip
+    dm.prepare_data()
+    dm.setup("fit")
+    torch.manual_seed(0)
+    hp = dict(cell=cell, embed_dim=4, hidden_size=5)
+    model = SeqClassifier(dm.tokenizer.vocab_size, **hp, fused=fused, gradient_clip_val=clip)
+    net = RNNClassifier(dm.tokenizer.vocab_size, **hp)
+    net.load_state_dict(copy.deepcopy(model.net.state_dict()))
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0, deterministic=True, use_distributed_sampler=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == 40  # optimizer steps, whatever the block size
+    hand_loop(net, dm, epochs=2, steps=20, fused=fused, clip=clip)
+    for name, value in net.state_dict().items():
+        torch.testing.assert_close(model.net.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+def test_max_steps_stops_inside_a_block(tmp_path, imdb_dir):
+    from seqclf.train import train
+
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "trainer.max_steps=3", "trainer.max_epochs=5"])
+    assert train(cfg)["global_step"] == 3  # not the block's 4
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.gradient_clip_val=1.0", "set optimizer.gradient_clip_val instead"),
+        ("trainer.accumulate_grad_batches=4", "use a larger data.batch_size instead"),
+    ],
+)
+def test_lightning_settings_that_do_not_apply_are_refused(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(compose_train(tmp_path, [override]))
+
+
+def test_logged_curves_are_the_same_for_any_block_size(tmp_path, imdb_dir):
+    """Metrics reach TensorBoard at the same optimizer steps with the same values, K=1 or K=3."""
+    from pathlib import Path
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from seqclf.train import train
+
+    curves = []
+    for k in (1, 3):
+        overrides = [f"data.path={imdb_dir}", "trainer.max_epochs=2", "trainer.limit_train_batches=10"]
+        cfg = compose_train(
+            tmp_path / str(k), [*overrides, "trainer.log_every_n_steps=4", f"data.steps_per_execution={k}"]
+        )
+        train(cfg)
+        events = EventAccumulator(str(Path(cfg.paths.output_dir) / "tensorboard"))
+        events.Reload()
+        tags = ("train/loss_step", "train/loss", "train/acc", "val/acc", "val/loss", "grad/first_over_last")
+        curves.append({tag: [(e.step, round(e.value, 6)) for e in events.Scalars(tag)] for tag in tags})
+    assert curves[0] == curves[1]
+    assert [step for step, _ in curves[0]["train/loss_step"]] == [3, 7, 11, 15, 19]  # every 4 steps
+    assert [step for step, _ in curves[0]["val/acc"]] == [9, 19]
