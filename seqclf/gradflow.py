@@ -17,6 +17,7 @@ from seqclf.errors import ConfigError
 from seqclf.models.probes import GATES, REPORTED, gate_activations, grad_norm_per_position
 
 FILE = "grad_flow.json"  # in the run folder; seqclf-report's sweep plot reads it
+HISTOGRAM_VALUES = 16384  # gate values per histogram, at most
 
 
 class GradientFlow(L.Callback):
@@ -124,7 +125,10 @@ class GradientFlow(L.Callback):
             for name, layer_gates in gates.items():
                 prefix = "" if name == "l0" else f"{name}/"
                 for gate in reported:
-                    writer.add_histogram(f"gates/{prefix}{gate}", layer_gates[gate].float().cpu(), trainer.global_step)
+                    values = layer_gates[gate].float().flatten()
+                    # an even subsample: TensorBoard's histogram sorts every value it gets
+                    values = values[:: max(1, len(values) // HISTOGRAM_VALUES)].cpu()
+                    writer.add_histogram(f"gates/{prefix}{gate}", values, trainer.global_step)
 
     def _images(self, trainer: L.Trainer) -> None:
         """Drawn with matplotlib, which takes longer than the measurements themselves: by default

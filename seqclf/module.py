@@ -6,6 +6,9 @@ import math
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.precision import Precision
+from lightning.pytorch.strategies import SingleDeviceStrategy
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import BinaryAccuracy
@@ -52,6 +55,7 @@ class SeqClassifier(L.LightningModule):
         self.test_loss = MeanMetric()
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
+        self._direct = False  # set when training starts (see _nothing_wraps_a_step)
 
     @property
     def best_val_acc(self) -> float | None:
@@ -76,10 +80,18 @@ class SeqClassifier(L.LightningModule):
             out = self(x)
             loss = self.loss_fn(out, y)
             optimizer.zero_grad()
-            self.manual_backward(loss)
+            if self._direct:
+                loss.backward()
+            else:
+                self.manual_backward(loss)
             if clip:
                 self.clip_gradients(optimizer, clip, self.hparams.gradient_clip_algorithm)
-            optimizer.step()
+            if self._direct:  # the raw optimizer, and the step count behind trainer.global_step
+                optimizer._on_before_step()
+                optimizer.optimizer.step()
+                optimizer._on_after_step()
+            else:
+                optimizer.step()
             losses.append(loss.detach())
             logits.append(out.detach())
         if not losses:
@@ -90,9 +102,12 @@ class SeqClassifier(L.LightningModule):
         self.trainer.fit_loop.epoch_loop._batches_that_stepped += len(losses) - 1
         self.train_loss.update(losses, weight=torch.tensor(sizes, dtype=losses.dtype, device=losses.device))
         self.train_acc.update((torch.cat(logits) > 0).long(), labels.long())
-        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         self._log_step_losses(losses)
+
+    def on_train_epoch_end(self) -> None:
+        # Logged once an epoch: each self.log call costs Lightning's bookkeeping, per call.
+        self.log("train/loss", self.train_loss)
+        self.log("train/acc", self.train_acc)
 
     def _log_step_losses(self, losses: torch.Tensor) -> None:
         """``train/loss_step`` of every log_every_n_steps-th optimizer step of the block, written to the
@@ -105,6 +120,25 @@ class SeqClassifier(L.LightningModule):
             for logger in self.loggers:
                 logger.log_metrics({"train/loss_step": float(loss)}, step=step - 1)
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+
+    def on_train_start(self) -> None:
+        self._direct = self._nothing_wraps_a_step()
+
+    def _nothing_wraps_a_step(self) -> bool:
+        """Whether Lightning's per-step machinery has nothing to do here. manual_backward and the wrapped
+        optimizer's step exist for mixed-precision scaling (precision plugins), DDP's gradient-sync set-up
+        before each backward, and the backward and optimizer-step hooks; they dispatch each hook to every
+        callback whether it listens or not, which costs more per step than the lecture model's optimizer
+        step itself. With 32-bit precision on one device and no listener, the step calls torch directly
+        and only counts the step for ``global_step``; anything else takes Lightning's path."""
+        trainer = self.trainer
+        if type(trainer.precision_plugin) is not Precision or type(trainer.strategy) is not SingleDeviceStrategy:
+            return False
+        hooks = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+        if any(is_overridden(hook, callback, L.Callback) for hook in hooks for callback in trainer.callbacks):
+            return False
+        own = (*hooks, "backward", "optimizer_step")
+        return not any(is_overridden(hook, self, L.LightningModule) for hook in own)
 
     def _check_losses(self, losses: torch.Tensor) -> None:
         """Stop on a NaN/inf training loss, naming its optimizer step, before any checkpoint can hold

@@ -16,6 +16,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
@@ -93,6 +94,26 @@ def active_runs() -> int:
             finally:
                 os.close(fd)
     return count
+
+
+def _release() -> None:
+    """Leave the registry: this process trains no more (an idle process keeps no share of the cores)."""
+    if _state["lock"] is None:
+        return
+    fd, path = _state["lock"]
+    _state["lock"] = None
+    with contextlib.suppress(OSError):
+        path.unlink()
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def share(setting: int | str = "auto") -> Iterator[int]:
+    """``configure(setting)`` for the duration of a training run; the run leaves the registry after."""
+    try:
+        yield configure(setting)
+    finally:
+        _release()
 
 
 def _environment_threads() -> int | None:

@@ -95,7 +95,11 @@ def resume_config(cfg: DictConfig) -> DictConfig:
 
 def train(cfg: DictConfig) -> dict:
     validate(cfg)
-    threads.configure(cfg.get("threads", "auto"))  # before torch's first parallel work
+    with threads.share(cfg.get("threads", "auto")):  # set before torch's first parallel work
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -99,3 +99,42 @@ def test_logged_curves_are_the_same_for_any_block_size(tmp_path, imdb_dir):
     assert curves[0] == curves[1]
     assert [step for step, _ in curves[0]["train/loss_step"]] == [3, 7, 11, 15, 19]  # every 4 steps
     assert [step for step, _ in curves[0]["val/acc"]] == [9, 19]
+
+
+class CountStepHooks(L.Callback):
+    def __init__(self):
+        self.calls = {"on_before_backward": 0, "on_after_backward": 0, "on_before_optimizer_step": 0}
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        self.calls["on_before_backward"] += 1
+
+    def on_after_backward(self, trainer, pl_module):
+        self.calls["on_after_backward"] += 1
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.calls["on_before_optimizer_step"] += 1
+
+
+def test_a_callback_that_listens_gets_every_steps_hooks_and_training_is_unchanged(tmp_path, imdb_dir):
+    """With no listener the inner steps skip Lightning's hook dispatch; a listener turns it back on."""
+    dm = IMDBDataModule(
+        path=str(imdb_dir), cache_dir=str(tmp_path), vocab_size=40, max_len=12, batch_size=8, progress=False,
+        steps_per_execution=16, limit_train_batches=20,
+    )  # fmt: skip
+    weights = []
+    for listen in (False, True):
+        torch.manual_seed(0)
+        model = SeqClassifier(40, "lstm", embed_dim=4, hidden_size=5)
+        counter = CountStepHooks()
+        trainer = L.Trainer(
+            accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, limit_val_batches=0, deterministic=True, use_distributed_sampler=False,
+            callbacks=[counter] if listen else [],
+        )  # fmt: skip
+        trainer.fit(model, datamodule=dm)
+        assert model._direct is not listen
+        weights.append(model.net.state_dict())
+        if listen:
+            assert counter.calls == dict.fromkeys(counter.calls, 20)
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[1][name], value, rtol=0, atol=0, msg=name)

@@ -54,6 +54,13 @@ def test_live_runs_are_counted_and_dead_ones_forgotten(registry, monkeypatch):
     assert len(list(registry.iterdir())) == 1  # ... and removed by the count
 
 
+def test_a_run_leaves_the_registry_when_it_ends(registry, monkeypatch):
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    with threads.share("auto") as count:
+        assert count == 2 and len(list(registry.iterdir())) == 1
+    assert list(registry.iterdir()) == [] and threads._state["lock"] is None
+
+
 def test_a_number_or_the_environment_wins_over_auto(registry, monkeypatch):
     assert threads.configure(1) == 1 and torch.get_num_threads() == 1
     assert threads.rebalance() == 1  # a fixed number is not resized

@@ -1,0 +1,250 @@
+"""What the benchmark measures: seqclf against a hand-written PyTorch loop on the same encoded IMDB
+tensors, a bare Lightning Trainer, data preparation, start-up, memory and runs sharing the cores.
+``benchmarks/run.py`` runs these and prints the tables."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from omegaconf import open_dict
+from torch.utils.data import DataLoader
+
+from seqclf.callbacks import EpochTimer
+from seqclf.data import IMDBDataModule
+from seqclf.data.imdb import BatchOrder
+from seqclf.gradflow import FILE as GRAD_FLOW_FILE
+from seqclf.models import RNNClassifier
+from seqclf.train import load_config, train
+
+
+def prepare(data: str, cache: Path) -> tuple[IMDBDataModule, float]:
+    start = time.perf_counter()
+    dm = IMDBDataModule(path=data, cache_dir=str(cache), progress=False)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm, time.perf_counter() - start
+
+
+class HandLoop:
+    """The reference: index pre-encoded tensors, Adam, BCE with logits, nothing else."""
+
+    def __init__(self, dm: IMDBDataModule, cell: str, batch_size: int, device: str, seed: int, fused: bool):
+        torch.manual_seed(seed)
+        self.x, self.y = dm.train_set.x.to(device), dm.train_set.y.to(device)
+        self.model = RNNClassifier(dm.tokenizer.vocab_size, cell).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, fused=fused or None)
+        self.loss_fn = torch.nn.BCEWithLogitsLoss()
+        self.batch_size, self.device = batch_size, device
+        self.order, self.next_row = torch.randperm(len(self.y), device=device), 0
+
+    def steps(self, n: int | None = None) -> None:
+        """``n`` training steps (None: the rest of the epoch), starting a new epoch when one ends."""
+        model, optimizer, loss_fn, x, y = self.model, self.optimizer, self.loss_fn, self.x, self.y
+        stop = len(y) if n is None else self.next_row + n * self.batch_size
+        for i in range(self.next_row, min(stop, len(y)), self.batch_size):
+            rows = self.order[i : i + self.batch_size]
+            optimizer.zero_grad()
+            loss_fn(model(x[rows]), y[rows]).backward()
+            optimizer.step()
+        self.next_row = stop
+        if stop >= len(y):
+            self.order, self.next_row = torch.randperm(len(y), device=self.device), 0
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+
+def hand_loop(
+    dm: IMDBDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int, fused: bool
+) -> tuple[list[float], list[float]]:
+    """Epochs of the hand-written loop: wall and CPU seconds each."""
+    loop = HandLoop(dm, cell, batch_size, device, seed, fused)
+    times, cpu_times = [], []
+    for _ in range(epochs):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        loop.steps()
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
+    return times, cpu_times
+
+
+HANDS = ("hand", "hand_fused")  # the textbook loop, and the one with seqclf's optimizer
+# everything timed by the epoch: seqclf_k1 is seqclf with data.steps_per_execution=1
+SIDES = (*HANDS, "bare_lightning", "seqclf_k1", "seqclf")
+
+
+class Interleave(L.Callback):
+    """Inside a seqclf run, at the first block start after at least ``SEGMENT`` optimizer steps,
+    runs as many steps of each hand loop, and records each side's seconds per step. Neighbouring
+    segments share the machine's speed of the moment, which on a shared machine drifts too much for
+    epoch-level comparisons."""
+
+    SEGMENT = 16
+    hands: dict[str, HandLoop] = {}
+    segments: list[dict[str, float]] = []
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+        self._mark = 0
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        steps = trainer.global_step - self._mark
+        if self._start is not None and steps < self.SEGMENT and batch_idx > 0:
+            return
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+        segment = {}
+        if self._start is not None and batch_idx > 0 and steps:  # one that crossed an epoch's end is dropped
+            segment["seqclf"] = (time.perf_counter() - self._start) / steps
+        for name, hand in self.hands.items():
+            start = time.perf_counter()
+            hand.steps(steps or self.SEGMENT)
+            segment[name] = (time.perf_counter() - start) / (steps or self.SEGMENT)
+        if "seqclf" in segment and trainer.global_step >= 3 * self.SEGMENT:  # warm-up left out
+            self.segments.append(segment)
+        self._mark, self._start = trainer.global_step, time.perf_counter()
+
+
+def interleaved(
+    dm: IMDBDataModule, data: str, cell: str, epochs: int, batch_size: int, device: str, work: Path
+) -> dict[str, float]:
+    """Paired ratios from blocks of steps interleaved in one seqclf run (see Interleave)."""
+    Interleave.hands = {side: HandLoop(dm, cell, batch_size, device, 0, side == "hand_fused") for side in HANDS}
+    Interleave.segments = []
+    seqclf_epochs(data, cell, epochs, batch_size, device, work, 0, extra_callback=f"{__name__}.Interleave")
+    segments, med = Interleave.segments, statistics.median
+    result = {f"{side}_step_us": med(s[side] for s in segments) * 1e6 for side in ("seqclf", *HANDS)}
+    for side in HANDS:
+        result[f"ratio_to_{side}"] = med(s["seqclf"] / s[side] for s in segments)
+    return {**result, "segments": len(segments)}
+
+
+class BareModule(L.LightningModule):
+    """The least a LightningModule needs: seqclf's network, loss and optimizer, nothing else."""
+
+    def __init__(self, vocab_size: int, cell: str):
+        super().__init__()
+        self.net, self.loss_fn = RNNClassifier(vocab_size, cell), torch.nn.BCEWithLogitsLoss()
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        tokens, labels = batch
+        return self.loss_fn(self.net(tokens), labels)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=1e-3, fused=True)
+
+
+def bare_lightning(
+    dm: IMDBDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int
+) -> tuple[list[float], list[float]]:
+    """A bare Lightning Trainer over the same batches: no logger, checkpoints, progress bar, summary
+    or validation; only seqclf's epoch timer. What Lightning's own training loop costs."""
+    torch.manual_seed(seed)
+    timer = EpochTimer()
+    trainer = L.Trainer(
+        accelerator=device, devices=1, max_epochs=epochs, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer], limit_val_batches=0,
+        use_distributed_sampler=False,
+    )  # fmt: skip
+    loader = DataLoader(dm.train_set, sampler=BatchOrder(len(dm.train_set), batch_size, seed), batch_size=None)
+    trainer.fit(BareModule(dm.tokenizer.vocab_size, cell), train_dataloaders=loader)
+    return timer.epoch_s, timer.epoch_cpu_s
+
+
+PROBE_SECONDS: dict[str, list[float]] = {}  # per cell: GradientFlow's seconds per validation epoch
+
+
+def seqclf_epochs(
+    data: str,
+    cell: str,
+    epochs: int,
+    batch_size: int,
+    device: str,
+    work: Path,
+    seed: int,
+    extra_callback: str | None = None,
+    steps_per_execution: int | None = None,
+) -> tuple[list[float], list[float]]:
+    """`seqclf-train` as shipped (callbacks, TensorBoard logger, progress bar), minus the final test;
+    ``steps_per_execution`` overrides the default block size."""
+    overrides = [
+        *([f"data.steps_per_execution={steps_per_execution}"] if steps_per_execution else []),
+        f"data.path={data}",
+        f"model={cell}",
+        f"trainer={'gpu' if device == 'cuda' else 'cpu'}",
+        f"trainer.max_epochs={epochs}",
+        f"data.batch_size={batch_size}",
+        f"seed={seed}",
+        "data.progress=false",
+        "test=false",
+    ]
+    cfg = load_config(overrides, output_dir=work)
+    if extra_callback:
+        with open_dict(cfg):
+            cfg.callbacks.benchmark = {"_target_": extra_callback}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        metrics = train(cfg)  # the progress bar still runs, unseen
+    probe = Path(cfg.paths.output_dir) / GRAD_FLOW_FILE  # the GradientFlow callback's own timings
+    PROBE_SECONDS.setdefault(cell, []).extend(json.loads(probe.read_text())["seconds"] if probe.is_file() else [])
+    return metrics["epoch_seconds"], metrics["epoch_cpu_seconds"]
+
+
+def first_step_and_rss(data: str, work: Path, cache: Path, device: str) -> tuple[float, float, float]:
+    """A `seqclf-train` process with a warm cache, one full epoch with the default settings:
+    seconds from process start to the first step, wall seconds, and its peak RSS in MB."""
+    run_root = work / "cli"
+    args = [
+        sys.executable, "-m", "seqclf.train", f"data.path={data}", "trainer.max_epochs=1",
+        f"trainer={'gpu' if device == 'cuda' else 'cpu'}", f"paths.log_dir={run_root}",
+    ]  # fmt: skip
+    env = {**os.environ, "SEQCLF_CACHE_DIR": str(cache)}
+    start = time.perf_counter()
+    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+    metrics = json.loads(next(run_root.glob("train/runs/*/metrics.json")).read_text())
+    return metrics["first_step_seconds"], wall, rss_mb
+
+
+def concurrency(data: str, cell: str, work: Path, cache: Path, steps: int = 200, runs: int = 2) -> dict[str, float]:
+    """Seconds per epoch of ``steps`` training steps of the lecture's model: one `seqclf-train`
+    process alone, then ``runs`` started at once (each sharing the cores with the others)."""
+
+    def start(name: str) -> tuple[subprocess.Popen, Path]:
+        root = work / "concurrency" / name
+        args = [
+            sys.executable, "-m", "seqclf.train", "experiment=lecture", f"model={cell}", f"data.path={data}",
+            f"trainer.limit_train_batches={steps}", "trainer.max_epochs=3", "trainer=cpu", "test=false",
+            "callbacks.progress_bar.refresh_rate=0", f"paths.log_dir={root}",
+        ]  # fmt: skip
+        env = {**os.environ, "SEQCLF_CACHE_DIR": str(cache)}
+        return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), root
+
+    def epoch_s(root: Path) -> tuple[float, list[int]]:
+        metrics = json.loads(next(root.glob("lecture/runs/*/metrics.json")).read_text())
+        return statistics.median(metrics["epoch_seconds"][1:]), metrics["threads"]  # first epoch: warm-up
+
+    alone, root = start(f"{cell}-alone")
+    alone.wait()
+    alone_s, alone_threads = epoch_s(root)
+    together = [start(f"{cell}-together{i}") for i in range(runs)]
+    for proc, _ in together:
+        proc.wait()
+    each = [epoch_s(root) for _, root in together]
+    return {
+        "alone_s": alone_s,
+        "alone_threads": alone_threads,
+        "together_s": [s for s, _ in each],
+        "together_threads": [t for _, t in each],
+        "slowdown": max(s for s, _ in each) / alone_s,
+    }
