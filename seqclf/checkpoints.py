@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,10 @@ class CheckpointError(SeqclfError):
     """A checkpoint is missing, unreadable, unsafe or does not fit the requested model."""
 
 
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or ["no details"])[0]
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """Load with ``weights_only=True``: a checkpoint is data, so nothing in it may run code."""
     path = Path(path).expanduser()
@@ -36,6 +39,10 @@ def load(path: str | Path) -> dict[str, Any]:
             f"ckpt_path={path} is a folder; give a checkpoint file such as {path}/checkpoints/last.ckpt "
             "(or resume=<run folder> to continue a run)."
         )
+    if path.stat().st_size == 0:
+        raise CheckpointError(
+            f"{path} is empty (0 bytes); use another checkpoint, e.g. checkpoints/last.ckpt of the run."
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -47,12 +54,12 @@ def load(path: str | Path) -> dict[str, Any]:
                 f"code when unpickled ({detail}). Only load checkpoints you trust, written by seqclf-train."
             ) from None
         raise CheckpointError(
-            f"{path} is not a readable checkpoint ({text.splitlines()[0]}); it may be truncated or not a "
+            f"{path} is not a readable checkpoint ({_first_line(text)}); it may be truncated or not a "
             "PyTorch checkpoint. Use another checkpoint, e.g. checkpoints/last.ckpt of the run."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+    except Exception as e:  # a damaged file can fail anywhere in torch's unpickler (IndexError, KeyError, ...)
         raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]}); it may be truncated "
+            f"{path} is not a readable checkpoint ({type(e).__name__}: {_first_line(str(e))}); it may be truncated "
             "or not a PyTorch checkpoint. Use another checkpoint, e.g. checkpoints/last.ckpt of the run."
         ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:

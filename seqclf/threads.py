@@ -12,12 +12,14 @@ affinity mask and the cgroup CPU quota, not the host's core count.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
+import statistics
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from time import monotonic, perf_counter
 
 import lightning as L
 import torch
@@ -29,11 +31,13 @@ try:
 except ImportError:  # Windows: no registry, every run takes all usable cores
     fcntl = None
 
+log = logging.getLogger(__name__)
+
 REGISTRY = Path(tempfile.gettempdir()) / "seqclf-runs"
 CGROUP = Path("/sys/fs/cgroup")
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # set by a user, a DDP launcher or joblib's workers
 
-_state: dict = {"setting": None, "lock": None, "history": []}
+_state: dict = {"setting": None, "lock": None, "history": [], "cap": None}
 
 
 def usable_cores() -> int:
@@ -131,7 +135,7 @@ def configure(setting: int | str = "auto") -> int:
     if setting != "auto" and (isinstance(setting, bool) or not isinstance(setting, int) or setting < 1):
         raise ConfigError(f"threads={setting!r} must be 'auto' or a positive integer (torch threads for this run).")
     _state["setting"] = setting
-    _state["history"] = []
+    _state["history"], _state["cap"] = [], None
     _register()
     if setting == "auto" and _environment_threads() is None:
         return rebalance()
@@ -139,10 +143,17 @@ def configure(setting: int | str = "auto") -> int:
 
 
 def rebalance() -> int:
-    """With ``threads=auto``: this run's share of the usable cores, given the live runs now."""
-    if _state["setting"] != "auto" or _environment_threads() is not None:
+    """With ``threads=auto``: this run's share of the usable cores given the live runs now, capped
+    at one thread if the run's trial found one faster (see ThreadShare)."""
+    if not adaptive():
         return torch.get_num_threads()
-    return _apply(max(1, usable_cores() // active_runs()))
+    share = max(1, usable_cores() // active_runs())
+    return _apply(min(share, _state["cap"] or share))
+
+
+def adaptive() -> bool:
+    """Whether seqclf chooses the thread count (``threads=auto`` and no OMP/MKL_NUM_THREADS)."""
+    return _state["setting"] == "auto" and _environment_threads() is None
 
 
 def _apply(threads: int) -> int:
@@ -154,23 +165,64 @@ def _apply(threads: int) -> int:
 
 
 def history() -> list[int]:
-    """The thread counts this process used, in order (one entry unless other runs came or went)."""
+    """The thread counts this process trained with, in order (one entry unless runs came or went)."""
     return list(_state["history"])
 
 
 class ThreadShare(L.Callback):
-    """Every ``interval_s`` seconds of training (and before each validation), recounts the live
-    seqclf runs and resizes this run's share of the cores (``threads=auto`` only)."""
+    """With ``threads=auto``: every ``interval_s`` seconds of training (and before each validation)
+    recounts the live seqclf runs and resizes this run's share of the cores.
 
-    def __init__(self, interval_s: float = 2.0) -> None:
-        self.interval_s = interval_s
+    First, on a CPU, a short trial: after ``warmup`` training blocks, ``trials`` blocks each with the
+    share and with one thread, alternating. If one thread is faster per step, as for models as small
+    as the lecture's (the README has the measurements), the run keeps one thread; larger models and
+    batches keep their share. The thread count does not change the results (measured on CPU).
+    """
+
+    def __init__(self, interval_s: float = 2.0, warmup: int = 2, trials: int = 3) -> None:
+        self.interval_s, self.warmup, self.trials = interval_s, warmup, trials
         self._next = 0.0
+        self._plan: list[int] = []  # thread counts of the trial blocks still to run
+        self._seconds: dict[int, list[float]] = {}
+        self._block: tuple[int, float, int] | None = None  # (threads, start time, start step)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        share = torch.get_num_threads()
+        if adaptive() and share > 1 and pl_module.device.type == "cpu" and _state["cap"] is None:
+            self._plan = [share, 1] * self.trials
+            self._seconds = {share: [], 1: []}
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
-        now = time.monotonic()
-        if now >= self._next:
+        if self._plan and batch_idx >= self.warmup:
+            threads = self._plan.pop(0)
+            torch.set_num_threads(threads)
+            self._block = (threads, perf_counter(), trainer.global_step)
+            return
+        now = monotonic()
+        if now >= self._next and not self._plan:
             self._next = now + self.interval_s
             rebalance()
 
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
+        if self._block is None:
+            return
+        threads, start, step = self._block
+        self._block = None
+        if trainer.global_step > step:
+            self._seconds[threads].append((perf_counter() - start) / (trainer.global_step - step))
+        if not self._plan:  # the trial is over
+            share = max(self._seconds)
+            one, many = (statistics.median(self._seconds[n] or [math.inf]) for n in (1, share))
+            _state["cap"] = 1 if one < many else None
+            log.info(
+                "threads=auto: %.0f us/step with 1 thread, %.0f with %d; using %s",
+                one * 1e6,
+                many * 1e6,
+                share,
+                "1" if one < many else f"up to {share}",
+            )
+            rebalance()
+
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        rebalance()
+        if not self._plan:
+            rebalance()

@@ -279,3 +279,21 @@ def test_ctrl_c_stops_cleanly_and_leaves_a_usable_checkpoint(tmp_path, imdb_dir,
     assert proc.returncode != 0
     assert '"interrupted"' in (run / "status.json").read_text()
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] >= 0
+
+
+def test_any_damaged_checkpoint_is_a_clear_error(tmp_path):
+    """Empty files and random bytes of any length: torch's unpickler fails in many ways (IndexError,
+    KeyError, ...), and each becomes the same one-paragraph error."""
+    import random
+    import warnings
+
+    from seqclf import checkpoints
+
+    path = tmp_path / "damaged.ckpt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns about the odd pickle protocols random bytes claim
+        for seed in range(300):
+            rng = random.Random(seed)
+            path.write_bytes(rng.randbytes(rng.randint(0, 5000) if seed else 0))
+            with pytest.raises(checkpoints.CheckpointError, match="is empty|is not a readable checkpoint"):
+                checkpoints.load(path)

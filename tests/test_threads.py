@@ -91,3 +91,29 @@ def test_a_cgroup_quota_caps_the_usable_cores(tmp_path, monkeypatch, files, expe
     monkeypatch.setattr(threads, "CGROUP", tmp_path)
     monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(64)))
     assert threads.usable_cores() == (expected or 64)
+
+
+@pytest.mark.parametrize("faster, expected", [(1, [2, 1]), (2, [2])])
+def test_a_short_trial_keeps_one_thread_only_if_it_is_faster(
+    registry, monkeypatch, tmp_path, imdb_dir, faster, expected
+):
+    from conftest import compose_train
+    from omegaconf import open_dict
+
+    from seqclf.train import train
+
+    clock = [0.0]
+
+    def fake_clock() -> float:  # a step takes 1 s with `faster` threads and 2 s otherwise
+        clock[0] += 0.5 if torch.get_num_threads() == faster else 1.0
+        return clock[0]
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "perf_counter", fake_clock)
+    cfg = compose_train(
+        tmp_path, [f"data.path={imdb_dir}", "data.steps_per_execution=1", "trainer.limit_train_batches=8"]
+    )
+    with open_dict(cfg):
+        cfg.callbacks.thread_share.warmup = 1
+        cfg.callbacks.thread_share.trials = 2
+    assert train(cfg)["threads"] == expected
