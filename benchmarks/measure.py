@@ -179,6 +179,7 @@ def seqclf_epochs(
     ``steps_per_execution`` overrides the default block size."""
     overrides = [
         *([f"data.steps_per_execution={steps_per_execution}"] if steps_per_execution else []),
+        f"threads={torch.get_num_threads()}",  # the hand loops' count: the sides differ in the loop alone
         f"data.path={data}",
         f"model={cell}",
         f"trainer={'gpu' if device == 'cuda' else 'cpu'}",

@@ -87,7 +87,7 @@ def measure_cell(args, dm, data: str, cell: str, work: Path) -> dict:
 def print_tables(result: dict) -> None:
     machine, cells = result["machine"], result["cells"]
     print(f"\n{machine['device']} ({machine['device_name']}), batch {result['settings']['batch_size']}, ", end="")
-    print(f"torch {machine['torch']}, {machine['cpus']} CPUs")
+    print(f"torch {machine['torch']}, {machine['cpus']} CPUs, {machine['torch_threads']} torch threads on every side")
     print("\nSeconds per training epoch (median), and paired ratios:")
     print(
         "| cell | hand loop | hand loop, fused Adam | bare Lightning | seqclf K=1 | seqclf | seqclf / hand "
@@ -140,6 +140,9 @@ def main() -> None:
     parser.add_argument(
         "--concurrency-cells", nargs="*", default=["lstm", "gru"], help="cells for the two-runs-at-once case (CPU)"
     )
+    parser.add_argument(
+        "--threads", type=int, default=torch.get_num_threads(), help="torch threads for every timed side"
+    )
     parser.add_argument("--out", default="benchmarks/results.json")
     args = parser.parse_args()
     if args.epochs <= args.warmup:
@@ -147,6 +150,7 @@ def main() -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):  # keep the tables readable
         logging.getLogger(name).setLevel(logging.WARNING)
     data = str(Path(args.data).resolve())
+    torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -167,6 +171,7 @@ def main() -> None:
             "device": args.device,
             "device_name": device_name,
             "cpus": os.cpu_count(),
+            "torch_threads": args.threads,
             "python": platform.python_version(),
             "torch": torch.__version__,
             "lightning": L.__version__,
