@@ -16,7 +16,7 @@ from seqclf.data.text import WordTokenizer
 from seqclf.errors import SeqclfError
 
 DATA_KEY = "IMDBDataModule"  # where Lightning stores the datamodule's state_dict
-MODEL_KEYS = ("vocab_size", "cell", "embed_dim", "hidden_size", "num_layers", "bidirectional")
+MODEL_KEYS = ("vocab_size", "cell", "embed_dim", "hidden_size", "num_layers", "bidirectional", "pooling")
 
 
 class CheckpointError(SeqclfError):

@@ -11,8 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqclf.data.text import SIDES
 from seqclf.errors import ConfigError
-from seqclf.models.rnn import CELLS
+from seqclf.models.rnn import CELLS, POOLINGS
 
+LR_SCHEDULES = ("none", "cosine", "plateau")
 POSITIVE_INTS = (
     "model.embed_dim",
     "model.hidden_size",
@@ -31,6 +32,12 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"model.cell={cell!r} is not a known cell type; choose one of {', '.join(CELLS)} (e.g. model=gru)."
         )
+    schedule = OmegaConf.select(cfg, "model.lr_schedule")
+    if schedule not in LR_SCHEDULES:
+        raise ConfigError(f"optimizer.lr_schedule={schedule!r} is not valid; choose one of {', '.join(LR_SCHEDULES)}.")
+    pooling = OmegaConf.select(cfg, "model.pooling")
+    if pooling not in POOLINGS:
+        raise ConfigError(f"model.pooling={pooling!r} is not valid; choose one of {', '.join(POOLINGS)}.")
     for key in POSITIVE_INTS:
         value = OmegaConf.select(cfg, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

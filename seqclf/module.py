@@ -35,16 +35,20 @@ class SeqClassifier(L.LightningModule):
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
+        pooling: str = "last",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         fused: bool = True,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str = "norm",
+        lr_schedule: str = "none",
     ):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.net = RNNClassifier(vocab_size, cell, embed_dim, hidden_size, num_layers, bidirectional, dropout)
+        self.net = RNNClassifier(
+            vocab_size, cell, embed_dim, hidden_size, num_layers, bidirectional, dropout, pooling=pooling
+        )
         self.loss_fn = nn.BCEWithLogitsLoss()
         # One metric object per stage; validate_args=False skips checks that sync the device.
         self.train_acc = BinaryAccuracy(validate_args=False)
@@ -108,6 +112,8 @@ class SeqClassifier(L.LightningModule):
         # Logged once an epoch: each self.log call costs Lightning's bookkeeping, per call.
         self.log("train/loss", self.train_loss)
         self.log("train/acc", self.train_acc)
+        if self.hparams.lr_schedule == "cosine":  # manual optimization: the module steps its schedule
+            self.lr_schedulers().step()
 
     def _log_step_losses(self, losses: torch.Tensor) -> None:
         """``train/loss_step`` of every log_every_n_steps-th optimizer step of the block, written to the
@@ -178,6 +184,8 @@ class SeqClassifier(L.LightningModule):
         if not self.trainer.sanity_checking:  # a few sanity batches are not a validation score
             self.val_acc_best.update(acc)
             self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+            if self.hparams.lr_schedule == "plateau":
+                self.lr_schedulers().step(acc)
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, "test")
@@ -185,8 +193,15 @@ class SeqClassifier(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self):
         # fused: one kernel per parameter instead of a dozen small ops, the same algorithm and results
         # to float rounding (see the README's performance section for what it saves).
         hp = self.hparams
-        return torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)
+        optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)
+        if hp.lr_schedule == "cosine":  # from lr to 0 over the run's epochs
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.trainer.max_epochs))
+        elif hp.lr_schedule == "plateau":  # halve lr when val/acc has not improved for an epoch
+            schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=1)
+        else:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}

@@ -36,6 +36,7 @@ COLUMNS = (
     "run",
     "overrides",
     "status",
+    "best",
     "val_acc_best",
     "test_acc",
     "epochs",
@@ -165,6 +166,10 @@ def write_summary(folder: str | Path) -> list[dict[str, Any]]:
     """Write summary.csv, summary.md and summary.png into ``folder``; return the rows."""
     folder = Path(folder).resolve()
     rows = [summarize_run(run, folder) for run in find_runs(folder)]
+    scored = [row for row in rows if row["status"] == "completed" and row["val_acc_best"] is not None]
+    best = max(scored, key=lambda row: row["val_acc_best"], default=None)
+    for row in rows:
+        row["best"] = "best" if row is best else ""
     with (folder / "summary.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -215,8 +220,10 @@ class SweepSummary(Callback):
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+        swept = [o.key_or_group for o in overrides if o.is_sweep_override()]
+        swept += list(OmegaConf.select(config, "hydra.sweeper.params") or {})  # a search's (Optuna) space
         # Read by seqclf.config.job_dirname (hydra.sweep.subdir); launchers' workers inherit it.
-        os.environ[SWEEP_KEYS_ENV] = ",".join(o.key_or_group for o in overrides if o.is_sweep_override())
+        os.environ[SWEEP_KEYS_ENV] = ",".join(swept)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -19,23 +19,8 @@ POS_WORDS = ["great", "wonderful", "moving", "superb", "loved", "brilliant"]
 NEG_WORDS = ["awful", "boring", "terrible", "waste", "hated", "dull"]
 FILLER = ["the", "film", "a", "movie", "plot", "actor", "and", "it", "was", "scene"]
 
-# Small and quick: every test that trains uses these.
-TINY = [
-    "trainer=cpu",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=4",
-    "trainer.limit_val_batches=2",
-    "trainer.limit_test_batches=2",
-    "trainer.enable_model_summary=false",
-    "data.batch_size=8",
-    "data.eval_batch_size=16",
-    "data.vocab_size=40",
-    "data.max_len=12",
-    "data.progress=false",
-    "model.embed_dim=4",
-    "model.hidden_size=4",
-    "callbacks.progress_bar.refresh_rate=0",
-]
+# Small and quick: every test that trains uses the shipped tiny preset (conf/debug/default.yaml).
+TINY = ["debug=default"]
 
 
 def make_reviews(n: int, seed: int, extra_word: str | None = None) -> list[dict]:

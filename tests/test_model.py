@@ -40,10 +40,27 @@ def test_lightning_module_keeps_primitive_hparams_only():
         "num_layers": 1,
         "bidirectional": False,
         "dropout": 0.0,
+        "pooling": "last",
         "lr": 1e-3,
         "weight_decay": 0.0,
         "fused": True,
         "gradient_clip_val": None,
         "gradient_clip_algorithm": "norm",
+        "lr_schedule": "none",
     }
     assert all(v is None or isinstance(v, (int, float, str, bool)) for v in model.hparams.values())
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_max_pooling_takes_each_units_maximum_over_the_reviews_own_words(bidirectional):
+    torch.manual_seed(0)
+    net = RNNClassifier(20, "gru", embed_dim=3, hidden_size=4, bidirectional=bidirectional, pooling="last_max").eval()
+    tokens = torch.tensor([[0, 0, 5, 6], [0, 7, 5, 9], [0, 0, 0, 0]])  # pre-padded; the last one is empty
+    out, _ = net.encoder(net.embedding(tokens))
+    h = net.hidden_size
+    last = torch.cat([out[:, -1, :h], out[:, 0, h:]], -1) if bidirectional else out[:, -1]
+    pooled = torch.stack([out[0, 2:].amax(0), out[1, 1:].amax(0), torch.zeros(out.shape[-1])])
+    expected = net.head(torch.cat([last, pooled], dim=-1)).squeeze(-1)
+    torch.testing.assert_close(net(tokens), expected)
+    with pytest.raises(ValueError, match="model.pooling='mean' is not valid"):
+        RNNClassifier(20, "gru", pooling="mean")

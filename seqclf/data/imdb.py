@@ -75,8 +75,8 @@ class BatchOrder(Sampler[torch.Tensor]):
     often; evaluation does not pad, so no review is counted twice.
     """
 
-    def __init__(self, n_rows: int, batch_size: int, seed: int | None = None):
-        self.n_rows, self.batch_size, self.seed = n_rows, batch_size, seed
+    def __init__(self, n_rows: int, batch_size: int, seed: int | None = None, reshuffle: bool = True):
+        self.n_rows, self.batch_size, self.seed, self.reshuffle = n_rows, batch_size, seed, reshuffle
 
     def _share(self, n_batches: int) -> list[int]:
         rank, world = _world()
@@ -89,11 +89,12 @@ class BatchOrder(Sampler[torch.Tensor]):
         return len(self._share(-(-self.n_rows // self.batch_size)))
 
     def batches(self, n_pass: int = 0) -> list[torch.Tensor]:
-        """This process's batches of pass ``n_pass`` (the pass only matters with a seed)."""
+        """This process's batches of pass ``n_pass`` (the pass only matters with a seed and reshuffle)."""
         if self.seed is None:
             order = torch.arange(self.n_rows)
         else:
-            order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(self.seed + n_pass))
+            seed = self.seed + (n_pass if self.reshuffle else 0)
+            order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(seed))
         batches = order.split(self.batch_size)
         return [batches[i] for i in self._share(len(batches))]
 
@@ -211,6 +212,7 @@ class IMDBDataModule(L.LightningDataModule):
         tokenizer: str | None = None,
         steps_per_execution: int = 16,
         limit_train_batches: int | float | None = None,
+        reshuffle: bool = True,
     ):
         super().__init__()
         # Data settings travel in checkpoints and loggers; vocab_size is the model's (the real size).
@@ -251,6 +253,7 @@ class IMDBDataModule(L.LightningDataModule):
                 "or a share of them (a float in (0, 1]), e.g. trainer.limit_train_batches=200 or 0.1."
             )
         self.steps_per_execution, self.limit_train_batches = steps_per_execution, limit_train_batches
+        self.reshuffle = bool(reshuffle)
         self.train_set = self.val_set = self.test_set = None
         self._files: dict[str, list[Path]] | None = None
 
@@ -381,7 +384,7 @@ class IMDBDataModule(L.LightningDataModule):
     def train_dataloader(self) -> TrainLoader:
         # Shuffle over the whole split: the Hub's IMDB lists all negatives before all positives.
         dataset = self._on_device("train_set")
-        order = BatchOrder(len(dataset), self.batch_size, self.seed)
+        order = BatchOrder(len(dataset), self.batch_size, self.seed, self.reshuffle)
         position = self._train_position if self.trainer is not None else None
         blocks = TrainBlocks(order, self.steps_per_execution, self.limit_train_batches, position)
         return TrainLoader(dataset, sampler=blocks, batch_size=None)

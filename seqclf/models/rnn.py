@@ -6,6 +6,9 @@ import torch
 from torch import nn
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# What represents a review: the encoder's output at the last step, its maximum over the review's
+# own steps (padding left out), or both side by side.
+POOLINGS = ("last", "max", "last_max")
 
 
 def check_cell(cell: str) -> str:
@@ -15,11 +18,13 @@ def check_cell(cell: str) -> str:
 
 
 class RNNClassifier(nn.Module):
-    """Embedding -> RNN/LSTM/GRU -> dropout -> Linear(., 1): one logit per sequence.
+    """Embedding -> RNN/LSTM/GRU -> pooling -> dropout -> Linear(., 1): one logit per sequence.
 
-    The sequence is represented by the encoder's output at the last time step, which is the
-    last real token when sequences are pre-padded (zeros in front). With ``bidirectional`` the
-    backward direction's summary is its output at time 0, where it has read the whole sequence.
+    With ``pooling="last"`` the sequence is represented by the encoder's output at the last time
+    step, which is the last real token when sequences are pre-padded (zeros in front); with
+    ``bidirectional`` the backward direction's summary is its output at time 0, where it has read
+    the whole sequence. ``"max"`` takes each unit's maximum over the real (non-padding) steps, and
+    ``"last_max"`` both, side by side.
     """
 
     def __init__(
@@ -32,9 +37,12 @@ class RNNClassifier(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.0,
         pad_idx: int = 0,
+        pooling: str = "last",
     ):
         super().__init__()
-        self.hidden_size, self.bidirectional = hidden_size, bidirectional
+        if pooling not in POOLINGS:
+            raise ValueError(f"model.pooling={pooling!r} is not valid; choose one of: {', '.join(POOLINGS)}.")
+        self.hidden_size, self.bidirectional, self.pooling, self.pad_idx = hidden_size, bidirectional, pooling, pad_idx
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
         self.encoder = CELLS[check_cell(cell)](
             embed_dim,
@@ -45,19 +53,26 @@ class RNNClassifier(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,  # torch applies it between layers only
         )
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), 1)
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1) * (2 if pooling == "last_max" else 1), 1)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """``tokens``: (batch, time) word ids -> (batch,) logits."""
-        return self.classify(self.embedding(tokens))
+        return self.classify(self.embedding(tokens), tokens != self.pad_idx)
 
-    def classify(self, embedded: torch.Tensor) -> torch.Tensor:
-        """``embedded``: (batch, time, embed_dim), the encoder's inputs x_t -> (batch,) logits. Split
-        from ``forward`` so that gradients with respect to each x_t can be measured."""
+    def classify(self, embedded: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        """``embedded``: (batch, time, embed_dim), the encoder's inputs x_t -> (batch,) logits;
+        ``real``: (batch, time), True at the review's own words (None: all). Split from ``forward``
+        so that gradients with respect to each x_t can be measured."""
         out, _ = self.encoder(embedded)
-        if self.bidirectional:
-            h = self.hidden_size
-            features = torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=-1)
-        else:
-            features = out[:, -1]
-        return self.head(self.dropout(features)).squeeze(-1)
+        features = []
+        if self.pooling in ("last", "last_max"):
+            if self.bidirectional:
+                h = self.hidden_size
+                features.append(torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=-1))
+            else:
+                features.append(out[:, -1])
+        if self.pooling in ("max", "last_max"):
+            if real is not None:
+                out = out.masked_fill(~real.unsqueeze(-1), float("-inf"))
+            features.append(torch.nan_to_num(out.amax(dim=1), neginf=0.0))  # an empty review: zeros
+        return self.head(self.dropout(torch.cat(features, dim=-1))).squeeze(-1)
