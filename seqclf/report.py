@@ -224,6 +224,9 @@ class SweepSummary(Callback):
         swept += list(OmegaConf.select(config, "hydra.sweeper.params") or {})  # a search's (Optuna) space
         # Read by seqclf.config.job_dirname (hydra.sweep.subdir); launchers' workers inherit it.
         os.environ[SWEEP_KEYS_ENV] = ",".join(swept)
+        storage = OmegaConf.select(config, "hydra.sweeper.storage")
+        if isinstance(storage, str) and storage.startswith("sqlite:///"):  # sqlite creates no folders
+            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
