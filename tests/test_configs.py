@@ -119,3 +119,15 @@ def test_a_profiler_can_be_chosen(tmp_path):
     assert isinstance(trainer.profiler, PassThroughProfiler)  # Lightning's default: nothing profiled
     trainer = hydra.utils.instantiate(compose_train(tmp_path, ["trainer.profiler=simple"]).trainer, logger=False)
     assert isinstance(trainer.profiler, SimpleProfiler)
+
+
+def test_help_explains_the_main_options_and_lists_the_groups(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "seqclf.train", "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert result.returncode == 0
+    for text in ("== Main options ==", "model=rnn|lstm|gru", "hparams_search: imdb32", "debug: default", "lr: 0.001"):
+        assert text in result.stdout, text

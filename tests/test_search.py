@@ -17,7 +17,12 @@ def search(tmp_path, imdb_dir, env, n_trials: int) -> subprocess.CompletedProces
         "optimizer.lr=choice(0.001,0.003,nan)",
     ]  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "seqclf.train", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "seqclf.train", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
