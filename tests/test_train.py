@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,28 @@ def test_resume_from_a_step_checkpoint_mid_epoch_equals_an_uninterrupted_run(tmp
     for key, value in a["state_dict"].items():
         torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, msg=key)
     assert all(0 < s < 60 for s in metrics["epoch_seconds"])  # the restarted epoch timed from its restart
+
+
+def test_early_stopping_is_one_override_and_callbacks_none_still_trains(tmp_path, imdb_dir):
+    # lr 0: val/acc never improves after the first epoch, so patience 1 stops after the second.
+    stop = ["callbacks=[default,early_stopping]", "callbacks.early_stopping.patience=1", "optimizer.lr=0.0"]
+    cfg = compose_train(tmp_path / "stop", [f"data.path={imdb_dir}", "trainer.max_epochs=6", *stop])
+    assert train(cfg)["epochs"] == 2
+    bare = compose_train(tmp_path / "bare", [f"data.path={imdb_dir}", "callbacks=none"])
+    metrics = train(bare)
+    assert metrics["global_step"] == 4 and 0 <= metrics["test/acc"] <= 1
+
+
+@pytest.mark.parametrize(
+    "schedule, lr, expected",
+    [
+        ("cosine", 0.01, [0.01 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]),
+        ("plateau", 1e-6, [1e-6, 1e-6, 1e-6, 5e-7]),  # too small to learn: val/acc stalls, halved after 2 epochs
+    ],
+)
+def test_learning_rate_schedules(tmp_path, imdb_dir, schedule, lr, expected):
+    overrides = [f"optimizer.lr_schedule={schedule}", f"optimizer.lr={lr}", "trainer.max_epochs=4", "logger=csv"]
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", *overrides])
+    train(cfg)
+    rows = csv.DictReader((Path(cfg.paths.output_dir) / "csv" / "metrics.csv").open())
+    assert [float(row["lr-Adam"]) for row in rows if row.get("lr-Adam")] == pytest.approx(expected, rel=1e-9, abs=1e-15)
