@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -84,6 +86,12 @@ def _offline_env(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
     yield
     GlobalHydra.instance().clear()
+
+
+def run_seqclf(module: str, *args, env: dict, cwd, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m seqclf.<module> ARGS`` in ``cwd``, as a user runs the console scripts."""
+    command = [sys.executable, "-m", f"seqclf.{module}", *args]
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def compose_train(tmp_path: Path, overrides: list[str] = (), tiny: bool = True) -> DictConfig:

@@ -9,13 +9,12 @@ from pathlib import Path
 import hydra
 import pytest
 import torch
-from conftest import TINY, compose_train
+from conftest import TINY, compose_train, run_seqclf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
 def run(args, env, cwd, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "seqclf.train", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return run_seqclf("train", *args, env=env, cwd=cwd, timeout=timeout)
 
 
 def val_acc(run_dir: Path) -> list[float]:

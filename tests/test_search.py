@@ -3,10 +3,9 @@
 import csv
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
-from conftest import TINY
+from conftest import TINY, run_seqclf
 
 
 def search(tmp_path, imdb_dir, env, n_trials: int) -> subprocess.CompletedProcess:
@@ -16,14 +15,7 @@ def search(tmp_path, imdb_dir, env, n_trials: int) -> subprocess.CompletedProces
         # one trial of three fails (a learning rate that is not a number), and the search goes on
         "optimizer.lr=choice(0.001,0.003,nan)",
     ]  # fmt: skip
-    return subprocess.run(
-        [sys.executable, "-m", "seqclf.train", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_seqclf("train", *args, env=env, cwd=tmp_path, timeout=600)
 
 
 def trials(db: Path) -> list[tuple[int, str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import TINY, compose_train
+from conftest import TINY, compose_train, run_seqclf
 from omegaconf import open_dict
 
 from seqclf.data import WordTokenizer
@@ -103,14 +103,7 @@ def test_epoch_training_metrics_cover_every_step(tmp_path, imdb_dir, fused, step
 
 
 def cli(*args, env, cwd, timeout=240):
-    return subprocess.run(
-        [sys.executable, "-m", "seqclf.train", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_seqclf("train", *args, env=env, cwd=cwd, timeout=timeout)
 
 
 def test_command_line_runs_started_together_get_their_own_folders(tmp_path, imdb_dir, cli_env):

@@ -10,16 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import TINY
+from conftest import run_seqclf as seqclf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from seqclf import predict
-
-
-def seqclf(module: str, *args, env, cwd, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", f"seqclf.{module}", *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
 
 
 def only(folder: Path) -> Path:
