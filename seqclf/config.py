@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from datetime import datetime
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqclf.data.text import SIDES
@@ -64,6 +66,16 @@ def validate(cfg: DictConfig) -> None:
                 f"{key}={value!r} does not apply to seqclf's training step, which runs several optimizer steps per "
                 f"call (data.steps_per_execution); {fix}."
             )
+    for key in ("optimizer.lr", "optimizer.weight_decay"):
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{key}={value!r} must be a number >= 0 (e.g. {key}=0.001).")
+    accelerator = OmegaConf.select(cfg, "trainer.accelerator")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} (trainer=gpu) needs a CUDA GPU, and torch sees none here; use "
+            "trainer=default (CUDA when present, else CPU) or trainer=cpu."
+        )
     dropout = OmegaConf.select(cfg, "model.dropout")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ConfigError(f"model.dropout={dropout!r} must lie in [0, 1).")

@@ -64,8 +64,6 @@ def test_default_config_matches_the_lecture(tmp_path):
 @pytest.mark.parametrize("group, option", OPTIONS)
 def test_every_config_file_composes_and_instantiates(tmp_path, group, option):
     overrides = [f"{group}={option}"]
-    if (group, option) == ("model", "base"):
-        overrides.append("+model.cell=gru")  # the shared base leaves the cell to rnn/lstm/gru.yaml
     cfg = compose_train(tmp_path, overrides, tiny=False)
     for key in cfg:  # every interpolation resolves
         if key != "hydra" and OmegaConf.is_config(cfg[key]):
@@ -105,6 +103,9 @@ def test_every_config_file_composes_and_instantiates(tmp_path, group, option):
         ("data.val_fraction=1.0", "data.val_fraction=1.0 must lie strictly between 0 and 1"),
         ("data.padding=left", "data.padding='left' is not valid; choose one of pre, post"),
         ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a positive integer"),
+        ("optimizer.lr=-1", "optimizer.lr=-1 must be a number >= 0"),
+        ("optimizer.lr=nan", "optimizer.lr=nan must be a number >= 0"),
+        ("optimizer.weight_decay=-0.1", "optimizer.weight_decay=-0.1 must be a number >= 0"),
     ],
 )
 def test_bad_values_are_named_with_the_valid_choices(tmp_path, override, message):
