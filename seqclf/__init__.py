@@ -1,11 +1,22 @@
 """seqclf: recurrent sequence classifiers with PyTorch Lightning and Hydra."""
 
+import logging
 import os
 import time
 import warnings
 
 # Lightning 2.6 calls a pytree API that torch 2.13 deprecates, once per fit; nothing a user can act on.
 warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+
+class _NoAdverts(logging.Filter):
+    """Lightning 2.6 logs a tip advertising its cloud logger at every fit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdverts())
 
 
 def _process_start() -> float:

@@ -27,7 +27,7 @@ def evaluate(cfg: DictConfig) -> dict:
     tokenizer = checkpoints.tokenizer(ckpt, path)
     datamodule = hydra.utils.instantiate(cfg.data, tokenizer=tokenizer.to_json())
     trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
-    metrics = {k: float(v) for k, v in trainer.test(model, datamodule=datamodule)[0].items()}
+    metrics = {k: float(v) for k, v in trainer.test(model, datamodule=datamodule, verbose=False)[0].items()}
     result = {
         "checkpoint": str(path),
         "data": datamodule.path or datamodule.hub_name,

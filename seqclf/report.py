@@ -242,7 +242,8 @@ class SweepSummary(Callback):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="seqclf-report", description=__doc__.split("\n\n")[1])
+    description = __doc__.split("\n\n")[1].replace("``", "")  # the docstring's reST quotes, not for a terminal
+    parser = argparse.ArgumentParser(prog="seqclf-report", description=description)
     parser.add_argument("folder", help="a sweep folder (outputs/train/multiruns/...) or a run folder")
     args = parser.parse_args(argv)
     folder = Path(args.folder)

@@ -128,7 +128,8 @@ def _train(cfg: DictConfig) -> dict:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if not best:
             log.warning("No best checkpoint was saved; testing the final weights instead.")
-        test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)[0]
+        # verbose=False: Lightning's own table repeats, unrounded, what seqclf's result table prints
+        test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
     metrics = {**{k: float(v) for k, v in test_metrics.items()}, **fit_summary, "threads": threads.history()}
     report.write_json(out / "metrics.json", metrics)
     rank_zero_only(log.info)("Results (%s):\n%s", out, report.table(metrics))
