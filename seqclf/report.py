@@ -97,16 +97,29 @@ def val_curve(run: Path) -> list[float]:
     return []
 
 
+def run_overrides(run: Path) -> list[str]:
+    """The run's command-line overrides, with those of each later ``resume=`` of it applied on top
+    (a resume records its own in .hydra/resume-<time>/), in the order they were first given."""
+    merged: dict[str, str] = {}
+    files = [run / ".hydra" / "overrides.yaml", *sorted((run / ".hydra").glob("resume-*/overrides.yaml"))]
+    for path in files:
+        if path.is_file():
+            for override in OmegaConf.to_container(OmegaConf.load(path)) or []:
+                key = str(override).split("=", 1)[0].lstrip("+~")
+                if key != "resume":
+                    merged[key] = str(override)
+    return list(merged.values())
+
+
 def summarize_run(run: Path, root: Path) -> dict[str, Any]:
-    overrides_file = run / ".hydra" / "overrides.yaml"
-    overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    overrides = run_overrides(run)
     status = read_status(run)
     metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
     curve = val_curve(run)
     best = metrics.get("val/acc_best", max(curve) if curve else None)
     grad_norm = _last_grad_norm(run)
     return {
-        "run": str(run.relative_to(root)) if run != root else ".",
+        "run": str(run.relative_to(root)) if run != root else run.name,
         "overrides": " ".join(str(o) for o in overrides),
         "status": status.get("status", "unknown"),
         "val_acc_best": best,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -16,6 +17,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+import seqclf
 from seqclf import checkpoints, report, threads
 from seqclf.config import is_run, validate
 from seqclf.errors import SeqclfError
@@ -136,12 +138,19 @@ def _train(cfg: DictConfig) -> dict:
     return metrics
 
 
+_jobs_started = 0  # jobs this process has run (a sweep's basic or joblib launcher runs several)
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Run one training job. In a multirun a failing job is recorded (status.json, the summary)
     and the sweep goes on; the command then exits non-zero (seqclf.report.SweepSummary)."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     out = Path(HydraConfig.get().runtime.output_dir)
+    global _jobs_started
+    if _jobs_started:  # a later job of a sweep in this process: first_step_seconds counts from its own start
+        seqclf.START_TIME = time.perf_counter()
+    _jobs_started += 1
     try:
         if cfg.get("resume"):
             cfg = resume_config(cfg)

@@ -13,7 +13,7 @@ from conftest import TINY
 from conftest import run_seqclf as seqclf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from seqclf import predict
+from seqclf import predict, report
 
 
 def only(folder: Path) -> Path:
@@ -34,6 +34,9 @@ def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, c
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert len(jobs) == 2 and "model=gru" in jobs[0] and "model=rnn" in jobs[1]
     assert all((sweep / job / "metrics.json").is_file() for job in jobs)
+    # model=gru ran second: its first step counts from its own start, not from the sweep's
+    first, second = (json.loads((sweep / job / "metrics.json").read_text())["first_step_seconds"] for job in jobs[::-1])
+    assert second < first
     with (sweep / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["completed", "completed"]
@@ -93,6 +96,10 @@ def test_resume_continues_in_place_and_equals_an_uninterrupted_run(tmp_path, imd
         straight_run / ".hydra" / "overrides.yaml"
     ).read_text().replace("max_epochs=2", "max_epochs=1")  # the run's own record is kept; the resume has its own
     assert len(list((run / ".hydra").glob("resume-*/overrides.yaml"))) == 1
+    # seqclf-report shows what the run is now: the resume's max_epochs=2, under the run's own name
+    (row,) = report.write_summary(run)
+    assert "trainer.max_epochs=2" in row["overrides"] and "max_epochs=1" not in row["overrides"]
+    assert row["run"] == run.name and row["epochs"] == 2
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
 
     # HPARAMS tab: hyperparameters with val/acc_best as the metric.
