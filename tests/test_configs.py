@@ -25,6 +25,7 @@ GLOBAL = {
     "experiment": {
         "lecture": {"data.max_len": 32, "data.val_split": "test", "model.cell": "lstm", "trainer.max_epochs": 10},
         "long_reviews": {"data.max_len": 200, "data.val_split": "train", "model.hidden_size": 32},
+        "tuned32": {"data.max_len": 32, "model.bidirectional": True, "model.pooling": "max", "data.vocab_size": 40000},
     },
     "debug": {
         "default": {"trainer.accelerator": "cpu", "trainer.limit_train_batches": 4, "model.hidden_size": 4},
