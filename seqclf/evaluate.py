@@ -11,7 +11,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from seqclf import checkpoints, report
+from seqclf import checkpoints, cli, report
 from seqclf.errors import SeqclfError
 from seqclf.train import CONF_DIR
 
@@ -42,12 +42,15 @@ def evaluate(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    try:
+    with cli.errors_as_messages("seqclf-eval"):
         evaluate(cfg)
-    except SeqclfError as e:
-        print(f"seqclf-eval: error: {e}", file=sys.stderr)
-        sys.exit(2)
+
+
+def console() -> None:
+    """The seqclf-eval command: the overrides are checked first (seqclf.cli.check_overrides)."""
+    cli.check_overrides(CONF_DIR, "eval", sys.argv[1:], "seqclf-eval")
+    main()
 
 
 if __name__ == "__main__":
-    main()
+    console()

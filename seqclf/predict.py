@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from seqclf import checkpoints
+from seqclf import checkpoints, cli
 from seqclf.errors import SeqclfError
 
 USAGE = (
@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SeqclfError("batch_size must be a positive integer and device one of auto, cpu, cuda.")
         rows = predict(args["ckpt_path"], texts, batch_size, args.get("device", "auto"))
     except SeqclfError as e:
-        print(f"seqclf-predict: error: {e}\n{USAGE}", file=sys.stderr)
-        sys.exit(2)
+        cli.fail("seqclf-predict", f"{e}\n{USAGE}")
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if "output" in args:
         Path(args["output"]).expanduser().write_text(lines, encoding="utf-8")

@@ -18,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import seqclf
-from seqclf import checkpoints, report, threads
+from seqclf import checkpoints, cli, report, threads
 from seqclf.config import is_run, validate
 from seqclf.errors import SeqclfError
 
@@ -164,13 +164,20 @@ def main(cfg: DictConfig) -> float | None:
         if multirun:
             log.exception("This job failed; the sweep goes on.")
             return None
-        if isinstance(e, SeqclfError):
-            print(f"seqclf-train: error: {e}", file=sys.stderr)
-            sys.exit(2)
-        raise
+        message = cli.explain(e)
+        if message is None:
+            raise
+        cli.log_to_files(log, message)  # the run's train.log keeps the reason too
+        cli.fail("seqclf-train", message)
     report.write_status(out, "completed")
     return metrics.get("val/acc_best")
 
 
-if __name__ == "__main__":
+def console() -> None:
+    """The seqclf-train command: the overrides are checked first (seqclf.cli.check_overrides)."""
+    cli.check_overrides(CONF_DIR, "train", sys.argv[1:], "seqclf-train", check=validate)
     main()
+
+
+if __name__ == "__main__":
+    console()

@@ -133,3 +133,25 @@ def test_help_explains_the_main_options_and_lists_the_groups(tmp_path):
     assert result.returncode == 0
     for text in ("== Main options ==", "model=rnn|lstm|gru", "hparams_search: imdb32", "debug: default", "lr: 0.001"):
         assert text in result.stdout, text
+
+
+@pytest.mark.parametrize(
+    "command, override, message",
+    [
+        ("train", "trainer.max_epoch=3", "trainer.max_epoch is not a setting; did you mean trainer.max_epochs?"),
+        ("train", "model=lstmm", "model=lstmm is not an option of model; choose one of gru, lstm, rnn."),
+        ("train", "optimizer.lr=-1", "optimizer.lr=-1 must be a number >= 0"),
+        ("train", "ckpt_path=runs/model=gru,seed=2/last.ckpt", "must be quoted: key='value'"),
+        ("evaluate", "data.pth=x", "data.pth is not a setting; did you mean data.path?"),
+    ],
+)
+def test_a_mistake_on_the_command_line_is_one_paragraph_before_any_run_folder(
+    tmp_path, cli_env, command, override, message
+):
+    from conftest import run_seqclf
+
+    result = run_seqclf(command, override, env=cli_env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith(f"seqclf-{'eval' if command == 'evaluate' else 'train'}: error: ")
+    assert not (tmp_path / "outputs").exists()  # nothing was started, so nothing is left behind

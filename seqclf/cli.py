@@ -1,0 +1,107 @@
+"""How every entry point fails: a problem the user can fix (a seqclf error, a Hydra composition
+error, a Lightning setting it refuses) becomes one paragraph on stderr and exit status 2; anything
+else is a crash and keeps its traceback."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from seqclf.errors import SeqclfError
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def log_to_files(logger: logging.Logger, message: str) -> None:
+    """``message`` as an error in the log files (a run's train.log), not again on the terminal."""
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def explain(error: BaseException, defaults: DictConfig | None = None) -> str | None:
+    """The one-paragraph message for an error the user can fix, or None for a crash. ``defaults``
+    (the shipped config) lets a mistyped key get a "did you mean"."""
+    if isinstance(error, SeqclfError):
+        return str(error)
+    if isinstance(error, MissingConfigException) and error.options:
+        group, _, option = (error.missing_cfg_file or "").rpartition("/")
+        return f"{group}={option} is not an option of {group}; choose one of {', '.join(sorted(error.options))}."
+    cause = error.__cause__ if isinstance(error, ConfigCompositionException) else error
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
+        key = str(cause.full_key)
+        parent, _, name = key.rpartition(".")
+        node = OmegaConf.select(defaults, parent) if defaults is not None and parent else defaults
+        known = list(node.keys()) if isinstance(node, DictConfig) else []
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = (
+            f"did you mean {parent + '.' if parent else ''}{close[0]}?" if close else "seqclf-train --help lists them."
+        )
+        return f"{key} is not a setting; {hint}"
+    if isinstance(error, (HydraException, OmegaConfBaseException)):
+        lines = [ln.strip() for ln in str(error).splitlines() if ln.strip() and "HYDRA_FULL_ERROR" not in ln]
+        if any("mismatched input '='" in ln for ln in lines):
+            lines.append("A value holding '=' or ',' (such as a sweep job's folder) must be quoted: key='value'.")
+        return " ".join(lines) or type(error).__name__
+    if isinstance(error, MisconfigurationException):
+        return f"Lightning refused a trainer setting: {error}"
+    return None
+
+
+@contextmanager
+def errors_as_messages(prog: str, defaults: DictConfig | None = None) -> Iterator[None]:
+    """Known errors inside become ``fail(prog, ...)``; others propagate with their traceback."""
+    try:
+        yield
+    except Exception as e:
+        message = explain(e, defaults)
+        if message is None:
+            raise
+        fail(prog, message)
+
+
+def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str, check=None) -> None:
+    """Compose ``config_name`` with the command line's overrides (a sweep's first value of each)
+    before Hydra runs anything, so that a mistyped key, an unknown option or, for a single run, a bad
+    value (``check(cfg)``) stops with one paragraph before any run folder exists. Flags such as
+    --help or --cfg are left to Hydra."""
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if any(a.startswith("-") and a not in ("-m", "--multirun") for a in args):
+        return
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    GlobalHydra.instance().clear()
+    with hydra.initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        with errors_as_messages(prog):
+            overrides = []
+            for override in OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")]):
+                if not override.is_sweep_override():
+                    overrides.append(override.input_line)
+                elif override.is_discrete_sweep():  # a value such as interval(...) has nothing to compose
+                    overrides.append(f"{override.get_key_element()}={next(override.sweep_string_iterator())}")
+        try:
+            cfg = hydra.compose(config_name, overrides=overrides)
+        except Exception as e:
+            message = explain(e, hydra.compose(config_name))
+            if message is None:
+                raise
+            fail(prog, message)
+        if check is not None and not multirun and not cfg.get("resume"):
+            with errors_as_messages(prog):
+                check(cfg)
+    GlobalHydra.instance().clear()
