@@ -3,7 +3,9 @@
 Arguments look like Hydra overrides but are read verbatim after the first ``=``, so a review may
 hold commas, quotes and ``=`` (Hydra's grammar would read a comma as a sweep). Everything about the
 model and its input comes from the checkpoint, so a checkpoint copied alone anywhere works.
-Each prediction is a JSON line: {"text": ..., "label": "pos" | "neg", "prob_pos": ...}.
+Each input line gives one JSON line: {"text": ..., "label": "pos" | "neg", "prob_pos": ...}, with the
+input's other JSON Lines fields (an id, say) passed through; an empty line gives label and prob_pos
+null and an "error".
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ def parse(argv: list[str]) -> dict:
     return args
 
 
-def read_input(path: str) -> list[str]:
-    """One review per line, or JSON Lines with a "text" field (.jsonl); blank lines are skipped."""
+def read_input(path: str) -> list[dict]:
+    """One review per line, or JSON Lines with a "text" field (.jsonl), whose other fields (an id,
+    say) are passed through. Every line gives one record, a blank one too (an empty review), so
+    the predictions line up with the input."""
     file = Path(path).expanduser()
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
@@ -56,15 +60,21 @@ def read_input(path: str) -> list[str]:
         raise SeqclfError(f"input={path} is not valid UTF-8 text ({e.reason} at byte {e.start}).") from None
     except OSError as e:
         raise SeqclfError(f"input={path} cannot be read: {e.strerror}.") from None
-    lines = [line for line in lines if line.strip()]
-    if file.suffix == ".jsonl":
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if file.suffix != ".jsonl" or not line.strip():
+            records.append({"text": line if file.suffix != ".jsonl" else ""})
+            continue
         try:
-            lines = [json.loads(line)["text"] for line in lines]
-        except (ValueError, KeyError, TypeError) as e:
-            raise SeqclfError(f"input={path}: every line must be a JSON object with a 'text' field ({e}).") from None
-    if not lines:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise ValueError("no 'text' string")
+        except ValueError as e:
+            raise SeqclfError(f"input={path}, line {number}: not a JSON object with a 'text' field ({e}).") from None
+        records.append(record)
+    if not any(r["text"].strip() for r in records):
         raise SeqclfError(f"input={path} holds no reviews; put one review per line.")
-    return lines
+    return records
 
 
 @torch.inference_mode()
@@ -89,14 +99,17 @@ def main(argv: list[str] | None = None) -> None:
         return
     try:
         args = parse(argv)
-        texts = args["text"] or read_input(args["input"])
+        records = [{"text": t} for t in args["text"]] or read_input(args["input"])
         try:
             batch_size = int(args.get("batch_size", 256))
         except ValueError:
             raise SeqclfError(f"batch_size={args['batch_size']} must be a positive integer.") from None
         if batch_size < 1 or args.get("device", "auto") not in ("auto", "cpu", "cuda"):
             raise SeqclfError("batch_size must be a positive integer and device one of auto, cpu, cuda.")
-        rows = predict(args["ckpt_path"], texts, batch_size, args.get("device", "auto"))
+        texts = [r["text"] for r in records if r["text"].strip()]
+        predictions = iter(predict(args["ckpt_path"], texts, batch_size, args.get("device", "auto")))
+        empty = {"label": None, "prob_pos": None, "error": "empty review: nothing to classify"}
+        rows = [{**r, **(next(predictions) if r["text"].strip() else empty)} for r in records]
     except SeqclfError as e:
         cli.fail("seqclf-predict", f"{e}\n{USAGE}")
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

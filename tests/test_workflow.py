@@ -160,9 +160,21 @@ def test_predict_file_to_jsonl(trained_ckpt, tmp_path):
     out = tmp_path / "predictions.jsonl"
     predict.main([f"ckpt_path={trained_ckpt}", f"input={tmp_path / 'reviews.txt'}", f"output={out}"])
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["text"] for r in rows] == ["great superb loved", "awful, boring, a waste"]
+    # one output per input line: the blank one says it had nothing to classify
+    assert [r["text"] for r in rows] == ["great superb loved", "", "awful, boring, a waste"]
+    assert rows[1]["label"] is None and rows[1]["prob_pos"] is None and "empty review" in rows[1]["error"]
     direct = predict.predict(str(trained_ckpt), ["great superb loved"])
     assert direct[0]["prob_pos"] == rows[0]["prob_pos"]
+
+
+def test_predict_json_lines_keep_their_other_fields(trained_ckpt, tmp_path):
+    lines = [{"id": 7, "text": "great superb loved"}, {"id": 8, "text": "  "}, {"id": 9, "text": "awful boring"}]
+    (tmp_path / "reviews.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    out = tmp_path / "predictions.jsonl"
+    predict.main([f"ckpt_path={trained_ckpt}", f"input={tmp_path / 'reviews.jsonl'}", f"output={out}"])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [7, 8, 9] and rows[1]["label"] is None
+    assert rows[0]["label"] in ("pos", "neg") and 0 <= rows[2]["prob_pos"] <= 1
 
 
 @pytest.mark.parametrize(
@@ -172,6 +184,7 @@ def test_predict_file_to_jsonl(trained_ckpt, tmp_path):
         (["input=/nonexistent/reviews.txt"], "does not exist"),
         (["input=BINARY"], "is not valid UTF-8"),
         (["input=EMPTY"], "holds no reviews"),
+        (["input=BADJSON"], "line 2: not a JSON object with a 'text' field"),
         (["text=hi", "colour=blue"], "unexpected argument 'colour=blue'"),
         ([], "give either text="),
     ],
@@ -179,9 +192,10 @@ def test_predict_file_to_jsonl(trained_ckpt, tmp_path):
 def test_predict_bad_input_is_a_clear_error(trained_ckpt, tmp_path, capsys, args, message):
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00bad")
     (tmp_path / "empty.txt").write_text("\n  \n")
-    args = [
-        a.replace("BINARY", str(tmp_path / "binary.txt")).replace("EMPTY", str(tmp_path / "empty.txt")) for a in args
-    ]
+    (tmp_path / "bad.jsonl").write_text('{"text": "fine"}\n{"review": "no text field"}\n')
+    files = {"BINARY": "binary.txt", "EMPTY": "empty.txt", "BADJSON": "bad.jsonl"}
+    for name, file in files.items():
+        args = [a.replace(name, str(tmp_path / file)) for a in args]
     with pytest.raises(SystemExit) as exit_:
         predict.main([f"ckpt_path={trained_ckpt}", *args])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
