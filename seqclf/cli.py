@@ -101,7 +101,7 @@ def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str,
             if message is None:
                 raise
             fail(prog, message)
-        if check is not None and not multirun and not cfg.get("resume"):
+        if check is not None and not multirun:
             with errors_as_messages(prog):
                 check(cfg)
     GlobalHydra.instance().clear()

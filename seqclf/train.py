@@ -46,6 +46,30 @@ def load_config(overrides: list[str] | tuple = (), output_dir: str | Path | None
     return cfg
 
 
+def shipped_configs() -> list[DictConfig]:
+    """Every config file seqclf ships (conf/ and its groups)."""
+    return [OmegaConf.load(path) for path in sorted(Path(CONF_DIR).rglob("*.yaml"))]
+
+
+def config_targets(*configs) -> set[str]:
+    """Every ``_target_`` (a class or function Hydra would build) anywhere in ``configs``."""
+    found: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("_target_"), str):
+                found.add(node["_target_"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for cfg in configs:
+        walk(OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg)
+    return found
+
+
 def instantiate(node: DictConfig, **kwargs):
     """``hydra.utils.instantiate``, letting seqclf's own errors through as they are (Hydra wraps
     whatever a constructor raises), so they reach the user as one paragraph."""
@@ -62,17 +86,39 @@ def instantiate_all(group: DictConfig | None) -> list:
     return [instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
 
 
+def resumable(resume: str) -> tuple[Path, DictConfig]:
+    """The run folder ``resume=`` names and its composed config, if seqclf may resume it: a run
+    folder is data, so its config may build only what seqclf's own configs can build."""
+    run = Path(resume).expanduser().resolve()
+    if not is_run(run):
+        raise SeqclfError(
+            f"resume={resume}: {run} is not a seqclf run folder (it has no .hydra/config.yaml). "
+            "Give the folder of an earlier run, e.g. resume=outputs/train/runs/<date_time>."
+        )
+    resumed = OmegaConf.load(run / ".hydra" / "config.yaml")
+    unknown = config_targets(resumed) - config_targets(*shipped_configs())
+    if unknown:
+        raise SeqclfError(
+            f"resume={resume}: its .hydra/config.yaml asks to build {', '.join(sorted(unknown))}, which no "
+            "seqclf config builds. A run folder is data: resuming it builds only what seqclf's own configs can. "
+            "Remove those entries from the file, or start a new run."
+        )
+    return run, resumed
+
+
+def check_command(cfg: DictConfig) -> None:
+    """seqclf-train's checks before Hydra creates or touches a run folder (seqclf.cli.check_overrides)."""
+    if cfg.get("resume"):
+        resumable(cfg.resume)
+    else:
+        validate(cfg)
+
+
 def resume_config(cfg: DictConfig) -> DictConfig:
     """``resume=<run folder>``: that run's own composed config, with this command's value overrides
     on top (e.g. a larger ``trainer.max_epochs``), writing into the same folder, continuing from its
     newest checkpoint."""
-    run = Path(cfg.resume).expanduser().resolve()
-    if not is_run(run):
-        raise SeqclfError(
-            f"resume={cfg.resume}: {run} is not a seqclf run folder (it has no .hydra/config.yaml). "
-            "Give the folder of an earlier run, e.g. resume=outputs/train/runs/<date_time>."
-        )
-    resumed = OmegaConf.load(run / ".hydra" / "config.yaml")
+    run, resumed = resumable(cfg.resume)
     old_choices = OmegaConf.load(run / ".hydra" / "hydra.yaml").hydra.runtime.choices
     hydra_cfg = HydraConfig.get()
     for override in hydra_cfg.overrides.task:
@@ -151,9 +197,11 @@ def main(cfg: DictConfig) -> float | None:
     if _jobs_started:  # a later job of a sweep in this process: first_step_seconds counts from its own start
         seqclf.START_TIME = time.perf_counter()
     _jobs_started += 1
-    try:
-        if cfg.get("resume"):
+    if cfg.get("resume"):
+        # A refused resume= leaves the run it names as it was (its status.json included).
+        with cli.errors_as_messages("seqclf-train"):
             cfg = resume_config(cfg)
+    try:
         report.write_status(out, "running")
         metrics = train(cfg)
     except (KeyboardInterrupt, SystemExit):
@@ -175,7 +223,7 @@ def main(cfg: DictConfig) -> float | None:
 
 def console() -> None:
     """The seqclf-train command: the overrides are checked first (seqclf.cli.check_overrides)."""
-    cli.check_overrides(CONF_DIR, "train", sys.argv[1:], "seqclf-train", check=validate)
+    cli.check_overrides(CONF_DIR, "train", sys.argv[1:], "seqclf-train", check=check_command)
     main()
 
 

@@ -297,3 +297,21 @@ def test_any_damaged_checkpoint_is_a_clear_error(tmp_path):
             path.write_bytes(rng.randbytes(rng.randint(0, 5000) if seed else 0))
             with pytest.raises(checkpoints.CheckpointError, match="is empty|is not a readable checkpoint"):
                 checkpoints.load(path)
+
+
+def test_a_run_folder_cannot_make_resume_run_code_and_a_refused_resume_changes_nothing(tmp_path, imdb_dir, cli_env):
+    from conftest import run_seqclf
+
+    trained = run_seqclf("train", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    (run,) = list((tmp_path / "outputs" / "train" / "runs").iterdir())
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    config = run / ".hydra" / "config.yaml"
+    config.write_text(
+        config.read_text() + f"\nextra:\n  evil:\n    _target_: builtins.open\n    _args_: [{victim}, w]\n"
+    )
+    before = snapshot(run)
+    resumed = run_seqclf("train", f"resume={run}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
+    assert resumed.returncode == 2 and "asks to build builtins.open, which no seqclf config builds" in resumed.stderr
+    assert victim.read_text() == "precious" and snapshot(run) == before  # status.json still says completed
