@@ -43,6 +43,8 @@ def test_label_sorted_data_gives_mixed_batches_and_a_stratified_validation_split
     dm = datamodule(imdb_dir, tmp_path)
     assert len(dm.train_set) == 180 and len(dm.val_set) == 20 and len(dm.test_set) == 80
     assert dm.val_set.y.sum().item() == 10  # half of each class, not the tail of the sorted file
+    # evaluated in a mixed order: the first few reviews of either split are not all one class
+    assert 0 < dm.val_set.y[:8].sum() < 8 and 0 < dm.test_set.y[:16].sum() < 16
     loader, firsts = dm.train_dataloader(), []
     assert (loader.sampler.steps_per_execution, len(loader), loader.sampler.num_steps) == (16, 1, 12)
     for epoch in range(3):  # every epoch: a new order, each batch mixes classes, each review once
