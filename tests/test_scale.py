@@ -27,7 +27,9 @@ def val_acc(run_dir: Path) -> list[float]:
 def test_ddp_on_two_cpu_processes_writes_one_run_and_matches_a_single_process(tmp_path, imdb_dir, cli_env):
     """2 ranks x batch 8 take the same steps as 1 process x batch 16: each epoch's order depends on
     the seed only, and rank r gets batches r, r+2, ... of it, so the averaged gradients are equal."""
-    common = [f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=10", "trainer.limit_val_batches=1.0"]
+    # Whole evaluation splits: a limit counts batches per process, so 2 processes would see twice as many.
+    evaluate_all = ["trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0"]
+    common = [f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=10", *evaluate_all]
     (tmp_path / "single").mkdir()
     (tmp_path / "ddp").mkdir()
     single = run([*common, "data.batch_size=16"], cli_env, tmp_path / "single")
