@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
-from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+from hydra.errors import ConfigCompositionException, HydraException, InstantiationException, MissingConfigException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
@@ -35,6 +35,8 @@ def log_to_files(logger: logging.Logger, message: str) -> None:
 def explain(error: BaseException, defaults: DictConfig | None = None) -> str | None:
     """The one-paragraph message for an error the user can fix, or None for a crash. ``defaults``
     (the shipped config) lets a mistyped key get a "did you mean"."""
+    if isinstance(error, InstantiationException) and isinstance(error.__cause__, SeqclfError):
+        return str(error.__cause__)  # Hydra wraps what a constructor raises (seqclf's checks among it)
     if isinstance(error, SeqclfError):
         return str(error)
     if isinstance(error, MissingConfigException) and error.options:
@@ -62,12 +64,12 @@ def explain(error: BaseException, defaults: DictConfig | None = None) -> str | N
 
 
 @contextmanager
-def errors_as_messages(prog: str, defaults: DictConfig | None = None) -> Iterator[None]:
+def errors_as_messages(prog: str) -> Iterator[None]:
     """Known errors inside become ``fail(prog, ...)``; others propagate with their traceback."""
     try:
         yield
     except Exception as e:
-        message = explain(e, defaults)
+        message = explain(e)
         if message is None:
             raise
         fail(prog, message)

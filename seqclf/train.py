@@ -46,9 +46,16 @@ def load_config(overrides: list[str] | tuple = (), output_dir: str | Path | None
     return cfg
 
 
-def shipped_configs() -> list[DictConfig]:
-    """Every config file seqclf ships (conf/ and its groups)."""
-    return [OmegaConf.load(path) for path in sorted(Path(CONF_DIR).rglob("*.yaml"))]
+_shipped_targets: set[str] = set()
+
+
+def shipped_targets() -> set[str]:
+    """Every ``_target_`` of the config files seqclf ships, read once: the check before a resume and
+    the resume itself both ask. (A plain module variable, not functools.cache: joblib's workers
+    unpickle this module's functions, and a cache wrapper does not pickle from ``__main__``.)"""
+    if not _shipped_targets:
+        _shipped_targets.update(config_targets(*(OmegaConf.load(p) for p in Path(CONF_DIR).rglob("*.yaml"))))
+    return _shipped_targets
 
 
 def config_targets(*configs) -> set[str]:
@@ -96,7 +103,7 @@ def resumable(resume: str) -> tuple[Path, DictConfig]:
             "Give the folder of an earlier run, e.g. resume=outputs/train/runs/<date_time>."
         )
     resumed = OmegaConf.load(run / ".hydra" / "config.yaml")
-    unknown = config_targets(resumed) - config_targets(*shipped_configs())
+    unknown = config_targets(resumed) - shipped_targets()
     if unknown:
         raise SeqclfError(
             f"resume={resume}: its .hydra/config.yaml asks to build {', '.join(sorted(unknown))}, which no "

@@ -146,6 +146,13 @@ def test_eval_without_ckpt_path_fails_at_once(tmp_path, cli_env):
     assert result.returncode == 2 and "ckpt_path is required" in result.stderr
 
 
+def test_eval_with_a_bad_data_setting_is_one_paragraph(trained_ckpt, tmp_path, cli_env):
+    # raised in the DataModule's constructor, which Hydra wraps in its own exception
+    result = seqclf("evaluate", f"ckpt_path={trained_ckpt}", "data.val_split=dev", env=cli_env, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("seqclf-eval: error: data.val_split='dev' is not valid")
+
+
 def test_predict_text_with_commas_quotes_and_equals(trained_ckpt, capsys):
     review = 'A wonderful, "moving" film = great, loved it!'
     predict.main([f"ckpt_path={trained_ckpt}", f"text={review}", "text=awful boring waste"])

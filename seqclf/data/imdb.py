@@ -66,8 +66,9 @@ def _world() -> tuple[int, int]:
 
 class BatchOrder(Sampler[torch.Tensor]):
     """Batches of row indices over a whole split: in order (evaluation, no ``seed``), or for training
-    in a random order per pass that depends only on (seed, pass number), not on the global random
-    state, so a resumed run sees exactly the batches an uninterrupted one would have.
+    in a random order per epoch that depends only on (seed, epoch), not on the global random state,
+    so a resumed run sees exactly the batches an uninterrupted one would have (``reshuffle=False``:
+    the seed's one order every epoch).
 
     Under DDP each process takes every world-size-th batch of the same order (seqclf shards itself;
     trainer.use_distributed_sampler is off), so 2 processes x batch 16 take the same steps as one
@@ -88,12 +89,12 @@ class BatchOrder(Sampler[torch.Tensor]):
     def __len__(self) -> int:
         return len(self._share(-(-self.n_rows // self.batch_size)))
 
-    def batches(self, n_pass: int = 0) -> list[torch.Tensor]:
-        """This process's batches of pass ``n_pass`` (the pass only matters with a seed and reshuffle)."""
+    def batches(self, epoch: int = 0) -> list[torch.Tensor]:
+        """This process's batches of ``epoch`` (the epoch only matters with a seed and reshuffle)."""
         if self.seed is None:
             order = torch.arange(self.n_rows)
         else:
-            seed = self.seed + (n_pass if self.reshuffle else 0)
+            seed = self.seed + (epoch if self.reshuffle else 0)
             order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(seed))
         batches = order.split(self.batch_size)
         return [batches[i] for i in self._share(len(batches))]
