@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from seqclf import checkpoints, cli
+from seqclf.atomic import write_atomic
 from seqclf.errors import SeqclfError
 
 USAGE = (
@@ -42,6 +43,14 @@ def parse(argv: list[str]) -> dict:
         raise SeqclfError('give either text="..." (one or more) or input=FILE (one review per line, or JSON Lines).')
     if any(not t.strip() for t in args["text"]):
         raise SeqclfError('text= is empty; give the review to classify, e.g. text="A wonderful, moving film."')
+    if "output" in args:
+        output = Path(args["output"]).expanduser().resolve()
+        for key in ("ckpt_path", "input"):
+            if key in args and Path(args[key]).expanduser().resolve() == output:
+                raise SeqclfError(
+                    f"output={args['output']} is the {key} file itself, which writing would destroy; "
+                    "give another file name, e.g. output=predictions.jsonl."
+                )
     return args
 
 
@@ -114,7 +123,10 @@ def main(argv: list[str] | None = None) -> None:
         cli.fail("seqclf-predict", f"{e}\n{USAGE}")
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if "output" in args:
-        Path(args["output"]).expanduser().write_text(lines, encoding="utf-8")
+        try:
+            write_atomic(Path(args["output"]).expanduser(), lambda f: f.write(lines.encode("utf-8")))
+        except OSError as e:
+            cli.fail("seqclf-predict", f"output={args['output']} cannot be written: {e.strerror}; give another path.")
         print(f"{len(rows)} predictions written to {args['output']}", file=sys.stderr)
     else:
         sys.stdout.write(lines)

@@ -136,6 +136,39 @@ def test_bad_columns_and_labels_are_clear_errors(tmp_path, rows, message):
         IMDBDataModule(path=str(tmp_path / "bad"), cache_dir=str(tmp_path / "cache")).prepare_data()
 
 
+def write_both(folder, name, data: bytes):
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        (folder / f"{split}.{name}").write_bytes(data)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("csv", b"text,label\n" + b"fine,0\n" * 11 + b"caf\xe9,1\n", "the text of row 11 is not valid UTF-8"),
+        ("jsonl", b'{"text":"a","label":0}\n' * 3 + b'{"text":"a","label":NaN}\n', "row 3 has label nan"),
+        ("csv", b"text,label\n" + b"a,1\n" * 3 + b"b,\n", "row 3 has label None"),
+        ("jsonl", b'{"text":"a","label":1}\n{"text":"b","label":1}\n', "every review has label 1; training needs"),
+        ("jsonl", b'{"text":" ","label":0}\n{"text":"","label":1}\n', "every review text is empty"),
+    ],
+)
+def test_bad_rows_are_named_by_their_own_row(tmp_path, name, data, message):
+    folder = write_both(tmp_path / "bad", name, data)
+    with pytest.raises(DataError, match=message):
+        sources.load_local(sources.find_local_files(folder))
+
+
+@pytest.mark.parametrize("name", ["jsonl", "csv"])
+def test_a_review_longer_than_a_read_block_is_read(tmp_path, name):
+    long = "word " * 400_000  # 2 MB, more than pyarrow's default block
+    rows = [{"text": "short", "label": 0}, {"text": long, "label": 1}, {"text": "1.0 labels", "label": 1.0}]
+    for split in ("train", "test"):
+        write_split(tmp_path / name, split, rows, name)
+    raw = sources.load_local(sources.find_local_files(tmp_path / name))
+    assert raw["train"].texts[1] == long and raw["train"].labels.tolist() == [0, 1, 1]
+
+
 def test_unreachable_hub_without_data_path_fails_fast_with_help(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

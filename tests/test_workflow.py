@@ -208,6 +208,25 @@ def test_predict_bad_input_is_a_clear_error(trained_ckpt, tmp_path, capsys, args
     assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("target", ["CKPT", "INPUT"])
+def test_predict_never_writes_over_its_inputs(trained_ckpt, tmp_path, capsys, target):
+    copy = tmp_path / "model.ckpt"
+    copy.write_bytes(trained_ckpt.read_bytes())
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("a fine film\n")
+    before = copy.read_bytes(), reviews.read_bytes()
+    output = {"CKPT": copy, "INPUT": reviews}[target]
+    with pytest.raises(SystemExit) as exit_:
+        predict.main([f"ckpt_path={copy}", f"input={reviews}", f"output={output}"])
+    assert exit_.value.code == 2 and "which writing would destroy" in capsys.readouterr().err
+    assert (copy.read_bytes(), reviews.read_bytes()) == before
+    predict.main([f"ckpt_path={copy}", f"input={reviews}", f"output={tmp_path / 'no' / 'such' / 'x.jsonl'}"])
+    assert (tmp_path / "no/such/x.jsonl").is_file()  # folders are made, as for every other output
+    with pytest.raises(SystemExit) as exit_:  # a file where a folder should be (root may write anywhere else)
+        predict.main([f"ckpt_path={copy}", f"input={reviews}", f"output={reviews / 'x.jsonl'}"])
+    assert exit_.value.code == 2 and "cannot be written" in capsys.readouterr().err
+
+
 def test_predict_with_a_missing_checkpoint(tmp_path, capsys):
     with pytest.raises(SystemExit):
         predict.main([f"ckpt_path={tmp_path / 'gone.ckpt'}", "text=hi"])

@@ -63,7 +63,7 @@ def fingerprint(files: dict[str, list[Path]]) -> list:
     return [[split, str(f), f.stat().st_size, f.stat().st_mtime_ns] for split in SPLITS for f in files[split]]
 
 
-def _to_raw(table, where: str) -> RawSplit:
+def _to_raw(table, split: str, where: str) -> RawSplit:
     """Check the columns and values of one split (a pyarrow Table) and convert it."""
     missing = [c for c in ("text", "label") if c not in table.column_names]
     if missing:
@@ -74,33 +74,65 @@ def _to_raw(table, where: str) -> RawSplit:
     if table.num_rows == 0:
         raise DataError(f"{where} has no rows: give a split with at least one labelled review.")
     texts = table.column("text").to_pylist()
-    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-    if bad is not None and isinstance(texts[bad], bytes):  # pyarrow keeps undecodable CSV text as bytes
+    if texts and isinstance(texts[0], bytes):  # pyarrow keeps a CSV column with any undecodable text as bytes
+        bad = next(i for i, t in enumerate(texts) if not _is_utf8(t))
         raise DataError(f"{where}: the text of row {bad} is not valid UTF-8; save the file as UTF-8.")
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
     if bad is not None:
         raise DataError(f"{where}: row {bad} has text {texts[bad]!r}, not a string; every row needs a review text.")
     labels = np.asarray(table.column("label").to_pylist(), dtype=object)
-    ok = np.array([isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v in (0, 1) for v in labels])
+    # A label column with one NaN or 1.0 in it is read as floats: 0.0 and 1.0 are still labels.
+    ok = np.array([isinstance(v, (int, float, np.integer)) and not isinstance(v, bool) and v in (0, 1) for v in labels])
     if not ok.all():
         row = int(np.flatnonzero(~ok)[0])
         raise DataError(
             f"{where}: row {row} has label {labels[row]!r}; labels must be the integers 0 (negative) or 1 (positive)."
         )
-    return RawSplit(texts=texts, labels=labels.astype(np.int64))
+    labels = labels.astype(np.int64)
+    if split == "train":  # a model learns nothing from one class or no words
+        if len(np.unique(labels)) < 2:
+            raise DataError(
+                f"{where}: every review has label {labels[0]}; training needs reviews of both classes (0 and 1)."
+            )
+        if not any(t.strip() for t in texts):
+            raise DataError(f"{where}: every review text is empty; training needs reviews with words.")
+    return RawSplit(texts=texts, labels=labels)
+
+
+def _is_utf8(text: bytes | None) -> bool:
+    try:
+        (text or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _read_table(path: Path):
     """One file as a pyarrow Table. pyarrow directly rather than `datasets`: the encoded splits are
     cached by seqclf anyway, so an Arrow copy in the HF cache would only cost time (~1 s cold)."""
+    import pyarrow
     import pyarrow.csv
     import pyarrow.json
     import pyarrow.parquet
 
     if path.suffix == ".parquet":
         return pyarrow.parquet.ParquetFile(path).read()  # read_table would import pyarrow.dataset (0.25 s)
-    if path.suffix == ".csv":  # reviews may hold line breaks inside quoted fields
-        return pyarrow.csv.read_csv(path, parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True))
-    return pyarrow.json.read_json(path)  # JSON Lines
+    # A block holds whole rows, so one review longer than the default block (1 MB) needs a larger
+    # one; larger blocks mean fewer parallel readers, hence only when needed.
+    for block_size in (None, min(path.stat().st_size + 1, 2**31 - 1)):
+        try:
+            if path.suffix == ".csv":  # reviews may hold line breaks inside quoted fields
+                return pyarrow.csv.read_csv(
+                    path,
+                    read_options=pyarrow.csv.ReadOptions(**({"block_size": block_size} if block_size else {})),
+                    parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True),
+                )
+            return pyarrow.json.read_json(  # JSON Lines
+                path, read_options=pyarrow.json.ReadOptions(**({"block_size": block_size} if block_size else {}))
+            )
+        except pyarrow.ArrowInvalid as e:
+            if block_size or "straddl" not in str(e):
+                raise
 
 
 def load_local(files: dict[str, list[Path]]) -> dict[str, RawSplit]:
@@ -116,7 +148,7 @@ def load_local(files: dict[str, list[Path]]) -> dict[str, RawSplit]:
                 f"could not read {where}: {e}. Check that the files are valid {paths[0].suffix[1:]} files, "
                 "UTF-8 encoded, with 'text' and 'label' columns."
             ) from None
-        raw[split] = _to_raw(table, where)
+        raw[split] = _to_raw(table, split, where)
     return raw
 
 
@@ -161,4 +193,4 @@ def load_hub(name: str, revision: str | None = None) -> dict[str, RawSplit]:
     missing = [s for s in SPLITS if s not in dd]
     if missing:
         raise DataError(f"the Hub dataset '{name}' has no split(s) {missing}; found {list(dd)}.")
-    return {s: _to_raw(dd[s].data.table, f"the {s} split of '{name}'") for s in SPLITS}
+    return {s: _to_raw(dd[s].data.table, s, f"the {s} split of '{name}'") for s in SPLITS}
