@@ -4,6 +4,7 @@ the Hydra config, fit, then test the best checkpoint. The work itself lives in t
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import seqclf
@@ -211,6 +213,11 @@ def main(cfg: DictConfig) -> float | None:
     try:
         report.write_status(out, "running")
         metrics = train(cfg)
+    except SIGTERMException:  # Lightning stops cleanly, then exits 0 unless told otherwise
+        report.write_status(out, "interrupted")
+        cli.log_to_files(log, "Stopped by SIGTERM.")
+        print(f"seqclf-train: stopped by SIGTERM; resume=<run folder> continues {out}.", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     except (KeyboardInterrupt, SystemExit):
         report.write_status(out, "interrupted")
         raise

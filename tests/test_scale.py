@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,8 @@ def test_ddp_on_two_cpu_processes_writes_one_run_and_matches_a_single_process(tm
     the seed only, and rank r gets batches r, r+2, ... of it, so the averaged gradients are equal."""
     # Whole evaluation splits: a limit counts batches per process, so 2 processes would see twice as many.
     evaluate_all = ["trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0"]
-    common = [f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=10", *evaluate_all]
+    # The default eval batch holds the whole validation split: one batch for two processes.
+    common = [f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=1024", *evaluate_all]
     (tmp_path / "single").mkdir()
     (tmp_path / "ddp").mkdir()
     single = run([*common, "data.batch_size=16"], cli_env, tmp_path / "single")
@@ -107,3 +109,17 @@ def test_submitit_local_executor_runs_a_sweep(tmp_path, imdb_dir, cli_env):
         rows = list(csv.DictReader(f))
     assert sorted(r["run"] for r in rows) == ["model=lstm", "model=rnn"]
     assert all(r["status"] == "completed" for r in rows)
+
+
+def test_a_single_machine_ddp_rendezvous_listens_on_the_loopback_only(monkeypatch):
+    from seqclf.strategy import LoopbackDDPStrategy
+
+    for var in ("MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "SEQCLF_LOOPBACK_RENDEZVOUS"):
+        monkeypatch.delenv(var, raising=False)
+    ours = LoopbackDDPStrategy()
+    assert ours._socket.getsockname()[0] == "127.0.0.1"
+    assert (os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]) == ("127.0.0.1", str(ours._socket.getsockname()[1]))
+    ours._socket.close()
+    monkeypatch.delenv("SEQCLF_LOOPBACK_RENDEZVOUS")
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.7")  # the user's (or a cluster's) rendezvous is left alone
+    assert LoopbackDDPStrategy()._socket is None

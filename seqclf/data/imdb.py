@@ -86,8 +86,21 @@ class BatchOrder(Sampler[torch.Tensor]):
             padded += padded[: world - n_batches % world]
         return padded[rank::world]
 
+    def _batch_size(self) -> int:
+        """Evaluation under DDP takes smaller batches where a split has fewer batches than processes:
+        every process needs at least one (Lightning refuses an empty loader on any rank)."""
+        _, world = _world()
+        if self.seed is not None or world == 1:
+            return self.batch_size
+        if self.n_rows < world:
+            raise DataError(
+                f"an evaluation split has {self.n_rows} reviews, fewer than the {world} DDP processes; "
+                "give it more reviews (data.val_fraction) or use fewer processes (trainer.devices)."
+            )
+        return min(self.batch_size, -(-self.n_rows // world))
+
     def __len__(self) -> int:
-        return len(self._share(-(-self.n_rows // self.batch_size)))
+        return len(self._share(-(-self.n_rows // self._batch_size())))
 
     def batches(self, epoch: int = 0) -> list[torch.Tensor]:
         """This process's batches of ``epoch`` (the epoch only matters with a seed and reshuffle)."""
@@ -96,7 +109,7 @@ class BatchOrder(Sampler[torch.Tensor]):
         else:
             seed = self.seed + (epoch if self.reshuffle else 0)
             order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(seed))
-        batches = order.split(self.batch_size)
+        batches = order.split(self._batch_size())
         return [batches[i] for i in self._share(len(batches))]
 
     def __iter__(self):
