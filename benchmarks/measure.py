@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from seqclf.callbacks import EpochTimer
 from seqclf.data import IMDBDataModule
-from seqclf.data.imdb import BatchOrder
+from seqclf.data.batches import BatchOrder
 from seqclf.gradflow import FILE as GRAD_FLOW_FILE
 from seqclf.models import RNNClassifier
 from seqclf.train import load_config, train

@@ -3,82 +3,68 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqclf.data.text import SIDES
 from seqclf.errors import ConfigError
-from seqclf.models.rnn import CELLS, POOLINGS
+from seqclf.instantiate import instantiate
+from seqclf.models.rnn import check_settings
+from seqclf.module import check_optimizer
 
-LR_SCHEDULES = ("none", "cosine", "plateau")
-POSITIVE_INTS = (
-    "model.embed_dim",
-    "model.hidden_size",
-    "model.num_layers",
-    "data.max_len",
-    "data.batch_size",
-    "data.eval_batch_size",
-    "trainer.max_epochs",
+_TRAINER_KEYS_THAT_DO_NOT_APPLY = (
+    ("trainer.gradient_clip_val", (None, 0), "set optimizer.gradient_clip_val instead"),
+    ("trainer.accumulate_grad_batches", (None, 1), "use a larger data.batch_size instead"),
 )
+_PRECISIONS = ("64", "64-true", "32", "32-true", "16", "16-mixed", "bf16", "bf16-mixed", "16-true", "bf16-true")
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise a ConfigError naming the first bad value, its valid range and how to fix it."""
-    cell = OmegaConf.select(cfg, "model.cell")
-    if cell not in CELLS:
+    """Raise a ConfigError naming the first bad value, its valid range and how to fix it, before any
+    data is read or any run folder exists. Each part's settings are checked by the code that owns
+    them (the network's, the optimizer's, the DataModule's); the rest are checked here."""
+    seed = OmegaConf.select(cfg, "seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed={seed!r} must be an integer from 0 to 4294967295 (e.g. seed=1).")
+    task_name = str(OmegaConf.select(cfg, "task_name"))
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task_name):
         raise ConfigError(
-            f"model.cell={cell!r} is not a known cell type; choose one of {', '.join(CELLS)} (e.g. model=gru)."
+            f"task_name={task_name!r} names the folder under outputs/ for its runs: use letters, digits, '.', '_' "
+            "and '-' only (e.g. task_name=lecture)."
         )
-    schedule = OmegaConf.select(cfg, "model.lr_schedule")
-    if schedule not in LR_SCHEDULES:
-        raise ConfigError(f"optimizer.lr_schedule={schedule!r} is not valid; choose one of {', '.join(LR_SCHEDULES)}.")
-    pooling = OmegaConf.select(cfg, "model.pooling")
-    if pooling not in POOLINGS:
-        raise ConfigError(f"model.pooling={pooling!r} is not valid; choose one of {', '.join(POOLINGS)}.")
-    for key in POSITIVE_INTS:
-        value = OmegaConf.select(cfg, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{key}={value!r} must be a positive integer.")
-    vocab_size = OmegaConf.select(cfg, "data.vocab_size")
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 3:
-        raise ConfigError(
-            f"data.vocab_size={vocab_size!r} must be an integer of at least 3 (2 special tokens + 1 word)."
-        )
-    fraction = OmegaConf.select(cfg, "data.val_fraction")
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        raise ConfigError(f"data.val_fraction={fraction!r} must lie strictly between 0 and 1 (e.g. 0.1).")
-    for key in ("data.padding", "data.truncation"):
-        value = OmegaConf.select(cfg, key)
-        if value not in SIDES:
-            raise ConfigError(f"{key}={value!r} is not valid; choose one of {', '.join(SIDES)}.")
-    for key, unset, fix in (
-        ("trainer.gradient_clip_val", (None, 0), "set optimizer.gradient_clip_val instead"),
-        ("trainer.accumulate_grad_batches", (None, 1), "use a larger data.batch_size instead"),
-    ):
+    model = cfg.model
+    check_settings(model.cell, model.embed_dim, model.hidden_size, model.num_layers, model.dropout, model.pooling)
+    check_optimizer(
+        model.lr, model.weight_decay, model.lr_schedule, model.gradient_clip_val, model.gradient_clip_algorithm
+    )
+    max_epochs = OmegaConf.select(cfg, "trainer.max_epochs")
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
+        raise ConfigError(f"trainer.max_epochs={max_epochs!r} must be a positive integer.")
+    for key, unset, fix in _TRAINER_KEYS_THAT_DO_NOT_APPLY:
         value = OmegaConf.select(cfg, key)
         if value not in unset:
             raise ConfigError(
                 f"{key}={value!r} does not apply to seqclf's training step, which runs several optimizer steps per "
                 f"call (data.steps_per_execution); {fix}."
             )
-    for key in ("optimizer.lr", "optimizer.weight_decay"):
-        value = OmegaConf.select(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"{key}={value!r} must be a number >= 0 (e.g. {key}=0.001).")
+    precision = str(OmegaConf.select(cfg, "trainer.precision"))
+    if precision not in _PRECISIONS:
+        raise ConfigError(
+            f"trainer.precision={precision} is not a precision Lightning knows; choose 32-true (the default), "
+            "bf16-mixed or 16-mixed (GPU), or 64-true."
+        )
     accelerator = OmegaConf.select(cfg, "trainer.accelerator")
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(
             f"trainer.accelerator={accelerator} (trainer=gpu) needs a CUDA GPU, and torch sees none here; use "
             "trainer=default (CUDA when present, else CPU) or trainer=cpu."
         )
-    dropout = OmegaConf.select(cfg, "model.dropout")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ConfigError(f"model.dropout={dropout!r} must lie in [0, 1).")
+    # The DataModule checks its own settings when built; building it reads no data.
+    instantiate(cfg.data, limit_train_batches=OmegaConf.select(cfg, "trainer.limit_train_batches"))
 
 
 def is_run(folder: Path) -> bool:

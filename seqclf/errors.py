@@ -5,7 +5,7 @@ class SeqclfError(Exception):
     """A problem with the user's configuration or data."""
 
 
-class ConfigError(SeqclfError):
+class ConfigError(SeqclfError, ValueError):
     """A configuration value is out of range."""
 
 

@@ -3,7 +3,6 @@ beside the checkpoint. Everything about the model and its input comes from the c
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqclf import checkpoints, cli, report
 from seqclf.errors import SeqclfError
+from seqclf.instantiate import instantiate
 from seqclf.train import CONF_DIR
 
 log = logging.getLogger(__name__)
@@ -25,8 +25,8 @@ def evaluate(cfg: DictConfig) -> dict:
     ckpt = checkpoints.load(path)
     model = checkpoints.model(ckpt, path)
     tokenizer = checkpoints.tokenizer(ckpt, path)
-    datamodule = hydra.utils.instantiate(cfg.data, tokenizer=tokenizer.to_json())
-    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    datamodule = instantiate(cfg.data, tokenizer=tokenizer.to_json(), splits=["test"])
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
     metrics = {k: float(v) for k, v in trainer.test(model, datamodule=datamodule, verbose=False)[0].items()}
     result = {
         "checkpoint": str(path),
@@ -35,7 +35,7 @@ def evaluate(cfg: DictConfig) -> dict:
         **metrics,
     }
     target = path.with_suffix(".test.json")
-    target.write_text(json.dumps(result, indent=2) + "\n")
+    report.write_json(target, result)
     log.info("Test metrics of %s (written to %s):\n%s", path, target, report.table(metrics))
     return result
 

@@ -13,8 +13,32 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import BinaryAccuracy
 
-from seqclf.errors import TrainingError
+from seqclf.errors import ConfigError, TrainingError
 from seqclf.models import RNNClassifier
+
+LR_SCHEDULES = ("none", "cosine", "plateau")
+
+
+def check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm) -> None:
+    """Raise a ConfigError naming the first optimizer setting (``optimizer.*``) that cannot work."""
+    for key, value in (("lr", lr), ("weight_decay", weight_decay)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"optimizer.{key}={value!r} must be a number >= 0 (e.g. optimizer.{key}=0.001).")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(
+            f"optimizer.lr_schedule={lr_schedule!r} is not valid; choose one of {', '.join(LR_SCHEDULES)}."
+        )
+    if gradient_clip_val is not None and (
+        isinstance(gradient_clip_val, bool)
+        or not isinstance(gradient_clip_val, (int, float))
+        or not math.isfinite(gradient_clip_val)
+        or gradient_clip_val < 0
+    ):
+        raise ConfigError(f"optimizer.gradient_clip_val={gradient_clip_val!r} must be null or a number >= 0.")
+    if gradient_clip_algorithm not in ("norm", "value"):
+        raise ConfigError(
+            f"optimizer.gradient_clip_algorithm={gradient_clip_algorithm!r} is not valid; choose norm or value."
+        )
 
 
 class SeqClassifier(L.LightningModule):
@@ -44,6 +68,7 @@ class SeqClassifier(L.LightningModule):
         lr_schedule: str = "none",
     ):
         super().__init__()
+        check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = RNNClassifier(

@@ -13,7 +13,6 @@ import hydra
 import lightning as L
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -23,6 +22,7 @@ import seqclf
 from seqclf import checkpoints, cli, report, threads
 from seqclf.config import is_run, validate
 from seqclf.errors import SeqclfError
+from seqclf.instantiate import instantiate, instantiate_all
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +77,6 @@ def config_targets(*configs) -> set[str]:
     for cfg in configs:
         walk(OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg)
     return found
-
-
-def instantiate(node: DictConfig, **kwargs):
-    """``hydra.utils.instantiate``, letting seqclf's own errors through as they are (Hydra wraps
-    whatever a constructor raises), so they reach the user as one paragraph."""
-    try:
-        return hydra.utils.instantiate(node, **kwargs)
-    except InstantiationException as e:
-        if isinstance(e.__cause__, SeqclfError):
-            raise e.__cause__ from None
-        raise
-
-
-def instantiate_all(group: DictConfig | None) -> list:
-    """Instantiate every ``_target_`` node of a config group such as ``callbacks`` or ``logger``."""
-    return [instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
 
 
 def resumable(resume: str) -> tuple[Path, DictConfig]:

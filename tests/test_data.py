@@ -7,7 +7,7 @@ import torch
 from conftest import make_imdb, write_split
 
 from seqclf.data import IMDBDataModule, sources
-from seqclf.data.imdb import stratified_split
+from seqclf.data.split import stratified_split
 from seqclf.errors import ConfigError, DataError
 
 
@@ -65,7 +65,7 @@ def test_label_sorted_data_gives_mixed_batches_and_a_stratified_validation_split
 def test_validation_on_the_test_split_as_the_lecture_did(imdb_dir, tmp_path):
     dm = datamodule(imdb_dir, tmp_path, val_split="test")
     assert len(dm.train_set) == 200 and dm.val_set is dm.test_set and len(dm.test_set) == 80
-    with pytest.raises(DataError, match="data.val_split='dev' is not valid"):
+    with pytest.raises(ConfigError, match="data.val_split='dev' is not valid"):
         IMDBDataModule(val_split="dev")
 
 
@@ -101,6 +101,46 @@ def test_encoded_splits_are_cached_and_keyed_by_settings(imdb_dir, tmp_path, mon
         "train_y.npy",
     ]
     assert not [p for p in first.cache_dir.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["cut_array", "delete_array", "delete_meta", "garbage_tokenizer", "changed_array"],
+)
+def test_a_damaged_cache_is_rebuilt_with_a_warning(imdb_dir, tmp_path, caplog, damage):
+    first = datamodule(imdb_dir, tmp_path)
+    folder = first.cache_dir
+    array = folder / "train_x.npy"
+    if damage == "cut_array":
+        array.write_bytes(array.read_bytes()[: array.stat().st_size // 2])
+    elif damage == "delete_array":
+        array.unlink()
+    elif damage == "delete_meta":
+        (folder / "meta.json").unlink()
+    elif damage == "garbage_tokenizer":
+        (folder / "tokenizer.json").write_text("{not json")
+    elif damage == "changed_array":  # same size, other values: a training run on someone else's data
+        data = bytearray(array.read_bytes())
+        data[-4:] = b"\x01\x00\x00\x00"
+        array.write_bytes(bytes(data))
+    caplog.clear()
+    again = datamodule(imdb_dir, tmp_path)
+    assert "is damaged" in caplog.text and "rebuilding it" in caplog.text
+    assert again.cache_dir == folder and torch.equal(again.train_set.x, first.train_set.x)
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # nothing left aside
+    caplog.clear()
+    datamodule(imdb_dir, tmp_path)
+    assert "is damaged" not in caplog.text  # healed
+
+
+def test_eval_reads_and_encodes_the_test_split_only(imdb_dir, tmp_path, monkeypatch):
+    trained = datamodule(imdb_dir, tmp_path)
+    (tmp_path / "only_test").mkdir()
+    test_file = next((imdb_dir / "plain_text").glob("test-*"))
+    (tmp_path / "only_test" / test_file.name).write_bytes(test_file.read_bytes())  # no train split at all
+    dm = datamodule(tmp_path / "only_test", tmp_path, tokenizer=trained.tokenizer.to_json(), splits=["test"])
+    assert torch.equal(dm.test_set.x, trained.test_set.x) and dm.train_set is None
+    assert sorted(p.name for p in dm.cache_dir.glob("*.npy")) == ["test_x.npy", "test_y.npy"]
 
 
 def test_datamodule_state_carries_the_tokenizer(imdb_dir, tmp_path):
@@ -182,7 +222,7 @@ def test_unreachable_hub_without_data_path_fails_fast_with_help(tmp_path, monkey
 
 
 def test_invalid_arguments_are_rejected(tmp_path):
-    with pytest.raises(DataError, match="val_fraction=1.5"):
+    with pytest.raises(ConfigError, match="val_fraction=1.5"):
         IMDBDataModule(val_fraction=1.5)
     with pytest.raises(ConfigError, match="data.steps_per_execution=0 must be a positive integer"):
         IMDBDataModule(steps_per_execution=0)

@@ -105,6 +105,13 @@ def bad_data(tmp_path: Path, kind: str) -> Path:
         ("ckpt_path=NOT_A_CKPT", "is not a readable checkpoint"),
         ("ckpt_path=OTHER_MODEL", "was trained with other model settings: model.hidden_size=8 (checkpoint: 4)"),
         ("resume=FOLDER", "is not a seqclf run folder"),
+        ("seed=abc", "seed='abc' must be an integer from 0 to 4294967295"),
+        ("optimizer.lr=nan", "optimizer.lr=nan must be a number >= 0"),
+        ("trainer.precision=7", "trainer.precision=7 is not a precision Lightning knows"),
+        ("trainer.limit_train_batches=-3", "trainer.limit_train_batches=-3 must be a number of batches"),
+        ("task_name=../../x", "task_name='../../x' names the folder under outputs/"),
+        ("data.num_proc=-2", "data.num_proc=-2 must be a positive number of processes"),
+        ("data.max_len=100000000", "data.max_len=100000000 needs about"),
     ],
 )
 def test_bad_input_is_one_clear_message_and_damages_nothing(

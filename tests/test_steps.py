@@ -10,7 +10,7 @@ from conftest import compose_train
 
 from seqclf.config import validate
 from seqclf.data import IMDBDataModule
-from seqclf.data.imdb import BatchOrder
+from seqclf.data.batches import BatchOrder
 from seqclf.errors import ConfigError
 from seqclf.models import RNNClassifier
 from seqclf.module import SeqClassifier

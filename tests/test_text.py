@@ -69,7 +69,7 @@ def test_post_padding_and_post_truncation():
 
 
 def test_invalid_sides_are_rejected():
-    with pytest.raises(ValueError, match="data.padding='middle'.*'pre' or 'post'"):
+    with pytest.raises(ValueError, match="data.padding='middle' is not valid; choose one of pre, post"):
         WordTokenizer(list(SPECIALS), padding="middle")
 
 

@@ -35,15 +35,15 @@ def _local_help(root: Path) -> str:
     )
 
 
-def find_local_files(path: str | os.PathLike) -> dict[str, list[Path]]:
-    """The files of each split below ``path``, or a DataError that says what was expected."""
+def find_local_files(path: str | os.PathLike, splits: tuple[str, ...] = SPLITS) -> dict[str, list[Path]]:
+    """The files of each of ``splits`` below ``path``, or a DataError that says what was expected."""
     root = Path(path).expanduser().resolve()
     if not root.exists():
         raise DataError(f"data.path={root} does not exist. {_local_help(root)}")
     if not root.is_dir():
         raise DataError(f"data.path={root} is not a folder. {_local_help(root)}")
     files: dict[str, list[Path]] = {}
-    for split in SPLITS:
+    for split in splits:
         for sub in SUBDIRS:
             folder = root / sub
             for ext in FORMATS:
@@ -60,7 +60,7 @@ def find_local_files(path: str | os.PathLike) -> dict[str, list[Path]]:
 
 def fingerprint(files: dict[str, list[Path]]) -> list:
     """Identity of local data for the cache key: names, sizes and modification times."""
-    return [[split, str(f), f.stat().st_size, f.stat().st_mtime_ns] for split in SPLITS for f in files[split]]
+    return [[split, str(f), f.stat().st_size, f.stat().st_mtime_ns] for split, paths in files.items() for f in paths]
 
 
 def _to_raw(table, split: str, where: str) -> RawSplit:
@@ -179,7 +179,7 @@ def hub_unreachable(timeout: float = HUB_TIMEOUT_S) -> str | None:
     return None
 
 
-def load_hub(name: str, revision: str | None = None) -> dict[str, RawSplit]:
+def load_hub(name: str, revision: str | None = None, splits: tuple[str, ...] = SPLITS) -> dict[str, RawSplit]:
     if not _offline():
         reason = hub_unreachable()
         if reason:
@@ -190,7 +190,7 @@ def load_hub(name: str, revision: str | None = None) -> dict[str, RawSplit]:
         dd = datasets.load_dataset(name, revision=revision)
     except Exception as e:  # offline without a cached copy, unknown name, ...: one clear message
         raise DataError(_hub_help(name, f"{type(e).__name__}: {e}")) from None
-    missing = [s for s in SPLITS if s not in dd]
+    missing = [s for s in splits if s not in dd]
     if missing:
         raise DataError(f"the Hub dataset '{name}' has no split(s) {missing}; found {list(dd)}.")
-    return {s: _to_raw(dd[s].data.table, s, f"the {s} split of '{name}'") for s in SPLITS}
+    return {s: _to_raw(dd[s].data.table, s, f"the {s} split of '{name}'") for s in splits}

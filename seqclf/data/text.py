@@ -24,9 +24,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from seqclf.atomic import write_atomic
+from seqclf.errors import ConfigError
+
 PAD_ID, UNK_ID = 0, 1
 SPECIALS = ("<pad>", "<unk>")
-SIDES = ("pre", "post")
+PAD_SIDES = ("pre", "post")  # where padding and truncation apply, as in Keras
 FORMAT = "seqclf.WordTokenizer/1"
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -112,8 +115,9 @@ def _encode_chunk(bounds: tuple[int, int]) -> np.ndarray:
 
 
 def check_side(name: str, value: str) -> str:
-    if value not in SIDES:
-        raise ValueError(f"data.{name}={value!r} is not valid: use 'pre' or 'post'.")
+    """``value`` if it is a side to pad or truncate at (``name``: padding or truncation)."""
+    if value not in PAD_SIDES:
+        raise ConfigError(f"data.{name}={value!r} is not valid; choose one of {', '.join(PAD_SIDES)}.")
     return value
 
 
@@ -228,7 +232,7 @@ class WordTokenizer:
         return cls(state["vocab"], state["max_len"], state["padding"], state["truncation"])
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        write_atomic(path, lambda f: f.write(self.to_json().encode("utf-8")))
 
     @classmethod
     def load(cls, path: str | Path) -> WordTokenizer:

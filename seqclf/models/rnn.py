@@ -5,16 +5,27 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seqclf.errors import ConfigError
+
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # What represents a review: the encoder's output at the last step, its maximum over the review's
 # own steps (padding left out), or both side by side.
 POOLINGS = ("last", "max", "last_max")
 
 
-def check_cell(cell: str) -> str:
+def check_settings(cell, embed_dim, hidden_size, num_layers, dropout, pooling) -> None:
+    """Raise a ConfigError naming the first setting of the network that cannot work, and the fix."""
     if cell not in CELLS:
-        raise ValueError(f"model.cell={cell!r} is not a known cell type; choose one of: {', '.join(CELLS)}.")
-    return cell
+        raise ConfigError(
+            f"model.cell={cell!r} is not a known cell type; choose one of {', '.join(CELLS)} (e.g. model=gru)."
+        )
+    for key, value in (("embed_dim", embed_dim), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"model.{key}={value!r} must be a positive integer.")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ConfigError(f"model.dropout={dropout!r} must lie in [0, 1).")
+    if pooling not in POOLINGS:
+        raise ConfigError(f"model.pooling={pooling!r} is not valid; choose one of {', '.join(POOLINGS)}.")
 
 
 class RNNClassifier(nn.Module):
@@ -40,11 +51,10 @@ class RNNClassifier(nn.Module):
         pooling: str = "last",
     ):
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ValueError(f"model.pooling={pooling!r} is not valid; choose one of: {', '.join(POOLINGS)}.")
+        check_settings(cell, embed_dim, hidden_size, num_layers, dropout, pooling)
         self.hidden_size, self.bidirectional, self.pooling, self.pad_idx = hidden_size, bidirectional, pooling, pad_idx
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
-        self.encoder = CELLS[check_cell(cell)](
+        self.encoder = CELLS[cell](
             embed_dim,
             hidden_size,
             num_layers=num_layers,

@@ -1,0 +1,153 @@
+"""Batches for training and evaluation: an encoded split in memory, the per-epoch batch order
+(sharded across DDP processes), and training blocks of several batches per ``training_step``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import distributed as dist
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from seqclf.errors import DataError
+
+
+class EncodedSplit(Dataset):
+    """An encoded split, indexed by a list of row indices: one tensor gather returns a whole batch
+    instead of per-review ``__getitem__`` calls and a collate step (the model is tiny, so this
+    matters). Indexed by ``(rows, sizes)`` (a training block, see TrainBlocks) it returns
+    ``(x, y, sizes)``: several consecutive batches from one gather, and where each ends."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index):
+        rows, sizes = index if isinstance(index, tuple) else (index, None)
+        rows = torch.as_tensor(rows).to(self.x.device, non_blocking=True)
+        return (self.x[rows], self.y[rows]) if sizes is None else (self.x[rows], self.y[rows], sizes)
+
+    def to(self, device: torch.device) -> EncodedSplit:
+        return self if self.x.device == device else EncodedSplit(self.x.to(device), self.y.to(device))
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) of this process in DDP, (0, 1) otherwise."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class BatchOrder(Sampler[torch.Tensor]):
+    """Batches of row indices over a whole split: in order (evaluation, no ``seed``), or for training
+    in a random order per epoch that depends only on (seed, epoch), not on the global random state,
+    so a resumed run sees exactly the batches an uninterrupted one would have (``reshuffle=False``:
+    the seed's one order every epoch).
+
+    Under DDP each process takes every world-size-th batch of the same order (seqclf shards itself;
+    trainer.use_distributed_sampler is off), so 2 processes x batch 16 take the same steps as one
+    process x batch 32. Training pads with batches from the start so every process steps equally
+    often; evaluation does not pad, so no review is counted twice.
+    """
+
+    def __init__(self, n_rows: int, batch_size: int, seed: int | None = None, reshuffle: bool = True):
+        self.n_rows, self.batch_size, self.seed, self.reshuffle = n_rows, batch_size, seed, reshuffle
+
+    def _share(self, n_batches: int) -> list[int]:
+        rank, world = _world()
+        padded = list(range(n_batches))
+        if self.seed is not None and n_batches % world:
+            padded += padded[: world - n_batches % world]
+        return padded[rank::world]
+
+    def _batch_size(self) -> int:
+        """Evaluation under DDP takes smaller batches where a split has fewer batches than processes:
+        every process needs at least one (Lightning refuses an empty loader on any rank)."""
+        _, world = _world()
+        if self.seed is not None or world == 1:
+            return self.batch_size
+        if self.n_rows < world:
+            raise DataError(
+                f"an evaluation split has {self.n_rows} reviews, fewer than the {world} DDP processes; "
+                "give it more reviews (data.val_fraction) or use fewer processes (trainer.devices)."
+            )
+        return min(self.batch_size, -(-self.n_rows // world))
+
+    def __len__(self) -> int:
+        return len(self._share(-(-self.n_rows // self._batch_size())))
+
+    def batches(self, epoch: int = 0) -> list[torch.Tensor]:
+        """This process's batches of ``epoch`` (the epoch only matters with a seed and reshuffle)."""
+        if self.seed is None:
+            order = torch.arange(self.n_rows)
+        else:
+            seed = self.seed + (epoch if self.reshuffle else 0)
+            order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(seed))
+        batches = order.split(self._batch_size())
+        return [batches[i] for i in self._share(len(batches))]
+
+    def __iter__(self):
+        return iter(self.batches())
+
+
+class TrainBlocks(Sampler[tuple[torch.Tensor, tuple[int, ...]]]):
+    """The training batches of each epoch (a BatchOrder), cut to ``limit`` batches (a count, or a
+    share as Lightning's ``limit_train_batches``), in blocks of ``steps_per_execution`` consecutive
+    batches: each item is (the rows of its batches, their sizes), so one gather and one
+    ``training_step`` call serve K optimizer steps. The same batches in the same order for any K.
+
+    ``position()`` gives (epoch, blocks of it already trained): the epoch picks the order, and
+    blocks are only already trained when Lightning restarts in the middle of an epoch from a
+    checkpoint, where iteration continues after them. Without it (no trainer) the epoch is
+    ``self.epoch``.
+    """
+
+    def __init__(
+        self,
+        order: BatchOrder,
+        steps_per_execution: int,
+        limit: int | float | None = None,
+        position: Callable[[], tuple[int, int]] | None = None,
+    ):
+        self.order, self.steps_per_execution, self.limit, self.position = order, steps_per_execution, limit, position
+        self.epoch = 0
+        self.saved_steps_per_execution = steps_per_execution  # of the checkpoint resumed from
+
+    @property
+    def num_steps(self) -> int:
+        """Optimizer steps (batches) per epoch on this process."""
+        n = len(self.order)
+        if self.limit is None:
+            return n
+        return min(n, self.limit) if isinstance(self.limit, int) else max(1, int(n * self.limit))
+
+    def __len__(self) -> int:
+        return -(-self.num_steps // self.steps_per_execution)
+
+    def __iter__(self):
+        epoch, done = self.position() if self.position else (self.epoch, 0)
+        if done and self.saved_steps_per_execution != self.steps_per_execution:
+            raise DataError(
+                f"data.steps_per_execution={self.steps_per_execution} differs from the checkpoint's "
+                f"{self.saved_steps_per_execution}, which was saved in the middle of an epoch; resume with "
+                f"data.steps_per_execution={self.saved_steps_per_execution} (it can change at an epoch's end)."
+            )
+        batches = self.order.batches(epoch)[: self.num_steps]
+        k = self.steps_per_execution
+        for i in range(done * k, len(batches), k):
+            block = batches[i : i + k]
+            yield torch.cat(block), tuple(len(b) for b in block)
+
+
+class TrainLoader(DataLoader):
+    """The training DataLoader over TrainBlocks. Resumable in the middle of an epoch (TrainBlocks
+    continues after the blocks Lightning's restored progress counts), and its state, kept in
+    checkpoints, is the block size those blocks were counted in."""
+
+    def state_dict(self) -> dict[str, int]:
+        return {"steps_per_execution": self.sampler.steps_per_execution}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.saved_steps_per_execution = int(state["steps_per_execution"])
