@@ -21,11 +21,12 @@ from omegaconf import open_dict
 from torch.utils.data import DataLoader
 
 from seqclf.callbacks import EpochTimer
+from seqclf.config import load_config
 from seqclf.data import IMDBDataModule
 from seqclf.data.batches import BatchOrder
 from seqclf.gradflow import FILE as GRAD_FLOW_FILE
 from seqclf.models import RNNClassifier
-from seqclf.train import load_config, train
+from seqclf.train import train
 
 
 def prepare(data: str, cache: Path) -> tuple[IMDBDataModule, float]:

@@ -35,4 +35,11 @@ def _process_start() -> float:
 # The reference for "time to first step": interpreter start-up and imports included.
 START_TIME = _process_start()
 
+# The configs ship inside the package in a wheel, and beside it in a source checkout.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+CONF_DIR = (
+    os.path.join(_HERE, "conf") if os.path.isdir(os.path.join(_HERE, "conf")) else os.path.join(_HERE, "..", "conf")
+)
+CONF_DIR = os.path.normpath(CONF_DIR)
+
 __version__ = "0.1.0"

@@ -78,7 +78,8 @@ def errors_as_messages(prog: str) -> Iterator[None]:
 def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str, check=None) -> None:
     """Compose ``config_name`` with the command line's overrides (a sweep's first value of each)
     before Hydra runs anything, so that a mistyped key, an unknown option or, for a single run, a bad
-    value (``check(cfg)``) stops with one paragraph before any run folder exists. Flags such as
+    value (``check(cfg, overrides)``; ``cfg`` has its ``hydra`` node) stops with one paragraph before
+    any run folder exists. Flags such as
     --help or --cfg are left to Hydra."""
     import hydra
     from hydra.core.global_hydra import GlobalHydra
@@ -97,7 +98,7 @@ def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str,
                 elif override.is_discrete_sweep():  # a value such as interval(...) has nothing to compose
                     overrides.append(f"{override.get_key_element()}={next(override.sweep_string_iterator())}")
         try:
-            cfg = hydra.compose(config_name, overrides=overrides)
+            cfg = hydra.compose(config_name, overrides=overrides, return_hydra_config=check is not None)
         except Exception as e:
             message = explain(e, hydra.compose(config_name))
             if message is None:
@@ -105,5 +106,5 @@ def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str,
             fail(prog, message)
         if check is not None and not multirun:
             with errors_as_messages(prog):
-                check(cfg)
+                check(cfg, overrides)
     GlobalHydra.instance().clear()

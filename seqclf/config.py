@@ -1,16 +1,18 @@
-"""Checks on the composed configuration, made before any data is loaded."""
+"""The shipped configuration: where it lives, composing it outside the command line, and the checks
+made on a composed one before any data is loaded."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-from datetime import datetime
 from pathlib import Path
 
+import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from seqclf import CONF_DIR, resolvers
 from seqclf.errors import ConfigError
 from seqclf.instantiate import instantiate
 from seqclf.models.rnn import check_settings
@@ -67,51 +69,19 @@ def validate(cfg: DictConfig) -> None:
     instantiate(cfg.data, limit_train_batches=OmegaConf.select(cfg, "trainer.limit_train_batches"))
 
 
-def is_run(folder: Path) -> bool:
-    """A run folder: one that Hydra wrote a composed config into."""
-    return (folder / ".hydra" / "config.yaml").is_file()
-
-
-def _resume_target(resume: str | None) -> str | None:
-    """The run folder ``resume=`` names, if it is one (else the run gets a new folder and fails there)."""
-    if not resume:
-        return None
-    folder = Path(resume).expanduser().resolve()
-    return str(folder) if is_run(folder) else None
-
-
-SWEEP_KEYS_ENV = "SEQCLF_SWEEP_KEYS"  # set by seqclf.report.SweepSummary when a multirun starts
-
-
-def job_dirname(task_overrides: list[str], job_num: int) -> str:
-    """A multirun job's folder name: its values of the swept keys, as Hydra's override_dirname
-    would write them (``model=gru,seed=2``), without the overrides every job shares (those can
-    make a name longer than a file system allows). Paths' slashes become underscores."""
-    swept = os.environ.get(SWEEP_KEYS_ENV)
-    keys = set(swept.split(",")) if swept else None
-    kept = sorted(o for o in task_overrides if keys is None or o.split("=", 1)[0].lstrip("+~") in keys)
-    name = ",".join(kept).replace("/", "_") or f"job{job_num}"
-    if len(name) > 200:
-        name = f"{name[:180]}-{hashlib.sha1(name.encode()).hexdigest()[:10]}"
-    return name
-
-
-def _register_resolvers() -> None:
-    """Used by conf/hydra/default.yaml: a resumed run keeps its folder, and Hydra's record of the
-    resuming command goes to .hydra/resume-<time>/, leaving the run's original config intact.
-    ``seqclf.cwd`` is the start folder; `${hydra:runtime.cwd}` is not set yet when Hydra creates a
-    sweep folder."""
-    OmegaConf.register_new_resolver("seqclf.cwd", os.getcwd, replace=True, use_cache=True)
-    OmegaConf.register_new_resolver("seqclf.job_dirname", job_dirname, replace=True)
-    OmegaConf.register_new_resolver(
-        "seqclf.run_dir", lambda resume, default: _resume_target(resume) or default, replace=True
-    )
-    OmegaConf.register_new_resolver(
-        "seqclf.hydra_subdir",
-        lambda resume: f".hydra/resume-{datetime.now():%Y-%m-%d_%H-%M-%S_%f}" if _resume_target(resume) else ".hydra",
-        replace=True,
-        use_cache=True,
-    )
-
-
-_register_resolvers()
+def load_config(overrides: list[str] | tuple = (), output_dir: str | Path | None = None) -> DictConfig:
+    """The shipped config composed outside `seqclf-train` (tests, benchmarks, notebooks), with every
+    path under ``output_dir`` (the run in ``output_dir/run``, the data cache in ``output_dir/cache``)."""
+    resolvers.register()
+    GlobalHydra.instance().clear()
+    with hydra.initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = hydra.compose("train", overrides=list(overrides), return_hydra_config=True)
+    if output_dir is not None:
+        root = Path(output_dir).resolve()
+        with open_dict(cfg):
+            cfg.paths.root_dir = str(root)
+            cfg.paths.log_dir = str(root / "outputs")
+            cfg.paths.output_dir = str(root / "run")
+            cfg.paths.cache_dir = str(root / "cache")
+    HydraConfig.instance().set_config(cfg)  # for `${hydra:...}` interpolations
+    return cfg

@@ -10,12 +10,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from seqclf import checkpoints, cli, report
+from seqclf import CONF_DIR, checkpoints, cli, report, resolvers
 from seqclf.errors import SeqclfError
 from seqclf.instantiate import instantiate
-from seqclf.train import CONF_DIR
 
 log = logging.getLogger(__name__)
+resolvers.register()  # before Hydra composes the run folder's name
 
 
 def evaluate(cfg: DictConfig) -> dict:

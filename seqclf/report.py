@@ -26,8 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqclf import atomic, plots
 from seqclf.callbacks import EpochTimer
-from seqclf.config import SWEEP_KEYS_ENV, is_run
 from seqclf.gradflow import FILE as GRAD_FLOW_FILE
+from seqclf.resolvers import SWEEP_KEYS_ENV
+from seqclf.runs import is_run
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ class SweepSummary(Callback):
         overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
         swept = [o.key_or_group for o in overrides if o.is_sweep_override()]
         swept += list(OmegaConf.select(config, "hydra.sweeper.params") or {})  # a search's (Optuna) space
-        # Read by seqclf.config.job_dirname (hydra.sweep.subdir); launchers' workers inherit it.
+        # Read by seqclf.resolvers.job_dirname (hydra.sweep.subdir); launchers' workers inherit it.
         os.environ[SWEEP_KEYS_ENV] = ",".join(swept)
         storage = OmegaConf.select(config, "hydra.sweeper.storage")
         if isinstance(storage, str) and storage.startswith("sqlite:///"):  # sqlite creates no folders

@@ -3,6 +3,7 @@ the Hydra config, fit, then test the best checkpoint. The work itself lives in t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -11,127 +12,19 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 import seqclf
-from seqclf import checkpoints, cli, report, threads
-from seqclf.config import is_run, validate
-from seqclf.errors import SeqclfError
+from seqclf import CONF_DIR, checkpoints, cli, report, resolvers, runs, threads
+from seqclf.config import validate
 from seqclf.instantiate import instantiate, instantiate_all
 
 log = logging.getLogger(__name__)
-
-# The configs ship inside the package in a wheel, and beside it in a source checkout.
-_HERE = Path(__file__).resolve().parent
-CONF_DIR = str(_HERE / "conf" if (_HERE / "conf").is_dir() else _HERE.parent / "conf")
-
-
-def load_config(overrides: list[str] | tuple = (), output_dir: str | Path | None = None) -> DictConfig:
-    """The shipped config composed outside `seqclf-train` (tests, benchmarks, notebooks), with every
-    path under ``output_dir`` (the run in ``output_dir/run``, the data cache in ``output_dir/cache``)."""
-    GlobalHydra.instance().clear()
-    with hydra.initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = hydra.compose("train", overrides=list(overrides), return_hydra_config=True)
-    if output_dir is not None:
-        root = Path(output_dir).resolve()
-        with open_dict(cfg):
-            cfg.paths.root_dir = str(root)
-            cfg.paths.log_dir = str(root / "outputs")
-            cfg.paths.output_dir = str(root / "run")
-            cfg.paths.cache_dir = str(root / "cache")
-    HydraConfig.instance().set_config(cfg)  # for `${hydra:...}` interpolations
-    return cfg
-
-
-_shipped_targets: set[str] = set()
-
-
-def shipped_targets() -> set[str]:
-    """Every ``_target_`` of the config files seqclf ships, read once: the check before a resume and
-    the resume itself both ask. (A plain module variable, not functools.cache: joblib's workers
-    unpickle this module's functions, and a cache wrapper does not pickle from ``__main__``.)"""
-    if not _shipped_targets:
-        _shipped_targets.update(config_targets(*(OmegaConf.load(p) for p in Path(CONF_DIR).rglob("*.yaml"))))
-    return _shipped_targets
-
-
-def config_targets(*configs) -> set[str]:
-    """Every ``_target_`` (a class or function Hydra would build) anywhere in ``configs``."""
-    found: set[str] = set()
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("_target_"), str):
-                found.add(node["_target_"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    for cfg in configs:
-        walk(OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg)
-    return found
-
-
-def resumable(resume: str) -> tuple[Path, DictConfig]:
-    """The run folder ``resume=`` names and its composed config, if seqclf may resume it: a run
-    folder is data, so its config may build only what seqclf's own configs can build."""
-    run = Path(resume).expanduser().resolve()
-    if not is_run(run):
-        raise SeqclfError(
-            f"resume={resume}: {run} is not a seqclf run folder (it has no .hydra/config.yaml). "
-            "Give the folder of an earlier run, e.g. resume=outputs/train/runs/<date_time>."
-        )
-    resumed = OmegaConf.load(run / ".hydra" / "config.yaml")
-    unknown = config_targets(resumed) - shipped_targets()
-    if unknown:
-        raise SeqclfError(
-            f"resume={resume}: its .hydra/config.yaml asks to build {', '.join(sorted(unknown))}, which no "
-            "seqclf config builds. A run folder is data: resuming it builds only what seqclf's own configs can. "
-            "Remove those entries from the file, or start a new run."
-        )
-    return run, resumed
-
-
-def check_command(cfg: DictConfig) -> None:
-    """seqclf-train's checks before Hydra creates or touches a run folder (seqclf.cli.check_overrides)."""
-    if cfg.get("resume"):
-        resumable(cfg.resume)
-    else:
-        validate(cfg)
-
-
-def resume_config(cfg: DictConfig) -> DictConfig:
-    """``resume=<run folder>``: that run's own composed config, with this command's value overrides
-    on top (e.g. a larger ``trainer.max_epochs``), writing into the same folder, continuing from its
-    newest checkpoint."""
-    run, resumed = resumable(cfg.resume)
-    old_choices = OmegaConf.load(run / ".hydra" / "hydra.yaml").hydra.runtime.choices
-    hydra_cfg = HydraConfig.get()
-    for override in hydra_cfg.overrides.task:
-        key = override.split("=", 1)[0].lstrip("+~")
-        if key == "resume":
-            continue
-        if key in hydra_cfg.runtime.choices:  # a config group such as model=gru
-            if hydra_cfg.runtime.choices[key] != old_choices.get(key):
-                raise SeqclfError(
-                    f"{override} contradicts the run being resumed ({key}={old_choices.get(key)}); a run cannot "
-                    "change its config groups. Drop the override, or start a new run."
-                )
-            continue
-        OmegaConf.update(resumed, key, OmegaConf.select(cfg, key), force_add=True)
-    with open_dict(resumed):
-        resumed.paths.output_dir = str(run)
-        resumed.resume = str(run)
-        resumed.ckpt_path = str(checkpoints.newest(run))
-    log.info("Resuming %s from %s", run, resumed.ckpt_path)
-    return resumed
+resolvers.register()  # before Hydra composes the run folder's name
 
 
 def train(cfg: DictConfig) -> dict:
@@ -190,11 +83,32 @@ def main(cfg: DictConfig) -> float | None:
     if _jobs_started:  # a later job of a sweep in this process: first_step_seconds counts from its own start
         seqclf.START_TIME = time.perf_counter()
     _jobs_started += 1
-    if cfg.get("resume"):
-        # A refused resume= leaves the run it names as it was (its status.json included).
-        with cli.errors_as_messages("seqclf-train"):
-            cfg = resume_config(cfg)
+    held = contextlib.ExitStack()
+    try:  # refused before the run's status changes
+        if cfg.get("resume"):
+            hydra_cfg = HydraConfig.get()
+            cfg = runs.resume_config(cfg, hydra_cfg.overrides.task, hydra_cfg.runtime.choices)
+        validate(cfg)
+        if rank_zero_only.rank == 0:  # DDP's other processes run this too, in the folder the first one holds
+            held.enter_context(runs.hold(out))
+    except Exception as e:
+        if multirun:
+            report.write_status(out, "failed", error=f"{type(e).__name__}: {e}")
+            log.exception("This job failed; the sweep goes on.")
+            return None
+        message = cli.explain(e)
+        if message is None:
+            raise
+        cli.fail("seqclf-train", message)
+    with held:
+        return _run(cfg, out, multirun)
+
+
+def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
+    """One job's training with its status.json kept, and a known error as one paragraph."""
     try:
+        if cfg.get("resume"):
+            log.info("Resuming %s from %s", out, cfg.ckpt_path)
         report.write_status(out, "running")
         metrics = train(cfg)
     except SIGTERMException:  # Lightning stops cleanly, then exits 0 unless told otherwise
@@ -217,6 +131,18 @@ def main(cfg: DictConfig) -> float | None:
         cli.fail("seqclf-train", message)
     report.write_status(out, "completed")
     return metrics.get("val/acc_best")
+
+
+def check_command(cfg: DictConfig, overrides: list[str]) -> None:
+    """seqclf-train's checks before Hydra creates or touches a run folder (seqclf.cli.check_overrides):
+    a refused command leaves no new folder behind and changes nothing in the run it names."""
+    if cfg.get("resume"):
+        resumed = runs.resume_config(cfg, overrides, cfg.hydra.runtime.choices)
+        validate(resumed)
+        with runs.hold(Path(resumed.resume)):  # free now, held again once the run starts
+            pass
+    else:
+        validate(cfg)
 
 
 def console() -> None:

@@ -15,7 +15,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from seqclf.train import load_config
+from seqclf.config import load_config
 
 POS_WORDS = ["great", "wonderful", "moving", "superb", "loved", "brilliant"]
 NEG_WORDS = ["awful", "boring", "terrible", "waste", "hated", "dull"]

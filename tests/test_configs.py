@@ -9,11 +9,12 @@ import torch
 from conftest import compose_train
 from omegaconf import OmegaConf
 
+from seqclf import CONF_DIR
 from seqclf.config import validate
 from seqclf.data import IMDBDataModule
 from seqclf.errors import ConfigError
+from seqclf.instantiate import instantiate_all
 from seqclf.module import SeqClassifier
-from seqclf.train import CONF_DIR, instantiate_all
 
 OPTIONS = sorted(
     (p.parent.name, p.stem) for p in Path(CONF_DIR).glob("*/*.yaml")

@@ -1,6 +1,7 @@
 """Kills, interruptions, bad input and unsafe checkpoints: clear errors, nothing damaged."""
 
 import hashlib
+import json
 import multiprocessing
 import os
 import signal
@@ -16,7 +17,7 @@ from conftest import TINY, compose_train, write_split
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
-from seqclf import evaluate, predict
+from seqclf import checkpoints, evaluate, predict
 from seqclf import train as train_module
 from seqclf.checkpoints import AtomicCheckpointIO
 from seqclf.data import IMDBDataModule
@@ -246,32 +247,43 @@ def _start(args, env, cwd) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_kill_9_then_resume_finishes_with_the_weights_of_an_uninterrupted_run(tmp_path, imdb_dir, cli_env):
+def test_kill_9_at_random_moments_then_resume_finishes_with_the_weights_of_an_uninterrupted_run(
+    tmp_path, imdb_dir, cli_env
+):
+    """Step checkpoints every 7 optimizer steps, blocks of 3 steps, dropout: three kill -9s at
+    random moments (mid-epoch, or in the middle of writing a checkpoint), each followed by resume=."""
+    import random
+
     args = [f"data.path={imdb_dir}", *TINY, "trainer.deterministic=true", "trainer.limit_train_batches=1.0",
-            "trainer.max_epochs=12"]  # fmt: skip
+            "trainer.max_epochs=12", "data.steps_per_execution=3", "model.dropout=0.3",
+            "callbacks.step_checkpoint.every_n_train_steps=7"]  # fmt: skip
     (tmp_path / "straight").mkdir()
     (tmp_path / "killed").mkdir()
     straight = subprocess.run([sys.executable, "-m", "seqclf.train", *args], env=cli_env, cwd=tmp_path / "straight",
                               capture_output=True, text=True)  # fmt: skip
     assert straight.returncode == 0, straight.stderr
+    rng = random.Random(7)
     proc = _start(args, cli_env, tmp_path / "killed")
     runs = tmp_path / "killed" / "outputs" / "train" / "runs"
     _wait_for(runs, proc)
     run = next(runs.iterdir())
-    _wait_for(run / "checkpoints" / "last.ckpt", proc)
-    time.sleep(0.3)  # somewhere in a later epoch, or in the middle of writing a checkpoint
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    epoch_at_kill = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
-    resumed = subprocess.run([sys.executable, "-m", "seqclf.train", f"resume={run}"], env=cli_env, cwd=tmp_path,
-                             capture_output=True, text=True)  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
+    kills = []
+    for _ in range(3):
+        _wait_for(run / "checkpoints" / "last-step.ckpt", proc)
+        time.sleep(rng.uniform(0.0, 1.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills.append(torch.load(checkpoints.newest(run), weights_only=True)["global_step"])
+        proc = _start([f"resume={run}"], cli_env, tmp_path)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, output
+    assert not list((run / "checkpoints").glob(".*.tmp"))  # a save cut short leaves nothing behind
     straight_run = next((tmp_path / "straight" / "outputs" / "train" / "runs").iterdir())
     a = torch.load(straight_run / "checkpoints" / "last.ckpt", weights_only=True)
     b = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    assert a["epoch"] == b["epoch"] == 11, epoch_at_kill
+    assert a["global_step"] == b["global_step"], kills
     for key, value in a["state_dict"].items():
-        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, msg=f"{key} after kills at {kills}")
 
 
 @pytest.mark.slow
@@ -323,3 +335,53 @@ def test_a_run_folder_cannot_make_resume_run_code_and_a_refused_resume_changes_n
     resumed = run_seqclf("train", f"resume={run}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
     assert resumed.returncode == 2 and "asks to build builtins.open, which no seqclf config builds" in resumed.stderr
     assert victim.read_text() == "precious" and snapshot(run) == before  # status.json still says completed
+
+
+@pytest.fixture
+def finished_run(tmp_path, imdb_dir, cli_env) -> Path:
+    """A run folder written by the command, as resume= expects one."""
+    from conftest import run_seqclf
+
+    (tmp_path / "work").mkdir()
+    done = run_seqclf("train", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path / "work")
+    assert done.returncode == 0, done.stderr
+    (run,) = (tmp_path / "work" / "outputs" / "train" / "runs").iterdir()
+    return run
+
+
+def test_a_moved_run_folder_resumes_into_itself(tmp_path, imdb_dir, finished_run, cli_env):
+    from conftest import run_seqclf
+
+    moved = tmp_path / "elsewhere" / "my-run"
+    moved.parent.mkdir()
+    finished_run.rename(moved)
+    stale = moved / "checkpoints" / ".last.ckpt.k2j3h4.tmp"  # a save that a kill -9 interrupted
+    stale.write_bytes(b"half a checkpoint")
+    resumed = run_seqclf("train", f"resume={moved}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "dirpath has changed" not in resumed.stderr and "exists and is not empty" not in resumed.stderr
+    assert not stale.exists()
+    ckpt = torch.load(moved / "checkpoints" / "last.ckpt", weights_only=True)
+    for state in ckpt["callbacks"].values():
+        for key in ("dirpath", "best_model_path", "last_model_path"):
+            if state.get(key):
+                assert Path(state[key]).is_relative_to(moved), (key, state[key])
+    metrics = json.loads((moved / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and (moved / metrics["best_checkpoint"]).is_file()
+
+
+def test_a_run_in_use_is_not_resumed_and_a_refused_resume_changes_nothing(finished_run, monkeypatch, capsys, tmp_path):
+    from seqclf import runs
+
+    def files():  # .lock is the holder's pid, rewritten by each process that holds the folder
+        return {k: v for k, v in snapshot(finished_run).items() if k != ".lock"}
+
+    before = files()
+    with runs.hold(finished_run):  # as a training process holds its run folder
+        code = run_cli(train_module.console, ["seqclf-train", f"resume={finished_run}"], monkeypatch, tmp_path)
+    assert code == 2 and "is in use by another seqclf process" in capsys.readouterr().err
+    for bad in ("trainer.max_epochs=-1", "optimizer.lr=-1", "model=gru"):
+        code = run_cli(train_module.console, ["seqclf-train", f"resume={finished_run}", bad], monkeypatch, tmp_path)
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("seqclf-train: error: ") and "Traceback" not in err, (bad, err)
+    assert files() == before  # status.json still says completed; no .hydra/resume-* record

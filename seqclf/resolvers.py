@@ -1,0 +1,44 @@
+"""The ``${seqclf.*}`` resolvers that conf/hydra/default.yaml uses to name run and sweep-job folders."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import datetime
+
+from omegaconf import OmegaConf
+
+from seqclf.runs import resume_target
+
+SWEEP_KEYS_ENV = "SEQCLF_SWEEP_KEYS"  # set by seqclf.report.SweepSummary when a multirun starts
+
+
+def job_dirname(task_overrides: list[str], job_num: int) -> str:
+    """A multirun job's folder name: its values of the swept keys, as Hydra's override_dirname
+    would write them (``model=gru,seed=2``), without the overrides every job shares (those can
+    make a name longer than a file system allows). Paths' slashes become underscores."""
+    swept = os.environ.get(SWEEP_KEYS_ENV)
+    keys = set(swept.split(",")) if swept else None
+    kept = sorted(o for o in task_overrides if keys is None or o.split("=", 1)[0].lstrip("+~") in keys)
+    name = ",".join(kept).replace("/", "_") or f"job{job_num}"
+    if len(name) > 200:
+        name = f"{name[:180]}-{hashlib.sha1(name.encode()).hexdigest()[:10]}"
+    return name
+
+
+def register() -> None:
+    """Used by conf/hydra/default.yaml: a resumed run keeps its folder, and Hydra's record of the
+    resuming command goes to .hydra/resume-<time>/, leaving the run's original config intact.
+    ``seqclf.cwd`` is the start folder; `${hydra:runtime.cwd}` is not set yet when Hydra creates a
+    sweep folder."""
+    OmegaConf.register_new_resolver("seqclf.cwd", os.getcwd, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("seqclf.job_dirname", job_dirname, replace=True)
+    OmegaConf.register_new_resolver(
+        "seqclf.run_dir", lambda resume, default: resume_target(resume) or default, replace=True
+    )
+    OmegaConf.register_new_resolver(
+        "seqclf.hydra_subdir",
+        lambda resume: f".hydra/resume-{datetime.now():%Y-%m-%d_%H-%M-%S_%f}" if resume_target(resume) else ".hydra",
+        replace=True,
+        use_cache=True,
+    )
