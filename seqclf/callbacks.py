@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from typing import Any
 
@@ -58,6 +59,17 @@ class EpochTimer(L.Callback):
         self._finish_epoch()
         if self.epoch_s:
             pl_module.log("time/epoch_s", self.epoch_s[-1], sync_dist=True)
+
+    def summary(self) -> dict[str, Any]:
+        """The timings metrics.json records (none before the first epoch ends)."""
+        if not self.epoch_s:
+            return {}
+        return {
+            "seconds_per_epoch": statistics.median(self.epoch_s),
+            "epoch_seconds": [round(s, 4) for s in self.epoch_s],
+            "epoch_cpu_seconds": [round(s, 4) for s in self.epoch_cpu_s],
+            "first_step_seconds": self.first_step_s,
+        }
 
     def state_dict(self) -> dict[str, Any]:  # a resumed run reports the times of all its epochs
         return {"epoch_s": self.epoch_s, "epoch_cpu_s": self.epoch_cpu_s}

@@ -10,7 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from seqclf import CONF_DIR, checkpoints, cli, report, resolvers
+from seqclf import CONF_DIR, checkpoints, cli, resolvers, runfiles, summary
 from seqclf.errors import SeqclfError
 from seqclf.instantiate import instantiate
 
@@ -35,8 +35,8 @@ def evaluate(cfg: DictConfig) -> dict:
         **metrics,
     }
     target = path.with_suffix(".test.json")
-    report.write_json(target, result)
-    log.info("Test metrics of %s (written to %s):\n%s", path, target, report.table(metrics))
+    runfiles.write_json(target, result)
+    log.info("Test metrics of %s (written to %s):\n%s", path, target, summary.table(metrics))
     return result
 
 

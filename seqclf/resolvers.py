@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from seqclf.runs import resume_target
 
-SWEEP_KEYS_ENV = "SEQCLF_SWEEP_KEYS"  # set by seqclf.report.SweepSummary when a multirun starts
+SWEEP_KEYS_ENV = "SEQCLF_SWEEP_KEYS"  # set by seqclf.sweep.SweepSummary when a multirun starts
 
 
 def job_dirname(task_overrides: list[str], job_num: int) -> str:

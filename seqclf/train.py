@@ -19,7 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 import seqclf
-from seqclf import CONF_DIR, checkpoints, cli, report, resolvers, runs, threads
+from seqclf import CONF_DIR, checkpoints, cli, resolvers, runfiles, runs, summary, threads
 from seqclf.config import validate
 from seqclf.instantiate import instantiate, instantiate_all
 
@@ -55,7 +55,7 @@ def _train(cfg: DictConfig) -> dict:
     loggers = instantiate_all(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, limit_train_batches=None)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    fit_summary = report.summarize(trainer, out)  # before test() loads the best checkpoint's states
+    fit_summary = summary.fit_summary(trainer, out)  # before test() loads the best checkpoint's states
 
     test_metrics = {}
     if cfg.get("test"):
@@ -65,8 +65,8 @@ def _train(cfg: DictConfig) -> dict:
         # verbose=False: Lightning's own table repeats, unrounded, what seqclf's result table prints
         test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
     metrics = {**{k: float(v) for k, v in test_metrics.items()}, **fit_summary, "threads": threads.history()}
-    report.write_json(out / "metrics.json", metrics)
-    rank_zero_only(log.info)("Results (%s):\n%s", out, report.table(metrics))
+    runfiles.write_metrics(out, metrics)
+    rank_zero_only(log.info)("Results (%s):\n%s", out, summary.table(metrics))
     return metrics
 
 
@@ -76,7 +76,7 @@ _jobs_started = 0  # jobs this process has run (a sweep's basic or joblib launch
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Run one training job. In a multirun a failing job is recorded (status.json, the summary)
-    and the sweep goes on; the command then exits non-zero (seqclf.report.SweepSummary)."""
+    and the sweep goes on; the command then exits non-zero (seqclf.sweep.SweepSummary)."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     out = Path(HydraConfig.get().runtime.output_dir)
     global _jobs_started
@@ -93,7 +93,7 @@ def main(cfg: DictConfig) -> float | None:
             held.enter_context(runs.hold(out))
     except Exception as e:
         if multirun:
-            report.write_status(out, "failed", error=f"{type(e).__name__}: {e}")
+            runfiles.write_status(out, "failed", error=f"{type(e).__name__}: {e}")
             log.exception("This job failed; the sweep goes on.")
             return None
         message = cli.explain(e)
@@ -109,18 +109,18 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
     try:
         if cfg.get("resume"):
             log.info("Resuming %s from %s", out, cfg.ckpt_path)
-        report.write_status(out, "running")
+        runfiles.write_status(out, "running")
         metrics = train(cfg)
     except SIGTERMException:  # Lightning stops cleanly, then exits 0 unless told otherwise
-        report.write_status(out, "interrupted")
+        runfiles.write_status(out, "interrupted")
         cli.log_to_files(log, "Stopped by SIGTERM.")
         print(f"seqclf-train: stopped by SIGTERM; resume=<run folder> continues {out}.", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
     except (KeyboardInterrupt, SystemExit):
-        report.write_status(out, "interrupted")
+        runfiles.write_status(out, "interrupted")
         raise
     except Exception as e:
-        report.write_status(out, "failed", error=f"{type(e).__name__}: {e}")
+        runfiles.write_status(out, "failed", error=f"{type(e).__name__}: {e}")
         if multirun:
             log.exception("This job failed; the sweep goes on.")
             return None
@@ -129,7 +129,7 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
             raise
         cli.log_to_files(log, message)  # the run's train.log keeps the reason too
         cli.fail("seqclf-train", message)
-    report.write_status(out, "completed")
+    runfiles.write_status(out, "completed")
     return metrics.get("val/acc_best")
 
 

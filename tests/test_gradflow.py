@@ -14,7 +14,7 @@ from seqclf.train import train
 
 
 def events(run: Path) -> EventAccumulator:
-    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "histograms": 0})
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0, "histograms": 0})
     acc.Reload()
     return acc
 

@@ -13,7 +13,7 @@ from conftest import TINY
 from conftest import run_seqclf as seqclf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from seqclf import predict, report
+from seqclf import predict, runfiles, summary
 
 
 def only(folder: Path) -> Path:
@@ -22,9 +22,7 @@ def only(folder: Path) -> Path:
 
 
 def scalars(run: Path, tag: str) -> list[float]:
-    acc = EventAccumulator(str(run / "tensorboard"))
-    acc.Reload()
-    return [e.value for e in sorted(acc.Scalars(tag), key=lambda e: e.step)]
+    return [value for _, value in runfiles.scalars(run, tag)]
 
 
 def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, cli_env):
@@ -42,7 +40,12 @@ def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, c
     assert [r["status"] for r in rows] == ["completed", "completed"]
     assert all(0 <= float(r["val_acc_best"]) <= 1 and 0 <= float(r["test_acc"]) <= 1 for r in rows)
     assert [r["epochs"] for r in rows] == ["1", "1"] and all(float(r["seconds_per_epoch"]) > 0 for r in rows)
-    assert "| run | overrides | status |" in (sweep / "summary.md").read_text()
+    assert all(len(r["seconds_per_epoch"].split(".")[-1]) == 2 for r in rows)  # seconds to 0.01
+    # Each row shows its own overrides; those every job shares are said once, above the table.
+    assert [r["overrides"] for r in rows] == ["model=rnn", "model=gru"]
+    md = (sweep / "summary.md").read_text()
+    assert md.count(f"data.path={imdb_dir}") == 1 and md.startswith("Every run: `")
+    assert "| run | overrides | status |" in md
     assert (sweep / "summary.png").read_bytes()[:4] == b"\x89PNG"
     # The gradient reaching each word, one line per job, and its first/last ratio per row.
     assert (sweep / "grad_flow.png").read_bytes()[:4] == b"\x89PNG"
@@ -69,6 +72,13 @@ def test_a_failing_job_is_recorded_and_the_others_finish(tmp_path, imdb_dir, cli
     assert report.returncode == 0 and "2 run(s)" in report.stdout
     with (sweep / "summary.csv").open() as f:
         assert sorted(r["status"] for r in csv.DictReader(f)) == ["completed", "failed"]
+
+    # A damaged metrics.json is read as missing, with a warning, not a traceback.
+    completed = next(p.parent for p in sweep.glob("*/metrics.json"))
+    (completed / "metrics.json").write_text('{"test/acc": 0.5')
+    report = seqclf("report", str(sweep), env=cli_env, cwd=tmp_path)
+    assert report.returncode == 0 and "metrics.json is unreadable" in report.stderr, report.stderr
+    assert "Traceback" not in report.stderr
 
 
 def test_resume_continues_in_place_and_equals_an_uninterrupted_run(tmp_path, imdb_dir, cli_env):
@@ -97,13 +107,13 @@ def test_resume_continues_in_place_and_equals_an_uninterrupted_run(tmp_path, imd
     ).read_text().replace("max_epochs=2", "max_epochs=1")  # the run's own record is kept; the resume has its own
     assert len(list((run / ".hydra").glob("resume-*/overrides.yaml"))) == 1
     # seqclf-report shows what the run is now: the resume's max_epochs=2, under the run's own name
-    (row,) = report.write_summary(run)
-    assert "trainer.max_epochs=2" in row["overrides"] and "max_epochs=1" not in row["overrides"]
+    (row,) = summary.write_summary(run)
+    assert "trainer.max_epochs=2" in row["overrides"] and "trainer.max_epochs=1" not in row["overrides"]
     assert row["run"] == run.name and row["epochs"] == 2
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
 
     # HPARAMS tab: hyperparameters with val/acc_best as the metric.
-    acc = EventAccumulator(str(run / "tensorboard"))
+    acc = EventAccumulator(str(run))
     acc.Reload()
     assert "_hparams_/experiment" in acc.PluginTagToContent("hparams")
 
@@ -247,11 +257,12 @@ def test_tensorboard_serves_the_run_on_localhost(tmp_path, imdb_dir):
 
     cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "trainer.max_epochs=2"])
     train(cfg)
+    run = Path(cfg.paths.output_dir)
     with socket.socket() as s:  # a free port on the loopback interface
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", cfg.paths.output_dir, "--host", "127.0.0.1",
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(run.parent), "--host", "127.0.0.1",
          "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -261,11 +272,12 @@ def test_tensorboard_serves_the_run_on_localhost(tmp_path, imdb_dir):
             assert server.poll() is None and time.monotonic() < deadline, "tensorboard did not come up"
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/scalars/tags", timeout=5) as r:
-                    tags = json.load(r).get("tensorboard") or None
+                    tags = json.load(r).get(run.name) or None  # a run is named by its folder alone
             except OSError:
                 time.sleep(0.5)
         assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/acc"} <= set(tags)
-        url = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=tensorboard&tag={quote('val/acc', safe='')}"
+        query = f"run={quote(run.name)}&tag={quote('val/acc', safe='')}"
+        url = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?{query}"
         with urllib.request.urlopen(url, timeout=5) as r:
             points = json.load(r)  # [wall time, step, value] per epoch
         assert len(points) == 2 and all(0 <= value <= 1 for _, _, value in points)

@@ -1,0 +1,118 @@
+"""The files in a run folder that seqclf writes and later reads back: status.json, metrics.json,
+the TensorBoard (or CSV) curves, the recorded overrides and the gradient probe's record. Each is
+written and read here, by one function each, and a damaged one reads as missing, with a warning."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import OmegaConf
+
+from seqclf import atomic
+from seqclf.gradflow import FILE as GRAD_FLOW_FILE
+from seqclf.runs import is_run
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.json"
+
+
+def find_runs(folder: Path) -> list[Path]:
+    """The run folder itself, or every run folder below a sweep folder (in job order)."""
+    if is_run(folder):
+        return [folder]
+
+    def job_number(run: Path) -> tuple[int, str]:
+        hydra_cfg = run / ".hydra" / "hydra.yaml"
+        num = OmegaConf.select(OmegaConf.load(hydra_cfg), "hydra.job.num") if hydra_cfg.is_file() else None
+        return (num if isinstance(num, int) else sys.maxsize, str(run))
+
+    return sorted((p.parent.parent for p in folder.rglob(".hydra/config.yaml")), key=job_number)
+
+
+@rank_zero_only  # one writer per run, also under DDP
+def write_json(path: Path, data: dict) -> None:
+    """Atomically: a kill mid-write leaves the previous file."""
+    atomic.write_json(path, data)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None if there is none, with a warning if it is damaged."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        log.warning("%s is unreadable (%s); read as missing.", path, e)
+        return None
+    if not isinstance(data, dict):
+        log.warning("%s does not hold a JSON object; read as missing.", path)
+        return None
+    return data
+
+
+def write_status(run: Path, status: str, **extra: Any) -> None:
+    """``running`` at the start of a run, then ``completed``, ``failed`` (with the error) or ``interrupted``."""
+    write_json(run / STATUS_FILE, {"status": status, **extra})
+
+
+def read_status(run: Path) -> dict[str, Any]:
+    status = _read_json(run / STATUS_FILE)
+    if status is None:  # a run from before status files, or killed before it could write one
+        return {"status": "completed" if (run / METRICS_FILE).is_file() else "unknown"}
+    return status
+
+
+def write_metrics(run: Path, metrics: dict[str, Any]) -> None:
+    write_json(run / METRICS_FILE, metrics)
+
+
+def read_metrics(run: Path) -> dict[str, Any]:
+    return _read_json(run / METRICS_FILE) or {}
+
+
+def scalars(run: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a logged scalar, from the run's TensorBoard events, else its CSV log."""
+    for events in (run, run / "tensorboard"):  # runs of seqclf 0.1 kept their events in tensorboard/
+        if not any(events.glob("events.out.tfevents.*")):
+            continue
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        logging.getLogger("tensorboard").setLevel(logging.WARNING)  # it narrates every file it reads
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        if tag in acc.Tags()["scalars"]:
+            return sorted((e.step, e.value) for e in acc.Scalars(tag))
+    metrics_csv = run / "csv" / "metrics.csv"
+    if metrics_csv.is_file():
+        with metrics_csv.open() as f:
+            return [(int(row["step"]), float(row[tag])) for row in csv.DictReader(f) if row.get(tag)]
+    return []
+
+
+def run_overrides(run: Path) -> list[str]:
+    """The run's command-line overrides, with those of each later ``resume=`` of it applied on top
+    (a resume records its own in .hydra/resume-<time>/), in the order they were first given."""
+    merged: dict[str, str] = {}
+    files = [run / ".hydra" / "overrides.yaml", *sorted((run / ".hydra").glob("resume-*/overrides.yaml"))]
+    for path in files:
+        if path.is_file():
+            for override in OmegaConf.to_container(OmegaConf.load(path)) or []:
+                key = str(override).split("=", 1)[0].lstrip("+~")
+                if key != "resume":
+                    merged[key] = str(override)
+    return list(merged.values())
+
+
+def last_grad_norm(run: Path) -> list[float]:
+    """The gradient norm at each word in the run's last probed epoch (seqclf.gradflow), if any."""
+    record = _read_json(run / GRAD_FLOW_FILE) or {}
+    norms = record.get("grad_norm")
+    return norms[-1] if isinstance(norms, list) and norms and isinstance(norms[-1], list) else []

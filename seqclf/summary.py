@@ -1,0 +1,140 @@
+"""Summaries: of one finished fit (what metrics.json records), and of a run or a sweep's runs,
+rebuilt from their folders (summary.csv, summary.md, summary.png and grad_flow.png)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from seqclf import plots, runfiles
+from seqclf.callbacks import EpochTimer
+
+COLUMNS = (
+    "run",
+    "overrides",
+    "status",
+    "best",
+    "val_acc_best",
+    "test_acc",
+    "epochs",
+    "seconds_per_epoch",
+    "grad_first_over_last",
+    "error",
+)
+
+
+def fit_summary(trainer: L.Trainer, out: Path) -> dict:
+    """What a comparison of runs needs from a finished fit: best validation accuracy and its
+    checkpoint, epochs, steps and timings."""
+    metrics: dict = {}
+    ckpt = trainer.checkpoint_callback
+    best = trainer.lightning_module.best_val_acc
+    if best is not None:
+        metrics["val/acc_best"] = best
+    if ckpt is not None and ckpt.best_model_path:
+        metrics["best_checkpoint"] = os.path.relpath(ckpt.best_model_path, out)
+    metrics["epochs"] = trainer.current_epoch
+    metrics["global_step"] = trainer.global_step
+    timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
+    if timer is not None:
+        metrics.update(timer.summary())
+    return metrics
+
+
+def table(metrics: dict) -> str:
+    """A run's results as aligned ``key  value`` lines for the log."""
+    rows = [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in metrics.items() if not isinstance(v, list)]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def summarize_run(run: Path, root: Path) -> dict[str, Any]:
+    status = runfiles.read_status(run)
+    metrics = runfiles.read_metrics(run)
+    curve = [value for _, value in runfiles.scalars(run, "val/acc")]
+    best = metrics.get("val/acc_best", max(curve) if curve else None)
+    grad_norm = runfiles.last_grad_norm(run)
+    return {
+        "run": str(run.relative_to(root)) if run != root else run.name,
+        "overrides": runfiles.run_overrides(run),
+        "status": status.get("status", "unknown"),
+        "val_acc_best": best,
+        "test_acc": metrics.get("test/acc"),
+        "epochs": metrics.get("epochs", len(curve) or None),
+        "seconds_per_epoch": metrics.get("seconds_per_epoch"),
+        "grad_first_over_last": grad_norm[0] / grad_norm[-1] if grad_norm else None,
+        "error": status.get("error", ""),
+        "curve": curve,
+        "grad_norm": grad_norm,
+    }
+
+
+def _fmt(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(value)
+    if not isinstance(value, float):
+        return str(value)
+    if column == "seconds_per_epoch":
+        return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+    if column == "grad_first_over_last":
+        return f"{value:.3g}"  # spans orders of magnitude: 1e-05 as readable as 0.8
+    return f"{value:.4f}"  # accuracies
+
+
+def shared_overrides(rows: list[dict[str, Any]]) -> list[str]:
+    """The overrides every run has (data.path, say): said once, not in every row or legend."""
+    if len(rows) < 2:
+        return []
+    common = set.intersection(*(set(row["overrides"]) for row in rows))
+    return [o for o in rows[0]["overrides"] if o in common]
+
+
+def write_summary(folder: str | Path) -> list[dict[str, Any]]:
+    """Write summary.csv, summary.md and summary.png into ``folder``; return the rows, whose
+    ``overrides`` are each run's own (those all runs share are left out)."""
+    folder = Path(folder).resolve()
+    rows = [summarize_run(run, folder) for run in runfiles.find_runs(folder)]
+    shared = shared_overrides(rows)
+    for row in rows:
+        row["overrides"] = [o for o in row["overrides"] if o not in shared]
+    scored = [row for row in rows if row["status"] == "completed" and row["val_acc_best"] is not None]
+    best = max(scored, key=lambda row: row["val_acc_best"], default=None)
+    for row in rows:
+        row["best"] = "best" if row is best else ""
+    with (folder / "summary.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({c: _fmt(c, row[c]) for c in COLUMNS} for row in rows)
+    lines = [f"Every run: `{' '.join(shared)}`", ""] if shared else []
+    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    for row in rows:
+        cells = [_fmt(c, row[c]).replace("|", "\\|").replace("\n", " ") for c in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    (folder / "summary.md").write_text("\n".join(lines) + "\n")
+    _plot(rows, folder)
+    return rows
+
+
+def _plot(rows: list[dict[str, Any]], folder: Path) -> None:
+    labels = [f"{' '.join(row['overrides']) or row['run']} ({row['status']})" for row in rows]
+    plots.epoch_curves(
+        [(label, row["curve"]) for label, row in zip(labels, rows, strict=True)],
+        folder / "summary.png",
+        ylabel="validation accuracy",
+        title="val/acc per epoch",
+    )
+    probed = [(label, row["grad_norm"]) for label, row in zip(labels, rows, strict=True) if row["grad_norm"]]
+    if probed:
+        plots.position_curves(
+            probed,
+            "|dLoss/dx_t| (batch mean, log scale)",
+            "gradient reaching each word, last epoch",
+            log_y=True,
+            path=folder / "grad_flow.png",
+        )
