@@ -127,10 +127,18 @@ class RunCheckpoint(ModelCheckpoint):
     - resumed in a moved or copied folder, the checkpoint's paths into the old folder are read as
       the same files in this one, where they are (Lightning would forget its best and last checkpoints and keep a
       ``best_model_path`` into the other folder);
+    - its file names may say ``{epoch_number}``, the epoch counted from 1;
     - it says nothing about the folder holding checkpoints: each run has its own, so they are this
       run's (resumed), and it removes the temporary files of a save that a kill interrupted (the run
       folder is held by this process alone, seqclf.runs.hold).
     """
+
+    def _monitor_candidates(self, trainer: L.Trainer) -> dict[str, torch.Tensor]:
+        """Also ``epoch_number``, for file names: epochs count from 1 wherever seqclf shows them
+        (Lightning's ``epoch`` is the 0-based index)."""
+        candidates = super()._monitor_candidates(trainer)
+        candidates["epoch_number"] = torch.tensor(trainer.current_epoch + 1)
+        return candidates
 
     @property
     def state_key(self) -> str:

@@ -11,13 +11,19 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 class StepProgressBar(TQDMProgressBar):
     """Lightning's tqdm bar, but its training count is optimizer steps: each ``training_step`` call
     runs a block of ``data.steps_per_execution`` steps, so the bar advances by a block at a time and
-    refreshes whenever it passes a multiple of ``refresh_rate`` steps."""
+    refreshes whenever it passes a multiple of ``refresh_rate`` steps. Its epochs count from 1."""
 
     @property
     def total_train_batches(self) -> int | float:
         sampler = getattr(self.trainer.train_dataloader, "sampler", None)
         steps = getattr(sampler, "num_steps", None)
         return super().total_train_batches if steps is None else steps
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        # Epochs count from 1 wherever seqclf shows them (checkpoint names, plots, the gradient probe).
+        total = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}{total}")
 
     def _steps_per_call(self, trainer: L.Trainer) -> int:
         sampler = getattr(trainer.train_dataloader, "sampler", None)

@@ -24,7 +24,7 @@ def run_files(out: Path) -> dict:
         "metrics": metrics,
         "best": out / metrics["best_checkpoint"],
         "last": out / "checkpoints" / "last.ckpt",
-        "events": sorted((out / "tensorboard").glob("events.out.tfevents.*")),
+        "events": sorted(out.glob("events.out.tfevents.*")),
     }
 
 
@@ -38,6 +38,7 @@ def test_each_cell_trains_one_epoch_and_writes_checkpoint_events_metrics(tmp_pat
     assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["test/loss"] > 0 and 0 <= metrics["val/acc_best"] <= 1
     assert metrics["epochs"] == 1 and metrics["global_step"] == 4 and metrics["seconds_per_epoch"] > 0
     assert files["best"].is_file() and files["last"].is_file() and files["events"]
+    assert metrics["best_checkpoint"] == "checkpoints/epoch_001.ckpt"  # epochs count from 1, as the bar's
 
     # The checkpoint describes itself: primitive hparams and the tokenizer, nothing else needed.
     model = SeqClassifier.load_from_checkpoint(files["last"], map_location="cpu")
