@@ -1,4 +1,5 @@
-"""Crash-safe file writes: nothing half-written is ever visible under the final name."""
+"""Writing files safely: nothing half-written is ever visible under the final name, and a folder
+that cannot be written to is found before any work starts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+from seqclf.errors import ConfigError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -44,3 +47,17 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
 def write_json(path: str | Path, data: object) -> None:
     """``data`` as indented JSON, written atomically."""
     write_atomic(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
+
+
+def check_writable(folder: str | Path, setting: str) -> None:
+    """Create ``folder`` if need be and write a file into it, or raise a ConfigError naming
+    ``setting`` (the option that chose the folder) and the fix. Leaves no file behind."""
+    path = Path(folder).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        file = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{file} is a file, not a folder" if file else e.strerror
+        raise ConfigError(f"{setting}: cannot write into {path} ({reason}); choose a writable folder.") from None

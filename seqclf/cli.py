@@ -5,6 +5,7 @@ else is a crash and keeps its traceback."""
 from __future__ import annotations
 
 import difflib
+import errno
 import logging
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from seqclf.errors import SeqclfError
+
+# A full disk or a folder the user may not write to: theirs to fix, not a crash.
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR}
 
 
 def fail(prog: str, message: str) -> NoReturn:
@@ -60,6 +64,12 @@ def explain(error: BaseException, defaults: DictConfig | None = None) -> str | N
         return " ".join(lines) or type(error).__name__
     if isinstance(error, MisconfigurationException):
         return f"Lightning refused a trainer setting: {error}"
+    if isinstance(error, OSError) and error.errno in _DISK_ERRORS:
+        where = f" {error.filename}" if error.filename else ""
+        return (
+            f"could not write{where}: {error.strerror}. Free some space, or choose a folder you can write to "
+            "(paths.log_dir for runs, data.cache_dir for the data cache); nothing half-written was left behind."
+        )
     return None
 
 

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import seqclf
 from seqclf import CONF_DIR, checkpoints, cli, resolvers, runfiles, runs, summary, threads
+from seqclf.atomic import check_writable
 from seqclf.config import validate
 from seqclf.instantiate import instantiate, instantiate_all
 
@@ -139,10 +140,15 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
     if cfg.get("resume"):
         resumed = runs.resume_config(cfg, overrides, cfg.hydra.runtime.choices)
         validate(resumed)
+        check_writable(resumed.resume, f"resume={cfg.resume}")
         with runs.hold(Path(resumed.resume)):  # free now, held again once the run starts
             pass
+        check_writable(resumed.data.cache_dir, f"data.cache_dir={resumed.data.cache_dir}")
     else:
         validate(cfg)
+        chosen = "hydra.run.dir" if any(o.startswith("hydra.run.dir=") for o in overrides) else "paths.log_dir"
+        check_writable(Path(cfg.hydra.run.dir).parent, f"{chosen}={OmegaConf.select(cfg, chosen)}")
+        check_writable(cfg.data.cache_dir, f"data.cache_dir={cfg.data.cache_dir}")
 
 
 def console() -> None:

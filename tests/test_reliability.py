@@ -113,6 +113,8 @@ def bad_data(tmp_path: Path, kind: str) -> Path:
         ("task_name=../../x", "task_name='../../x' names the folder under outputs/"),
         ("data.num_proc=-2", "data.num_proc=-2 must be a positive number of processes"),
         ("data.max_len=100000000", "data.max_len=100000000 needs about"),
+        ("paths.log_dir=UNDER_A_FILE", "a_file is a file, not a folder); choose a writable folder"),
+        ("data.cache_dir=UNDER_A_FILE", "a_file is a file, not a folder); choose a writable folder"),
     ],
 )
 def test_bad_input_is_one_clear_message_and_damages_nothing(
@@ -125,7 +127,9 @@ def test_bad_input_is_one_clear_message_and_damages_nothing(
         value = str(bad_data(tmp_path, value))
     (tmp_path / "truncated.ckpt").write_bytes(last.read_bytes()[:2000])
     (tmp_path / "random.ckpt").write_bytes(os.urandom(4096))
+    (tmp_path / "a_file").write_text("not a folder")
     value = {
+        "UNDER_A_FILE": str(tmp_path / "a_file" / "outputs"),
         "MISSING": str(tmp_path / "missing"),
         "FOLDER": str(tmp_path),
         "TRUNCATED": str(tmp_path / "truncated.ckpt"),
@@ -135,7 +139,7 @@ def test_bad_input_is_one_clear_message_and_damages_nothing(
     argv = ["seqclf-train", f"data.path={imdb_dir}", *TINY, f"{key}={value}"]
     if value == str(last):
         argv.append("model.hidden_size=8")
-    code = run_cli(train_module.main, argv, monkeypatch, tmp_path)
+    code = run_cli(train_module.console, argv, monkeypatch, tmp_path)
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and err.startswith("seqclf-train: error: ") and "Traceback" not in err
@@ -385,3 +389,33 @@ def test_a_run_in_use_is_not_resumed_and_a_refused_resume_changes_nothing(finish
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("seqclf-train: error: ") and "Traceback" not in err, (bad, err)
     assert files() == before  # status.json still says completed; no .hydra/resume-* record
+
+
+@pytest.mark.parametrize("full_while", ["checkpoint", "cache"])
+def test_a_full_disk_is_one_message_and_leaves_nothing_half_written(
+    tmp_path, imdb_dir, monkeypatch, capsys, full_while
+):
+    import errno
+
+    import numpy as np
+
+    def full_disk(file):
+        (file.write if hasattr(file, "write") else Path(file).write_bytes)(b"the first bytes")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if full_while == "checkpoint":
+        monkeypatch.setattr(torch, "save", lambda obj, f, *args, **kwargs: full_disk(f))
+    else:
+        monkeypatch.setattr(np, "save", lambda file, array, *args, **kwargs: full_disk(file))
+    cache = tmp_path / "cache"
+    argv = ["seqclf-train", f"data.path={imdb_dir}", *TINY, f"data.cache_dir={cache}"]
+    code = run_cli(train_module.console, argv, monkeypatch, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2 and "No space left on device" in err and "Traceback" not in err, err
+    (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    assert json.loads((run / "status.json").read_text())["status"] == "failed"
+    assert "No space left on device" in (run / "train.log").read_text()
+    assert not [p for p in [*run.rglob("*"), *cache.rglob("*")] if p.name.startswith(".") and p.name != ".lock"
+                and p.name != ".hydra" and ".hydra" not in p.parts]  # fmt: skip
+    if full_while == "cache":
+        assert not list(cache.glob("imdb-*"))  # no cache published from a failed write
