@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -88,10 +89,24 @@ def _offline_env(monkeypatch, tmp_path_factory):
     GlobalHydra.instance().clear()
 
 
-def run_seqclf(module: str, *args, env: dict, cwd, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_seqclf(module: str, *args, env: dict | None = None, cwd, timeout: float = 300) -> subprocess.CompletedProcess:
     """``python -m seqclf.<module> ARGS`` in ``cwd``, as a user runs the console scripts."""
     command = [sys.executable, "-m", f"seqclf.{module}", *args]
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _default_sigint() -> None:
+    # A job started in the background of a non-interactive shell (as CI may run us) inherits an
+    # ignored SIGINT, and Python then installs no KeyboardInterrupt handler. A user's terminal has
+    # the default; give the child that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_seqclf(module: str, *args, env: dict, cwd) -> subprocess.Popen:
+    """``run_seqclf`` without waiting (runs side by side, signals): stdout and stderr in one pipe."""
+    command = [sys.executable, "-m", f"seqclf.{module}", *args]
+    return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
 
 
 def compose_train(tmp_path: Path, overrides: list[str] = (), tiny: bool = True) -> DictConfig:

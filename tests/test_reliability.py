@@ -13,7 +13,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import TINY, compose_train, write_split
+from conftest import TINY, compose_train, run_seqclf, start_seqclf, write_split
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
@@ -113,6 +113,13 @@ def bad_data(tmp_path: Path, kind: str) -> Path:
         ("task_name=../../x", "task_name='../../x' names the folder under outputs/"),
         ("data.num_proc=-2", "data.num_proc=-2 must be a positive number of processes"),
         ("data.max_len=100000000", "data.max_len=100000000 needs about"),
+        ("data.val_fraction=1.0", "data.val_fraction=1.0 must lie strictly between 0 and 1"),
+        ("data.padding=left", "data.padding='left' is not valid; choose one of pre, post"),
+        ("optimizer.lr=-1", "optimizer.lr=-1 must be a number >= 0"),
+        ("optimizer.weight_decay=-0.1", "optimizer.weight_decay=-0.1 must be a number >= 0"),
+        ("model.pooling=mean", "model.pooling='mean' is not valid; choose one of last, max, last_max"),
+        ("trainer.gradient_clip_val=1.0", "(data.steps_per_execution); set optimizer.gradient_clip_val instead"),
+        ("trainer.accumulate_grad_batches=4", "use a larger data.batch_size instead"),
         ("paths.log_dir=UNDER_A_FILE", "a_file is a file, not a folder); choose a writable folder"),
         ("data.cache_dir=UNDER_A_FILE", "a_file is a file, not a folder); choose a writable folder"),
     ],
@@ -237,19 +244,6 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
-def _restore_sigint() -> None:
-    # A job started in the background of a non-interactive shell (as CI may run us) inherits an
-    # ignored SIGINT, and Python then installs no KeyboardInterrupt handler. A user's terminal has
-    # the default; give the child that.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _start(args, env, cwd) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "seqclf.train", *args], env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=_restore_sigint)  # fmt: skip
-
-
 @pytest.mark.slow
 def test_kill_9_at_random_moments_then_resume_finishes_with_the_weights_of_an_uninterrupted_run(
     tmp_path, imdb_dir, cli_env
@@ -263,11 +257,10 @@ def test_kill_9_at_random_moments_then_resume_finishes_with_the_weights_of_an_un
             "callbacks.step_checkpoint.every_n_train_steps=7"]  # fmt: skip
     (tmp_path / "straight").mkdir()
     (tmp_path / "killed").mkdir()
-    straight = subprocess.run([sys.executable, "-m", "seqclf.train", *args], env=cli_env, cwd=tmp_path / "straight",
-                              capture_output=True, text=True)  # fmt: skip
+    straight = run_seqclf("train", *args, env=cli_env, cwd=tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr
     rng = random.Random(7)
-    proc = _start(args, cli_env, tmp_path / "killed")
+    proc = start_seqclf("train", *args, env=cli_env, cwd=tmp_path / "killed")
     runs = tmp_path / "killed" / "outputs" / "train" / "runs"
     _wait_for(runs, proc)
     run = next(runs.iterdir())
@@ -278,7 +271,7 @@ def test_kill_9_at_random_moments_then_resume_finishes_with_the_weights_of_an_un
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills.append(torch.load(checkpoints.newest(run), weights_only=True)["global_step"])
-        proc = _start([f"resume={run}"], cli_env, tmp_path)
+        proc = start_seqclf("train", f"resume={run}", env=cli_env, cwd=tmp_path)
     output = proc.communicate(timeout=300)[0]
     assert proc.returncode == 0, output
     assert not list((run / "checkpoints").glob(".*.tmp"))  # a save cut short leaves nothing behind
@@ -293,7 +286,7 @@ def test_kill_9_at_random_moments_then_resume_finishes_with_the_weights_of_an_un
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_stops_cleanly_exits_non_zero_keeps_a_checkpoint(tmp_path, imdb_dir, cli_env, sig):
-    proc = _start([f"data.path={imdb_dir}", *TINY, "trainer.max_epochs=500"], cli_env, tmp_path)
+    proc = start_seqclf("train", f"data.path={imdb_dir}", *TINY, "trainer.max_epochs=500", env=cli_env, cwd=tmp_path)
     runs = tmp_path / "outputs" / "train" / "runs"
     _wait_for(runs, proc)
     run = next(runs.iterdir())
@@ -324,8 +317,6 @@ def test_any_damaged_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_a_run_folder_cannot_make_resume_run_code_and_a_refused_resume_changes_nothing(tmp_path, imdb_dir, cli_env):
-    from conftest import run_seqclf
-
     trained = run_seqclf("train", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     (run,) = list((tmp_path / "outputs" / "train" / "runs").iterdir())
@@ -344,8 +335,6 @@ def test_a_run_folder_cannot_make_resume_run_code_and_a_refused_resume_changes_n
 @pytest.fixture
 def finished_run(tmp_path, imdb_dir, cli_env) -> Path:
     """A run folder written by the command, as resume= expects one."""
-    from conftest import run_seqclf
-
     (tmp_path / "work").mkdir()
     done = run_seqclf("train", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path / "work")
     assert done.returncode == 0, done.stderr
@@ -354,8 +343,6 @@ def finished_run(tmp_path, imdb_dir, cli_env) -> Path:
 
 
 def test_a_moved_run_folder_resumes_into_itself(tmp_path, imdb_dir, finished_run, cli_env):
-    from conftest import run_seqclf
-
     moved = tmp_path / "elsewhere" / "my-run"
     moved.parent.mkdir()
     finished_run.rename(moved)
@@ -419,3 +406,23 @@ def test_a_full_disk_is_one_message_and_leaves_nothing_half_written(
                 and p.name != ".hydra" and ".hydra" not in p.parts]  # fmt: skip
     if full_while == "cache":
         assert not list(cache.glob("imdb-*"))  # no cache published from a failed write
+
+
+@pytest.mark.parametrize(
+    "command, override, message",
+    [
+        ("train", "trainer.max_epoch=3", "trainer.max_epoch is not a setting; did you mean trainer.max_epochs?"),
+        ("train", "model=lstmm", "model=lstmm is not an option of model; choose one of gru, lstm, rnn."),
+        ("train", "optimizer.lr=-1", "optimizer.lr=-1 must be a number >= 0"),
+        ("train", "ckpt_path=runs/model=gru,seed=2/last.ckpt", "must be quoted: key='value'"),
+        ("evaluate", "data.pth=x", "data.pth is not a setting; did you mean data.path?"),
+    ],
+)
+def test_a_mistake_on_the_command_line_is_one_paragraph_before_any_run_folder(
+    tmp_path, cli_env, command, override, message
+):
+    result = run_seqclf(command, override, env=cli_env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith(f"seqclf-{'eval' if command == 'evaluate' else 'train'}: error: ")
+    assert not (tmp_path / "outputs").exists()  # nothing was started, so nothing is left behind

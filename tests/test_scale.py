@@ -3,8 +3,6 @@
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import hydra
@@ -13,10 +11,6 @@ import torch
 from conftest import TINY, compose_train, run_seqclf
 
 from seqclf import runfiles
-
-
-def run(args, env, cwd, timeout=300) -> subprocess.CompletedProcess:
-    return run_seqclf("train", *args, env=env, cwd=cwd, timeout=timeout)
 
 
 def val_acc(run_dir: Path) -> list[float]:
@@ -33,10 +27,10 @@ def test_ddp_on_two_cpu_processes_writes_one_run_and_matches_a_single_process(tm
     common = [f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=1024", *evaluate_all]
     (tmp_path / "single").mkdir()
     (tmp_path / "ddp").mkdir()
-    single = run([*common, "data.batch_size=16"], cli_env, tmp_path / "single")
+    single = run_seqclf("train", *common, "data.batch_size=16", env=cli_env, cwd=tmp_path / "single")
     assert single.returncode == 0, single.stderr
     ddp_args = [*common, "data.batch_size=8", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
-    ddp = run(ddp_args, cli_env, tmp_path / "ddp")
+    ddp = run_seqclf("train", *ddp_args, env=cli_env, cwd=tmp_path / "ddp")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     (run_dir,) = list((tmp_path / "ddp" / "outputs" / "train" / "runs").iterdir())  # one run folder
     (single_dir,) = list((tmp_path / "single" / "outputs" / "train" / "runs").iterdir())
@@ -56,7 +50,7 @@ def test_ddp_on_two_cpu_processes_writes_one_run_and_matches_a_single_process(tm
 def test_validation_reduced_across_ranks_equals_one_process(tmp_path, imdb_dir, cli_env):
     """The same checkpoint evaluated by 1 and by 2 processes gives the same accuracy."""
     common = [f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=10", "trainer.limit_test_batches=1.0"]
-    trained = run(common, cli_env, tmp_path)
+    trained = run_seqclf("train", *common, env=cli_env, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     (run_dir,) = list((tmp_path / "outputs" / "train" / "runs").iterdir())
     ckpt = run_dir / "checkpoints" / "last.ckpt"
@@ -65,11 +59,8 @@ def test_validation_reduced_across_ranks_equals_one_process(tmp_path, imdb_dir, 
         "one": ["trainer=cpu"],
         "two": ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"],
     }.items():
-        done = subprocess.run(
-            [sys.executable, "-m", "seqclf.evaluate", f"ckpt_path={ckpt}", f"data.path={imdb_dir}",
-             "data.eval_batch_size=10", "data.progress=false", *extra],
-            env=cli_env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+        done = run_seqclf("evaluate", f"ckpt_path={ckpt}", f"data.path={imdb_dir}", "data.eval_batch_size=10",
+                          "data.progress=false", *extra, env=cli_env, cwd=tmp_path)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
         results[name] = json.loads(ckpt.with_suffix(".test.json").read_text())
     assert results["one"]["test/acc"] == pytest.approx(results["two"]["test/acc"], abs=1e-6)
@@ -78,7 +69,7 @@ def test_validation_reduced_across_ranks_equals_one_process(tmp_path, imdb_dir, 
 
 def test_parallel_sweep_with_the_joblib_launcher(tmp_path, imdb_dir, cli_env):
     args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=rnn,gru", f"data.path={imdb_dir}", *TINY]
-    result = run(args, cli_env, tmp_path)
+    result = run_seqclf("train", *args, env=cli_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = list((tmp_path / "outputs" / "train" / "multiruns").iterdir())
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["model=gru", "model=rnn"]
@@ -101,7 +92,7 @@ def test_submitit_local_executor_runs_a_sweep(tmp_path, imdb_dir, cli_env):
     """submitit's local executor stands in for a SLURM cluster."""
     args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "model=rnn,lstm",
             f"data.path={imdb_dir}", *TINY]  # fmt: skip
-    result = run(args, cli_env, tmp_path, timeout=600)
+    result = run_seqclf("train", *args, env=cli_env, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = list((tmp_path / "outputs" / "train" / "multiruns").iterdir())
     with (sweep / "summary.csv").open() as f:

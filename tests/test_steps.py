@@ -8,10 +8,8 @@ import pytest
 import torch
 from conftest import compose_train
 
-from seqclf.config import validate
 from seqclf.data import IMDBDataModule
 from seqclf.data.batches import BatchOrder
-from seqclf.errors import ConfigError
 from seqclf.models import RNNClassifier
 from seqclf.module import SeqClassifier
 
@@ -63,18 +61,6 @@ def test_max_steps_stops_inside_a_block(tmp_path, imdb_dir):
 
     cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "trainer.max_steps=3", "trainer.max_epochs=5"])
     assert train(cfg)["global_step"] == 3  # not the block's 4
-
-
-@pytest.mark.parametrize(
-    "override, message",
-    [
-        ("trainer.gradient_clip_val=1.0", "set optimizer.gradient_clip_val instead"),
-        ("trainer.accumulate_grad_batches=4", "use a larger data.batch_size instead"),
-    ],
-)
-def test_lightning_settings_that_do_not_apply_are_refused(tmp_path, override, message):
-    with pytest.raises(ConfigError, match=message):
-        validate(compose_train(tmp_path, [override]))
 
 
 def test_logged_curves_are_the_same_for_any_block_size(tmp_path, imdb_dir):

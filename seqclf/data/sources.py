@@ -116,7 +116,7 @@ def _read_table(path: Path):
     import pyarrow.parquet
 
     if path.suffix == ".parquet":
-        return pyarrow.parquet.ParquetFile(path).read()  # read_table would import pyarrow.dataset (0.25 s)
+        return pyarrow.parquet.ParquetFile(path).read()  # read_table would import pyarrow.dataset, slow to import
     # A block holds whole rows, so one review longer than the default block (1 MB) needs a larger
     # one; larger blocks mean fewer parallel readers, hence only when needed.
     for block_size in (None, min(path.stat().st_size + 1, 2**31 - 1)):
