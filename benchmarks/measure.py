@@ -81,12 +81,12 @@ def hand_loop(
 
 HANDS = ("hand", "hand_fused")  # the textbook loop, and the one with seqclf's optimizer
 # everything timed by the epoch: seqclf_k1 is seqclf with data.steps_per_execution=1
-SIDES = (*HANDS, "bare_lightning", "seqclf_k1", "seqclf")
+LOOPS = (*HANDS, "bare_lightning", "seqclf_k1", "seqclf")
 
 
 class Interleave(L.Callback):
     """Inside a seqclf run, at the first block start after at least ``SEGMENT`` optimizer steps,
-    runs as many steps of each hand loop, and records each side's seconds per step. Neighbouring
+    runs as many steps of each hand loop, and records each loop's seconds per step. Neighbouring
     segments share the machine's speed of the moment, which on a shared machine drifts too much for
     epoch-level comparisons."""
 
@@ -120,13 +120,13 @@ def interleaved(
     dm: IMDBDataModule, data: str, cell: str, epochs: int, batch_size: int, device: str, work: Path
 ) -> dict[str, float]:
     """Paired ratios from blocks of steps interleaved in one seqclf run (see Interleave)."""
-    Interleave.hands = {side: HandLoop(dm, cell, batch_size, device, 0, side == "hand_fused") for side in HANDS}
+    Interleave.hands = {loop: HandLoop(dm, cell, batch_size, device, 0, loop == "hand_fused") for loop in HANDS}
     Interleave.segments = []
     seqclf_epochs(data, cell, epochs, batch_size, device, work, 0, extra_callback=f"{__name__}.Interleave")
     segments, med = Interleave.segments, statistics.median
-    result = {f"{side}_step_us": med(s[side] for s in segments) * 1e6 for side in ("seqclf", *HANDS)}
-    for side in HANDS:
-        result[f"ratio_to_{side}"] = med(s["seqclf"] / s[side] for s in segments)
+    result = {f"{loop}_step_us": med(s[loop] for s in segments) * 1e6 for loop in ("seqclf", *HANDS)}
+    for loop in HANDS:
+        result[f"ratio_to_{loop}"] = med(s["seqclf"] / s[loop] for s in segments)
     return {**result, "segments": len(segments)}
 
 
@@ -180,7 +180,7 @@ def seqclf_epochs(
     ``steps_per_execution`` overrides the default block size."""
     overrides = [
         *([f"data.steps_per_execution={steps_per_execution}"] if steps_per_execution else []),
-        f"threads={torch.get_num_threads()}",  # the hand loops' count: the sides differ in the loop alone
+        f"threads={torch.get_num_threads()}",  # the hand loops' count: the loops differ in the loop alone
         f"data.path={data}",
         f"model={cell}",
         f"trainer={'gpu' if device == 'cuda' else 'cpu'}",

@@ -6,7 +6,7 @@
 Prints tables and writes the same numbers as JSON (``--out``): per cell type the median
 training-epoch seconds of two hand-written loops, a bare Lightning Trainer, seqclf with one
 optimizer step per training_step call (K=1) and seqclf as shipped (training batches only, as timed
-by seqclf's EpochTimer; validation excluded on all sides) and the ratios. The first hand loop is
+by seqclf's EpochTimer; validation excluded on all loops) and the ratios. The first hand loop is
 the textbook one (``torch.optim.Adam(params, lr)``); the second uses the optimizer seqclf uses
 (Adam with ``fused=True``), so its ratio is the framework's own overhead. The same ratios also
 come from segments of steps interleaved in one seqclf epoch (see measure.Interleave), which share
@@ -31,8 +31,8 @@ from pathlib import Path
 import lightning as L
 import torch
 from measure import (
+    LOOPS,
     PROBE_SECONDS,
-    SIDES,
     Interleave,
     bare_lightning,
     concurrency,
@@ -45,22 +45,22 @@ from measure import (
 
 
 def measure_cell(args, dm, data: str, cell: str, work: Path) -> dict:
-    """Alternating rounds of every side's epochs, so drifts in machine speed hit all sides."""
+    """Alternating rounds of every loop's epochs, so drifts in machine speed hit all loops."""
     med = statistics.median
-    epochs: dict[str, list[float]] = {k: [] for k in SIDES}
-    cpu_epochs: dict[str, list[float]] = {k: [] for k in SIDES}
+    epochs: dict[str, list[float]] = {k: [] for k in LOOPS}
+    cpu_epochs: dict[str, list[float]] = {k: [] for k in LOOPS}
     for r in range(args.rounds):
-        for side in SIDES:
-            if side.startswith("seqclf"):
-                k = 1 if side == "seqclf_k1" else None
-                run = work / f"{cell}{r}-{side}"
+        for loop in LOOPS:
+            if loop.startswith("seqclf"):
+                k = 1 if loop == "seqclf_k1" else None
+                run = work / f"{cell}{r}-{loop}"
                 wall, cpu = seqclf_epochs(data, cell, args.epochs, args.batch_size, args.device, run, r, None, k)
-            elif side == "bare_lightning":
+            elif loop == "bare_lightning":
                 wall, cpu = bare_lightning(dm, cell, args.epochs, args.batch_size, args.device, r)
             else:
-                wall, cpu = hand_loop(dm, cell, args.epochs, args.batch_size, args.device, r, side == "hand_fused")
-            epochs[side] += wall[args.warmup :]
-            cpu_epochs[side] += cpu[args.warmup :]
+                wall, cpu = hand_loop(dm, cell, args.epochs, args.batch_size, args.device, r, loop == "hand_fused")
+            epochs[loop] += wall[args.warmup :]
+            cpu_epochs[loop] += cpu[args.warmup :]
 
     def paired(ours: list[float], ref: list[float]) -> float:
         # Each epoch against the reference epoch of the same round and number: the machine's speed
@@ -69,9 +69,9 @@ def measure_cell(args, dm, data: str, cell: str, work: Path) -> dict:
 
     probe = med(PROBE_SECONDS.get(cell, [0.0]))
     return {
-        **{f"{side}_epoch_s": times for side, times in epochs.items()},
-        **{f"{side}_epoch_cpu_s": times for side, times in cpu_epochs.items()},
-        **{f"{side}_median_s": med(times) for side, times in epochs.items()},
+        **{f"{loop}_epoch_s": times for loop, times in epochs.items()},
+        **{f"{loop}_epoch_cpu_s": times for loop, times in cpu_epochs.items()},
+        **{f"{loop}_median_s": med(times) for loop, times in epochs.items()},
         "ratio": paired(epochs["seqclf"], epochs["hand"]),
         "ratio_same_optimizer": paired(epochs["seqclf"], epochs["hand_fused"]),
         "k1_ratio_same_optimizer": paired(epochs["seqclf_k1"], epochs["hand_fused"]),
@@ -87,7 +87,7 @@ def measure_cell(args, dm, data: str, cell: str, work: Path) -> dict:
 def print_tables(result: dict) -> None:
     machine, cells = result["machine"], result["cells"]
     print(f"\n{machine['device']} ({machine['device_name']}), batch {result['settings']['batch_size']}, ", end="")
-    print(f"torch {machine['torch']}, {machine['cpus']} CPUs, {machine['torch_threads']} torch threads on every side")
+    print(f"torch {machine['torch']}, {machine['cpus']} CPUs, {machine['torch_threads']} torch threads on every loop")
     print("\nSeconds per training epoch (median), and paired ratios:")
     print(
         "| cell | hand loop | hand loop, fused Adam | bare Lightning | seqclf K=1 | seqclf | seqclf / hand "
@@ -95,7 +95,7 @@ def print_tables(result: dict) -> None:
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for cell, c in cells.items():
-        times = " | ".join(f"{c[f'{side}_median_s']:.2f}" for side in SIDES)
+        times = " | ".join(f"{c[f'{loop}_median_s']:.2f}" for loop in LOOPS)
         keys = ("ratio", "k1_ratio_same_optimizer", "ratio_same_optimizer", "bare_lightning_ratio_same_optimizer")
         print(f"| {cell} | {times} | " + " | ".join(f"{c[k]:.2f}x" for k in keys) + " |")
     print(
@@ -129,10 +129,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="local IMDB folder (the Hub's layout, CSV or JSON Lines)")
     parser.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"], choices=["rnn", "lstm", "gru"])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per round and side")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of all sides")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per round and loop")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of all loops")
     parser.add_argument(
-        "--warmup", type=int, default=1, help="first epochs of each round left out of the ratios, on all sides"
+        "--warmup", type=int, default=1, help="first epochs of each round left out of the ratios, on all loops"
     )
     parser.add_argument("--prep-runs", type=int, default=3, help="cold data preparations, each into a new cache")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -141,7 +141,7 @@ def main() -> None:
         "--concurrency-cells", nargs="*", default=["lstm", "gru"], help="cells for the two-runs-at-once case (CPU)"
     )
     parser.add_argument(
-        "--threads", type=int, default=torch.get_num_threads(), help="torch threads for every timed side"
+        "--threads", type=int, default=torch.get_num_threads(), help="torch threads for every timed loop"
     )
     parser.add_argument("--out", default="benchmarks/results.json")
     args = parser.parse_args()
