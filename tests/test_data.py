@@ -1,3 +1,5 @@
+"""IMDBDataModule: reading, splitting, caching, batching and the errors bad data gets."""
+
 import time
 from types import SimpleNamespace
 

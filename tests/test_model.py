@@ -1,3 +1,5 @@
+"""RNNClassifier and SeqClassifier: shapes, padding, pooling, and self-describing hyperparameters."""
+
 import pytest
 import torch
 

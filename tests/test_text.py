@@ -1,3 +1,5 @@
+"""The tokenizer against hand-made examples: normalisation, vocabulary, Keras-style padding."""
+
 import random
 
 import numpy as np

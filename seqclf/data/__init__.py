@@ -1,3 +1,5 @@
+"""The data package: the IMDB DataModule and the tokenizer."""
+
 from seqclf.data.imdb import IMDBDataModule
 from seqclf.data.text import WordTokenizer, tokenize
 
