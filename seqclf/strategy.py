@@ -15,6 +15,7 @@ import torch.distributed as dist
 from lightning.fabric.utilities.distributed import _init_dist_connection
 from lightning.fabric.utilities.seed import reset_seed
 from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 
 _MARK = "SEQCLF_LOOPBACK_RENDEZVOUS"  # set for the processes this one starts: the store is ours
 
@@ -23,14 +24,25 @@ class LoopbackDDPStrategy(DDPStrategy):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._socket: socket.socket | None = None
-        launched_by_us = os.environ.get(_MARK) == "1"
-        if "LOCAL_RANK" not in os.environ and ("MASTER_ADDR" not in os.environ or launched_by_us):
-            self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self._socket.bind(("127.0.0.1", 0))
-            self._socket.listen()
-            os.environ.update(
-                {_MARK: "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(self._socket.getsockname()[1])}
-            )
+
+    def _configure_launcher(self) -> None:
+        super()._configure_launcher()
+        starts_processes = isinstance(self._launcher, _SubprocessScriptLauncher) and not (
+            self.cluster_environment.creates_processes_externally  # torchrun, SLURM, or a process it started
+        )
+        ours = "MASTER_ADDR" not in os.environ or os.environ.get(_MARK) == "1"  # not the user's rendezvous
+        if not (starts_processes and self.num_nodes == 1 and ours):
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+        if self.cluster_environment.main_port != port:  # the environment chose its port already: torch's way
+            sock.close()
+            return
+        os.environ[_MARK] = "1"
+        self._socket = sock
 
     def setup_distributed(self) -> None:
         if os.environ.get(_MARK) != "1" or self.num_nodes != 1:
@@ -42,7 +54,7 @@ class LoopbackDDPStrategy(DDPStrategy):
         is_master = self._socket is not None and self.global_rank == 0
         store = dist.TCPStore(
             "127.0.0.1",
-            int(os.environ["MASTER_PORT"]),
+            self.cluster_environment.main_port,
             self.world_size,
             is_master=is_master,
             timeout=self._timeout,

@@ -102,14 +102,26 @@ def test_submitit_local_executor_runs_a_sweep(tmp_path, imdb_dir, cli_env):
 
 
 def test_a_single_machine_ddp_rendezvous_listens_on_the_loopback_only(monkeypatch):
+    import torch
+    from lightning.fabric.plugins.environments import LightningEnvironment
+
     from seqclf.strategy import LoopbackDDPStrategy
+
+    def strategy(environment):
+        ddp = LoopbackDDPStrategy(cluster_environment=environment, parallel_devices=[torch.device("cpu")] * 2)
+        ddp._configure_launcher()
+        return ddp
 
     for var in ("MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "SEQCLF_LOOPBACK_RENDEZVOUS"):
         monkeypatch.delenv(var, raising=False)
-    ours = LoopbackDDPStrategy()
+    ours = strategy(LightningEnvironment())
+    port = ours._socket.getsockname()[1]
     assert ours._socket.getsockname()[0] == "127.0.0.1"
-    assert (os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]) == ("127.0.0.1", str(ours._socket.getsockname()[1]))
+    assert (os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]) == ("127.0.0.1", str(port))
     ours._socket.close()
     monkeypatch.delenv("SEQCLF_LOOPBACK_RENDEZVOUS")
-    monkeypatch.setenv("MASTER_ADDR", "10.0.0.7")  # the user's (or a cluster's) rendezvous is left alone
-    assert LoopbackDDPStrategy()._socket is None
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.7")  # the user's rendezvous is left alone
+    assert strategy(LightningEnvironment())._socket is None
+    monkeypatch.delenv("MASTER_ADDR")
+    monkeypatch.setenv("LOCAL_RANK", "1")  # a process that torchrun (or this strategy) started
+    assert strategy(LightningEnvironment())._socket is None
