@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import hydra
+import lightning as L
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqclf import CONF_DIR, checkpoints, cli, resolvers, runfiles, summary
@@ -18,14 +20,20 @@ log = logging.getLogger(__name__)
 resolvers.register()  # before Hydra composes the run folder's name
 
 
-def evaluate(cfg: DictConfig) -> dict:
+def prepare(cfg: DictConfig) -> tuple[Path, torch.nn.Module, L.LightningDataModule]:
+    """The checkpoint's path, its model and the DataModule that encodes the test split with its
+    tokenizer: every check seqclf-eval makes before it reads any data."""
     if OmegaConf.is_missing(cfg, "ckpt_path"):
         raise SeqclfError("ckpt_path is required: seqclf-eval ckpt_path=path/to/checkpoint.ckpt [data.path=DIR]")
     path = Path(cfg.ckpt_path).expanduser().resolve()
     ckpt = checkpoints.load(path)
     model = checkpoints.model(ckpt, path)
     tokenizer = checkpoints.tokenizer(ckpt, path)
-    datamodule = instantiate(cfg.data, tokenizer=tokenizer.to_json(), splits=["test"])
+    return path, model, instantiate(cfg.data, tokenizer=tokenizer.to_json(), splits=["test"])
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    path, model, datamodule = prepare(cfg)
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
     metrics = {k: float(v) for k, v in trainer.test(model, datamodule=datamodule, verbose=False)[0].items()}
     result = {
@@ -47,8 +55,9 @@ def main(cfg: DictConfig) -> None:
 
 
 def console() -> None:
-    """The seqclf-eval command: the overrides are checked first (seqclf.cli.check_overrides)."""
-    cli.check_overrides(CONF_DIR, "eval", sys.argv[1:], "seqclf-eval")
+    """The seqclf-eval command: the overrides and the checkpoint are checked before Hydra creates
+    a run folder (seqclf.cli.check_overrides)."""
+    cli.check_overrides(CONF_DIR, "eval", sys.argv[1:], "seqclf-eval", check=lambda cfg, overrides: prepare(cfg))
     main()
 
 

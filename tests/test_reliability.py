@@ -416,6 +416,8 @@ def test_a_full_disk_is_one_message_and_leaves_nothing_half_written(
         ("train", "optimizer.lr=-1", "optimizer.lr=-1 must be a number >= 0"),
         ("train", "ckpt_path=runs/model=gru,seed=2/last.ckpt", "must be quoted: key='value'"),
         ("evaluate", "data.pth=x", "data.pth is not a setting; did you mean data.path?"),
+        ("evaluate", "data.progress=false", "ckpt_path is required"),
+        ("evaluate", "ckpt_path=missing.ckpt", "missing.ckpt does not exist"),
     ],
 )
 def test_a_mistake_on_the_command_line_is_one_paragraph_before_any_run_folder(
