@@ -236,6 +236,16 @@ def test_parallel_jobs_preparing_the_same_cache_do_not_corrupt_it(tmp_path, imdb
     assert (cache / "meta.json").is_file() and _prepare(str(imdb_dir), str(tmp_path)) == results[0]
 
 
+def _first_run(runs: Path, proc: subprocess.Popen, timeout: float = 120) -> Path:
+    """The run folder the process creates in ``runs`` (which seqclf may create, empty, first)."""
+    deadline = time.monotonic() + timeout
+    while not (runs.is_dir() and any(runs.iterdir())):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, f"no run folder appeared in {runs}"
+        time.sleep(0.05)
+    return next(runs.iterdir())
+
+
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -262,8 +272,7 @@ def test_kill_9_at_random_moments_then_resume_finishes_with_the_weights_of_an_un
     rng = random.Random(7)
     proc = start_seqclf("train", *args, env=cli_env, cwd=tmp_path / "killed")
     runs = tmp_path / "killed" / "outputs" / "train" / "runs"
-    _wait_for(runs, proc)
-    run = next(runs.iterdir())
+    run = _first_run(runs, proc)
     kills = []
     for _ in range(3):
         _wait_for(run / "checkpoints" / "last-step.ckpt", proc)
@@ -288,8 +297,7 @@ def test_kill_9_at_random_moments_then_resume_finishes_with_the_weights_of_an_un
 def test_ctrl_c_or_sigterm_stops_cleanly_exits_non_zero_keeps_a_checkpoint(tmp_path, imdb_dir, cli_env, sig):
     proc = start_seqclf("train", f"data.path={imdb_dir}", *TINY, "trainer.max_epochs=500", env=cli_env, cwd=tmp_path)
     runs = tmp_path / "outputs" / "train" / "runs"
-    _wait_for(runs, proc)
-    run = next(runs.iterdir())
+    run = _first_run(runs, proc)
     _wait_for(run / "checkpoints" / "last.ckpt", proc)
     proc.send_signal(sig)
     proc.communicate(timeout=120)

@@ -65,13 +65,11 @@ def test_csv_logger_can_replace_tensorboard(tmp_path, imdb_dir):
 
 class RecomputeTrainMetrics(L.Callback):
     """The training loss and accuracy of every optimizer step, recomputed from what the loss
-    function saw at that step (a hook on it: steps run inside a block, out of callbacks' reach)."""
-
-    last = None
+    function saw at that step (a hook on it: steps run inside a block, out of callbacks' reach),
+    written to recomputed.json in the run folder when training ends."""
 
     def __init__(self):
         self.loss_sum = self.correct = self.count = 0.0
-        RecomputeTrainMetrics.last = self
 
     def on_train_start(self, trainer, pl_module):
         def record(module, args, loss):
@@ -85,6 +83,10 @@ class RecomputeTrainMetrics(L.Callback):
 
         pl_module.loss_fn.register_forward_hook(record)
 
+    def on_train_end(self, trainer, pl_module):
+        totals = {"loss_sum": self.loss_sum, "correct": self.correct, "count": self.count}
+        (Path(trainer.default_root_dir) / "recomputed.json").write_text(json.dumps(totals))
+
 
 @pytest.mark.parametrize("fused, steps_per_execution", [(True, 16), (False, 16), (True, 3)])
 def test_epoch_training_metrics_cover_every_step(tmp_path, imdb_dir, fused, steps_per_execution):
@@ -93,12 +95,13 @@ def test_epoch_training_metrics_cover_every_step(tmp_path, imdb_dir, fused, step
     with open_dict(cfg):
         cfg.callbacks.recompute = {"_target_": "test_train.RecomputeTrainMetrics"}
     train(cfg)
-    recompute = RecomputeTrainMetrics.last
-    rows = list(csv.DictReader((Path(cfg.paths.output_dir) / "csv" / "metrics.csv").open()))
+    out = Path(cfg.paths.output_dir)
+    recomputed = json.loads((out / "recomputed.json").read_text())
+    rows = list(csv.DictReader((out / "csv" / "metrics.csv").open()))
     (logged,) = [row for row in rows if row["train/loss"]]
-    assert recompute.count == 4 * 8
-    assert float(logged["train/loss"]) == pytest.approx(recompute.loss_sum / recompute.count, rel=1e-5)
-    assert float(logged["train/acc"]) == pytest.approx(recompute.correct / recompute.count)
+    assert recomputed["count"] == 4 * 8
+    assert float(logged["train/loss"]) == pytest.approx(recomputed["loss_sum"] / recomputed["count"], rel=1e-5)
+    assert float(logged["train/acc"]) == pytest.approx(recomputed["correct"] / recomputed["count"])
 
 
 def test_command_line_runs_started_together_get_their_own_folders(tmp_path, imdb_dir, cli_env):
