@@ -29,12 +29,17 @@ resolvers.register()  # before Hydra composes the run folder's name
 
 
 def train(cfg: DictConfig) -> dict:
+    """Check ``cfg``, then train and test (seqclf-train's main, after its own checks, calls ``_train``)."""
     validate(cfg)
-    with threads.share(cfg.get("threads", "auto")):  # set before torch's first parallel work
-        return _train(cfg)
+    return _train(cfg)
 
 
 def _train(cfg: DictConfig) -> dict:
+    with threads.share(cfg.get("threads", "auto")):  # set before torch's first parallel work
+        return _fit_and_test(cfg)
+
+
+def _fit_and_test(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +116,7 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
         if cfg.get("resume"):
             log.info("Resuming %s from %s", out, cfg.ckpt_path)
         runfiles.write_status(out, "running")
-        metrics = train(cfg)
+        metrics = _train(cfg)  # validated in main
     except SIGTERMException:  # Lightning stops cleanly, then exits 0 unless told otherwise
         runfiles.write_status(out, "interrupted")
         cli.log_to_files(log, "Stopped by SIGTERM.")
