@@ -68,7 +68,7 @@ def explain(error: BaseException, defaults: DictConfig | None = None) -> str | N
         where = f" {error.filename}" if error.filename else ""
         return (
             f"could not write{where}: {error.strerror}. Free some space, or choose a folder you can write to "
-            "(paths.log_dir for runs, data.cache_dir for the data cache); nothing half-written was left behind."
+            "(paths.log_dir for runs, data.cache_dir for the data cache)."
         )
     return None
 

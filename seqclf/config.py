@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqclf import CONF_DIR, resolvers
-from seqclf.errors import ConfigError
+from seqclf.errors import ConfigError, check_positive_int
 from seqclf.instantiate import instantiate
 from seqclf.models.rnn import check_settings
 from seqclf.module import check_optimizer
@@ -43,9 +43,7 @@ def validate(cfg: DictConfig) -> None:
     check_optimizer(
         model.lr, model.weight_decay, model.lr_schedule, model.gradient_clip_val, model.gradient_clip_algorithm
     )
-    max_epochs = OmegaConf.select(cfg, "trainer.max_epochs")
-    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
-        raise ConfigError(f"trainer.max_epochs={max_epochs!r} must be a positive integer.")
+    check_positive_int("trainer.max_epochs", OmegaConf.select(cfg, "trainer.max_epochs"))
     for key, unset, fix in _TRAINER_KEYS_THAT_DO_NOT_APPLY:
         value = OmegaConf.select(cfg, key)
         if value not in unset:

@@ -15,3 +15,10 @@ class DataError(SeqclfError):
 
 class TrainingError(SeqclfError):
     """Training cannot go on (e.g. the loss is no longer a finite number)."""
+
+
+def check_positive_int(key: str, value) -> int:
+    """``value`` if it is an integer >= 1 (a bool is not), else a ConfigError naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}={value!r} must be a positive integer.")
+    return value

@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from seqclf import plots
 from seqclf.atomic import write_json
-from seqclf.errors import ConfigError
+from seqclf.errors import ConfigError, check_positive_int
 from seqclf.models.probes import GATES, REPORTED, gate_activations, grad_norm_per_position
 
 FILE = "grad_flow.json"  # in the run folder; seqclf-report's sweep plot reads it
@@ -41,8 +41,7 @@ class GradientFlow(L.Callback):
     IMAGES = ("end", "epoch", "off")
 
     def __init__(self, probe_size: int = 256, images: str = "end", histograms: bool = True) -> None:
-        if isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 1:
-            raise ConfigError(f"callbacks.grad_flow.probe_size={probe_size!r} must be a positive integer.")
+        check_positive_int("callbacks.grad_flow.probe_size", probe_size)
         if images not in self.IMAGES:
             raise ConfigError(
                 f"callbacks.grad_flow.images={images!r} is not valid; choose one of {', '.join(self.IMAGES)}."

@@ -19,7 +19,7 @@ from seqclf.data import cache, sources
 from seqclf.data.batches import BatchOrder, EncodedSplit, TrainBlocks, TrainLoader
 from seqclf.data.split import stratified_split
 from seqclf.data.text import FORMAT, WordTokenizer, check_side
-from seqclf.errors import ConfigError, DataError
+from seqclf.errors import ConfigError, DataError, check_positive_int
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,6 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 # Lightning compares its count of training_step calls (blocks of data.steps_per_execution batches)
 # with log_every_n_steps, which seqclf applies to optimizer steps (seqclf.module).
 warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
-
-
-def _positive_int(key: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}={value!r} must be a positive integer.")
-    return value
 
 
 class IMDBDataModule(L.LightningDataModule):
@@ -77,8 +71,8 @@ class IMDBDataModule(L.LightningDataModule):
             ignore=["vocab_size", "cache_dir", "progress", "num_proc", "tokenizer", "limit_train_batches", "splits"]
         )
         for key, value in (("max_len", max_len), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            _positive_int(f"data.{key}", value)
-        _positive_int("data.steps_per_execution", steps_per_execution)
+            check_positive_int(f"data.{key}", value)
+        check_positive_int("data.steps_per_execution", steps_per_execution)
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 3:
             raise ConfigError(
                 f"data.vocab_size={vocab_size!r} must be an integer of at least 3 (2 special tokens + 1 word)."

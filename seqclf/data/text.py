@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from seqclf.atomic import write_atomic
-from seqclf.errors import ConfigError
+from seqclf.errors import ConfigError, check_positive_int
 
 PAD_ID, UNK_ID = 0, 1
 SPECIALS = ("<pad>", "<unk>")
@@ -131,8 +131,7 @@ class WordTokenizer:
     def __init__(self, vocab: Sequence[str], max_len: int = 32, padding: str = "pre", truncation: str = "pre"):
         if tuple(vocab[:2]) != SPECIALS:
             raise ValueError(f"a vocabulary must start with the special tokens {SPECIALS}")
-        if max_len < 1:
-            raise ValueError(f"data.max_len={max_len} must be a positive integer")
+        check_positive_int("data.max_len", max_len)
         self.vocab = list(vocab)
         self.index = {word: i for i, word in enumerate(self.vocab)}
         self.max_len = int(max_len)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seqclf.errors import ConfigError
+from seqclf.errors import ConfigError, check_positive_int
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # What represents a review: the encoder's output at the last step, its maximum over the review's
@@ -20,8 +20,7 @@ def check_settings(cell, embed_dim, hidden_size, num_layers, dropout, pooling) -
             f"model.cell={cell!r} is not a known cell type; choose one of {', '.join(CELLS)} (e.g. model=gru)."
         )
     for key, value in (("embed_dim", embed_dim), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"model.{key}={value!r} must be a positive integer.")
+        check_positive_int(f"model.{key}", value)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ConfigError(f"model.dropout={dropout!r} must lie in [0, 1).")
     if pooling not in POOLINGS:
