@@ -8,6 +8,7 @@ import csv
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,25 @@ def scalars(run: Path, tag: str) -> list[tuple[int, float]]:
         with metrics_csv.open() as f:
             return [(int(row["step"]), float(row[tag])) for row in csv.DictReader(f) if row.get(tag)]
     return []
+
+
+def other_process_error(run: Path, wait_s: float = 2.0) -> str | None:
+    """The error another DDP process logged before it died (``train_ddp_process_<rank>.log``), which
+    is why this one failed too; None if there is none. Waits briefly: this process may notice the
+    broken connection before the other has finished writing."""
+    deadline = time.monotonic() + wait_s
+    logs = sorted(run.glob("train_ddp_process_*.log"))
+    while logs:
+        for path in logs:
+            lines = path.read_text(errors="replace").splitlines()
+            failed = next((i for i, line in enumerate(lines) if "DDP process" in line and "failed." in line), None)
+            if failed is not None:
+                error = next((ln for ln in reversed(lines[failed:]) if ln and not ln.startswith(" ")), lines[failed])
+                return f"{path.name}: {error.strip()}"
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    return None
 
 
 def run_overrides(run: Path) -> list[str]:

@@ -126,11 +126,22 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
         runfiles.write_status(out, "interrupted")
         raise
     except Exception as e:
-        runfiles.write_status(out, "failed", error=f"{type(e).__name__}: {e}")
+        if rank_zero_only.rank != 0:  # into this process's train_ddp_process_<rank>.log, for the first one to read
+            log.exception("DDP process %d failed.", rank_zero_only.rank)
+            raise
+        error = f"{type(e).__name__}: {e}"
+        cause = runfiles.other_process_error(out)
+        runfiles.write_status(
+            out, "failed", error=f"{cause} (in another DDP process; then {error})" if cause else error
+        )
         if multirun:
             log.exception("This job failed; the sweep goes on.")
             return None
         message = cli.explain(e)
+        if message is None and cause:  # a crash elsewhere: its own traceback is in its log, not here
+            cli.log_to_files(log, f"A DDP process failed first: {cause}")
+            print(f"seqclf-train: a DDP process failed first: {cause} (the log is in {out}).", file=sys.stderr)
+            sys.exit(1)
         if message is None:
             raise
         cli.log_to_files(log, message)  # the run's train.log keeps the reason too

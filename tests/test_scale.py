@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import hydra
+import lightning as L
 import pytest
 import torch
 from conftest import TINY, compose_train, run_seqclf
@@ -125,3 +126,24 @@ def test_a_single_machine_ddp_rendezvous_listens_on_the_loopback_only(monkeypatc
     monkeypatch.delenv("MASTER_ADDR")
     monkeypatch.setenv("LOCAL_RANK", "1")  # a process that torchrun (or this strategy) started
     assert strategy(LightningEnvironment())._socket is None
+
+
+class FailOnSecondProcess(L.Callback):
+    """Stands in for a crash in one DDP process only."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_rank == 1:
+            raise RuntimeError("a fault in process 1")
+
+
+@pytest.mark.slow
+def test_a_ddp_process_that_fails_is_named_as_the_cause(tmp_path, imdb_dir, cli_env):
+    env = {**cli_env, "PYTHONPATH": str(Path(__file__).parent)}  # every process imports this callback
+    args = [f"data.path={imdb_dir}", *TINY, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+            "+callbacks.fail._target_=test_scale.FailOnSecondProcess"]  # fmt: skip
+    result = run_seqclf("train", *args, env=env, cwd=tmp_path)
+    assert result.returncode == 1 and "a DDP process failed first: train_ddp_process_1.log" in result.stderr
+    (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "failed"
+    assert "train_ddp_process_1.log" in status["error"] and "a fault in process 1" in status["error"], status
