@@ -123,6 +123,7 @@ class IMDBDataModule(L.LightningDataModule):
         self.reshuffle = bool(reshuffle)
         self.train_set = self.val_set = self.test_set = None
         self._files: dict[str, list[Path]] | None = None
+        self._prepared = False
 
     # -- cache ---------------------------------------------------------------------------------
     def _local_files(self) -> dict[str, list[Path]]:
@@ -156,11 +157,15 @@ class IMDBDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Tokenise and cache the encoded splits unless a whole cache for these settings exists; a
-        damaged one (cut short, a file missing or changed) is rebuilt."""
+        damaged one (cut short, a file missing or changed) is rebuilt. Once per object: the entry
+        point calls it, then Lightning's fit and test again."""
+        if self._prepared:
+            return
         target = self.cache_dir
         problem = cache.problem(target, self._arrays)
         if problem is None:
             log.info("Using cached encoded data in %s", target)
+            self._prepared = True
             return
         if problem != "missing":
             log.warning("The encoded-data cache %s is damaged (%s); rebuilding it.", target, problem)
@@ -189,6 +194,7 @@ class IMDBDataModule(L.LightningDataModule):
         meta = {"source": self._source(), "rows": {s: len(raw[s].labels) for s in self.splits}}
         cache.write(target, tokenizer, arrays, meta)
         log.info("Encoded data cached in %s", target)
+        self._prepared = True
 
     def _check_memory(self, reviews: int) -> None:
         """Refuse a data.max_len whose encoded reviews would not fit in memory, before encoding them."""
