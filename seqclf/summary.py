@@ -80,8 +80,8 @@ def _fmt(column: str, value: Any) -> str:
         return " ".join(value)
     if not isinstance(value, float):
         return str(value)
-    if column == "seconds_per_epoch":
-        return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+    if column == "seconds_per_epoch":  # 0.00412, 0.853, 12.41, 431
+        return f"{value:.3g}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:.0f}"
     if column == "grad_first_over_last":
         return f"{value:.3g}"  # spans orders of magnitude: 1e-05 as readable as 0.8
     return f"{value:.4f}"  # accuracies

@@ -40,7 +40,7 @@ def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, c
     assert [r["status"] for r in rows] == ["completed", "completed"]
     assert all(0 <= float(r["val_acc_best"]) <= 1 and 0 <= float(r["test_acc"]) <= 1 for r in rows)
     assert [r["epochs"] for r in rows] == ["1", "1"] and all(float(r["seconds_per_epoch"]) > 0 for r in rows)
-    assert all(len(r["seconds_per_epoch"].split(".")[-1]) == 2 for r in rows)  # seconds to 0.01
+    assert all(len(r["seconds_per_epoch"]) <= 7 for r in rows)  # 0.00412 or 12.41, not 0.004123456
     # Each row shows its own overrides; those every job shares are said once, above the table.
     assert [r["overrides"] for r in rows] == ["model=rnn", "model=gru"]
     md = (sweep / "summary.md").read_text()
