@@ -5,6 +5,7 @@ all; checked when opened, so a damaged cache is rebuilt instead of used."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -28,40 +29,43 @@ def folder(root: Path, key: dict) -> Path:
     return root / f"imdb-{digest}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+class Damaged(Exception):
+    """The cache cannot be used; the message says why (``missing`` if there is none)."""
 
 
-def problem(target: Path, arrays: tuple[str, ...]) -> str | None:
-    """Why the cache in ``target`` cannot be used (None: it is whole). ``"missing"`` if there is none."""
+def load(target: Path, arrays: tuple[str, ...]) -> tuple[WordTokenizer, dict[str, np.ndarray]]:
+    """The tokenizer and ``arrays`` of the cache in ``target``, each file read once and checked
+    against ``meta.json`` as it is read; Damaged if any of it is missing, cut short or changed."""
     if not target.exists():
-        return "missing"
+        raise Damaged("missing")
     try:
-        meta = json.loads((target / "meta.json").read_text())
-        recorded = meta["arrays"]
-        WordTokenizer.load(target / "tokenizer.json")
+        recorded = json.loads((target / "meta.json").read_text())["arrays"]
+        tokenizer = WordTokenizer.load(target / "tokenizer.json")
     except FileNotFoundError as e:
-        return f"{Path(e.filename).name} is missing"
+        raise Damaged(f"{Path(e.filename).name} is missing") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
-        return f"meta.json or tokenizer.json is unreadable ({type(e).__name__}: {e})"
+        raise Damaged(f"meta.json or tokenizer.json is unreadable ({type(e).__name__}: {e})") from None
+    loaded = {}
     for name in arrays:
         path = target / f"{name}.npy"
         if name not in recorded:
-            return f"meta.json does not record {name}"
-        if not path.is_file():
-            return f"{path.name} is missing"
-        if _sha256(path) != recorded[name]["sha256"]:
-            return f"{path.name} does not match its checksum (cut short or changed)"
-    return None
+            raise Damaged(f"meta.json does not record {name}")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise Damaged(f"{path.name} is missing") from None
+        if hashlib.sha256(data).hexdigest() != recorded[name]["sha256"]:
+            raise Damaged(f"{path.name} does not match its checksum (cut short or changed)")
+        loaded[name] = np.load(io.BytesIO(data))
+    return tokenizer, loaded
 
 
-def read(target: Path, arrays: tuple[str, ...]) -> tuple[WordTokenizer, dict[str, np.ndarray]]:
-    """The tokenizer and arrays of a cache that ``problem`` found whole."""
-    return WordTokenizer.load(target / "tokenizer.json"), {n: np.load(target / f"{n}.npy") for n in arrays}
+def _whole(target: Path, arrays: tuple[str, ...]) -> bool:
+    try:
+        load(target, arrays)
+    except Damaged:
+        return False
+    return True
 
 
 def write(target: Path, tokenizer: WordTokenizer, arrays: dict[str, np.ndarray], meta: dict) -> None:
@@ -75,18 +79,19 @@ def write(target: Path, tokenizer: WordTokenizer, arrays: dict[str, np.ndarray],
         recorded = {}
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", array)
-            recorded[name] = {"shape": list(array.shape), "sha256": _sha256(tmp / f"{name}.npy")}
+            data = (tmp / f"{name}.npy").read_bytes()
+            recorded[name] = {"shape": list(array.shape), "sha256": hashlib.sha256(data).hexdigest()}
         tokenizer.save(tmp / "tokenizer.json")
         (tmp / "meta.json").write_text(json.dumps({**meta, "arrays": recorded}, indent=2))
         for path in [*tmp.iterdir(), tmp]:  # on disk before the rename publishes them
             fsync(path)
-        if target.exists() and problem(target, tuple(arrays)) is not None:
+        if target.exists() and not _whole(target, tuple(arrays)):
             aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-damaged-", dir=target.parent))
             os.rename(target, aside / "cache")
         try:
             os.rename(tmp, target)
         except OSError:
-            if problem(target, tuple(arrays)) is not None:  # not a lost race with another writer
+            if not _whole(target, tuple(arrays)):  # not a lost race with another writer
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

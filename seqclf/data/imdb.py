@@ -124,6 +124,7 @@ class IMDBDataModule(L.LightningDataModule):
         self.train_set = self.val_set = self.test_set = None
         self._files: dict[str, list[Path]] | None = None
         self._prepared = False
+        self._loaded: tuple[WordTokenizer, dict[str, np.ndarray]] | None = None  # from prepare_data to setup
 
     # -- cache ---------------------------------------------------------------------------------
     def _local_files(self) -> dict[str, list[Path]]:
@@ -162,13 +163,14 @@ class IMDBDataModule(L.LightningDataModule):
         if self._prepared:
             return
         target = self.cache_dir
-        problem = cache.problem(target, self._arrays)
-        if problem is None:
+        try:
+            self._loaded = cache.load(target, self._arrays)  # kept for setup: each file is read once
             log.info("Using cached encoded data in %s", target)
             self._prepared = True
             return
-        if problem != "missing":
-            log.warning("The encoded-data cache %s is damaged (%s); rebuilding it.", target, problem)
+        except cache.Damaged as e:
+            if str(e) != "missing":
+                log.warning("The encoded-data cache %s is damaged (%s); rebuilding it.", target, e)
         if self.path is None:
             raw = sources.load_hub(self.hub_name, self.revision, self.splits)
         else:
@@ -194,6 +196,7 @@ class IMDBDataModule(L.LightningDataModule):
         meta = {"source": self._source(), "rows": {s: len(raw[s].labels) for s in self.splits}}
         cache.write(target, tokenizer, arrays, meta)
         log.info("Encoded data cached in %s", target)
+        self._loaded = (tokenizer, arrays)
         self._prepared = True
 
     def _check_memory(self, reviews: int) -> None:
@@ -214,10 +217,14 @@ class IMDBDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is not None:
             return  # already set up (the entry point calls setup early to learn the vocabulary size)
-        target = self.cache_dir
-        if not target.exists():
-            raise DataError(f"no encoded data in {target}: call prepare_data() before setup().")
-        self.tokenizer, arrays = cache.read(target, self._arrays)
+        if self._loaded is None:  # a process that did not prepare the data (a DDP rank but the first)
+            try:
+                self._loaded = cache.load(self.cache_dir, self._arrays)
+            except cache.Damaged as e:
+                raise DataError(
+                    f"no usable encoded data in {self.cache_dir} ({e}); call prepare_data() first."
+                ) from None
+        (self.tokenizer, arrays), self._loaded = self._loaded, None
         # Evaluation reads its splits in one seeded order that mixes the classes (the Hub's IMDB is
         # sorted by label), so a part of one (trainer.limit_val_batches, the gradient probe's batch)
         # is not all negative reviews; over a whole split the order changes nothing.
