@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.json"
+# What a DDP process other than the first logs when it fails; other_process_error looks for it.
+DDP_FAILURE = "This DDP process failed:"
 
 
 def find_runs(folder: Path) -> list[Path]:
@@ -107,7 +109,7 @@ def other_process_error(run: Path, wait_s: float = 2.0) -> str | None:
     while logs:
         for path in logs:
             lines = path.read_text(errors="replace").splitlines()
-            failed = next((i for i, line in enumerate(lines) if "DDP process" in line and "failed." in line), None)
+            failed = next((i for i, line in enumerate(lines) if DDP_FAILURE in line), None)
             if failed is not None:
                 error = next((ln for ln in reversed(lines[failed:]) if ln and not ln.startswith(" ")), lines[failed])
                 return f"{path.name}: {error.strip()}"

@@ -127,7 +127,7 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
         raise
     except Exception as e:
         if rank_zero_only.rank != 0:  # into this process's train_ddp_process_<rank>.log, for the first one to read
-            log.exception("DDP process %d failed.", rank_zero_only.rank)
+            log.exception("%s rank %d", runfiles.DDP_FAILURE, rank_zero_only.rank)
             raise
         error = f"{type(e).__name__}: {e}"
         cause = runfiles.other_process_error(out)
