@@ -14,6 +14,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
 
 import seqclf
+from seqclf import plots
+from seqclf.errors import ConfigError
 
 
 class EpochTimer(L.Callback):
@@ -122,14 +124,53 @@ class RNGState(L.Callback):
 
 
 class HParamsMetric(L.Callback):
-    """Fills TensorBoard's HPARAMS tab: the run's hyperparameters (model and data) with
-    ``val/acc_best`` as the metric, written when fitting ends so the value is the real best."""
+    """Fills TensorBoard's HPARAMS tab: the run's hyperparameters (model and data) with the best of
+    the monitored metric (``val/acc_best`` by default) as the metric, written when fitting ends so
+    the value is the real best."""
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        best = pl_module.best_val_acc
+        best = pl_module.best_monitored
         if best is None:
             return
         params = {**pl_module.hparams, **(trainer.datamodule.hparams if trainer.datamodule else {})}
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                logger.log_hyperparams(params, {"val/acc_best": best}, step=trainer.global_step)
+                logger.log_hyperparams(params, {f"{pl_module.hparams.monitor}_best": best}, step=trainer.global_step)
+
+
+class ConfusionMatrixImage(L.Callback):
+    """The validation confusion matrix (rows normalised, class names on the axes) as a TensorBoard
+    image, ``val/confusion_matrix``: after every validation epoch (``images=epoch``), once when
+    fitting ends (``end``), or never (``off``)."""
+
+    IMAGES = ("epoch", "end", "off")
+
+    def __init__(self, images: str = "epoch") -> None:
+        if images not in self.IMAGES:
+            raise ConfigError(
+                f"callbacks.confusion_matrix.images={images!r} is not valid; choose one of {', '.join(self.IMAGES)}."
+            )
+        self.images = images
+
+    def _draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        report = pl_module.reports.get("val")
+        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        if report is None or not writers or not trainer.is_global_zero:
+            return
+        image = plots.confusion_matrix(
+            report["confusion"],
+            report["labels"],
+            f"validation, epoch {trainer.current_epoch + 1}",
+            support=report["support"] if report.get("multi_label") else None,
+        )
+        for writer in writers:
+            writer.add_image("val/confusion_matrix", image, trainer.global_step, dataformats="HWC")
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # after the module's on_validation_epoch_end, which computes the report (callbacks' run first)
+        if self.images == "epoch" and not trainer.sanity_checking and trainer.state.fn == TrainerFn.FITTING:
+            self._draw(trainer, pl_module)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.images == "end":
+            self._draw(trainer, pl_module)

@@ -14,11 +14,15 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from seqclf.atomic import write_atomic
+from seqclf.data.labels import Labels
 from seqclf.data.text import WordTokenizer
 from seqclf.errors import SeqclfError
 
-DATA_KEY = "IMDBDataModule"  # where Lightning stores the datamodule's state_dict
-MODEL_KEYS = ("vocab_size", "cell", "embed_dim", "hidden_size", "num_layers", "bidirectional", "pooling")
+# Where Lightning stores the datamodule's state_dict: under its class name (older checkpoints: IMDBDataModule).
+DATA_KEYS = ("TextDataModule", "IMDBDataModule")
+MODEL_KEYS = (
+    "vocab_size", "cell", "embed_dim", "hidden_size", "num_layers", "bidirectional", "pooling", "labels", "multi_label"
+)  # fmt: skip
 
 
 class CheckpointError(SeqclfError):
@@ -81,11 +85,23 @@ def check_model(ckpt: dict[str, Any], model_settings: dict[str, Any], path: str 
         )
 
 
+def _data_state(ckpt: dict[str, Any]) -> dict[str, Any]:
+    return next((ckpt[key] for key in DATA_KEYS if isinstance(ckpt.get(key), dict)), {})
+
+
 def tokenizer(ckpt: dict[str, Any], path: str | Path) -> WordTokenizer:
     try:
-        return WordTokenizer.from_json(ckpt[DATA_KEY]["tokenizer"])
+        return WordTokenizer.from_json(_data_state(ckpt)["tokenizer"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path} holds no seqclf tokenizer ({e}); was it written by seqclf-train?") from None
+
+
+def labels(ckpt: dict[str, Any]) -> Labels:
+    """The classes a checkpoint was trained for (those written before seqclf had classes: IMDB's neg, pos)."""
+    state = _data_state(ckpt).get("labels")
+    if state:
+        return Labels.from_dict(state)
+    return Labels(("neg", "pos"))
 
 
 def model(ckpt: dict[str, Any], path: str | Path):

@@ -16,7 +16,7 @@ from seqclf import CONF_DIR, resolvers
 from seqclf.errors import ConfigError, check_positive_int
 from seqclf.instantiate import instantiate
 from seqclf.models.rnn import check_settings
-from seqclf.module import check_optimizer
+from seqclf.module import check_classification, check_optimizer
 
 _TRAINER_KEYS_THAT_DO_NOT_APPLY = (
     ("trainer.gradient_clip_val", (None, 0), "set optimizer.gradient_clip_val instead"),
@@ -42,6 +42,9 @@ def validate(cfg: DictConfig) -> None:
     check_settings(model.cell, model.embed_dim, model.hidden_size, model.num_layers, model.dropout, model.pooling)
     check_optimizer(
         model.lr, model.weight_decay, model.lr_schedule, model.gradient_clip_val, model.gradient_clip_algorithm
+    )
+    check_classification(
+        model.get("class_weights"), model.get("threshold", 0.5), model.get("monitor", cfg.get("monitor", "val/acc"))
     )
     check_positive_int("trainer.max_epochs", OmegaConf.select(cfg, "trainer.max_epochs"))
     for key, unset, fix in _TRAINER_KEYS_THAT_DO_NOT_APPLY:

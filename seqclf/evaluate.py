@@ -1,5 +1,6 @@
-"""`seqclf-eval ckpt_path=...`: test a checkpoint on the test split; the metrics go to a JSON file
-beside the checkpoint. Everything about the model and its input comes from the checkpoint."""
+"""`seqclf-eval ckpt_path=...`: test a checkpoint on the test split (data.test_split names another);
+the metrics go to a JSON file beside the checkpoint, the per-class report and confusion matrix into
+the eval's run folder. Everything about the model and its input comes from the checkpoint."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqclf import CONF_DIR, checkpoints, cli, resolvers, runfiles, summary
+from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, summary
 from seqclf.errors import SeqclfError
 from seqclf.instantiate import instantiate
 
@@ -29,7 +30,8 @@ def prepare(cfg: DictConfig) -> tuple[Path, torch.nn.Module, L.LightningDataModu
     ckpt = checkpoints.load(path)
     model = checkpoints.model(ckpt, path)
     tokenizer = checkpoints.tokenizer(ckpt, path)
-    return path, model, instantiate(cfg.data, tokenizer=tokenizer.to_json(), splits=["test"])
+    labels = checkpoints.labels(ckpt).to_dict()
+    return path, model, instantiate(cfg.data, tokenizer=tokenizer.to_json(), labels=labels, splits=["test"])
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -39,12 +41,20 @@ def evaluate(cfg: DictConfig) -> dict:
     result = {
         "checkpoint": str(path),
         "data": datamodule.path or datamodule.hub_name,
-        "test_reviews": len(datamodule.test_set),
+        "split": datamodule.split_names["test"][0],
+        "test_texts": len(datamodule.test_set),
         **metrics,
     }
     target = path.with_suffix(".test.json")
     runfiles.write_json(target, result)
-    log.info("Test metrics of %s (written to %s):\n%s", path, target, summary.table(metrics))
+    written = classreport.write(cfg.paths.output_dir, model.reports["test"])
+    log.info(
+        "Test metrics of %s (written to %s; per-class report and confusion matrix: %s):\n%s",
+        path,
+        target,
+        ", ".join(str(p) for p in written),
+        summary.table(metrics),
+    )
     return result
 
 

@@ -86,7 +86,7 @@ class GradientFlow(L.Callback):
             tokens, labels = (t.to(pl_module.device) for t in probe)
             # cuDNN's RNN backward runs in training mode only; its native kernels need no dropout off.
             with torch.backends.cudnn.flags(enabled=False):
-                norms = grad_norm_per_position(net, tokens, labels).float().cpu()
+                norms = grad_norm_per_position(net, tokens, labels, getattr(pl_module, "loss", None)).float().cpu()
                 gates = gate_activations(net.encoder, net.embedding(tokens)) if type(net.encoder) in GATES else {}
         pl_module.log("grad/first_over_last", float(norms[0] / norms[-1]), sync_dist=True)
         epoch_gates = {}

@@ -1,4 +1,5 @@
-"""Training logic: loss, optimiser and metrics around the plain RNNClassifier network."""
+"""Training logic: loss, optimiser and metrics around the plain RNNClassifier network, for binary,
+multi-class and multi-label classification."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from lightning.pytorch.plugins.precision import Precision
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric
-from torchmetrics.classification import BinaryAccuracy
+from torch.nn import functional as F
+from torchmetrics import MaxMetric, MeanMetric, MinMetric
+from torchmetrics.classification import MulticlassAccuracy, MultilabelExactMatch
 
 from seqclf.errors import ConfigError, TrainingError
 from seqclf.models import RNNClassifier
+from seqclf.monitor import check_monitor, monitor_mode
+from seqclf.scores import StageScores
 
 LR_SCHEDULES = ("none", "cosine", "plateau")
 
@@ -41,9 +45,61 @@ def check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_c
         )
 
 
+DEFAULT_LABELS = ("neg", "pos")  # checkpoints written before seqclf had classes were IMDB's
+
+
+def check_classification(class_weights, threshold, monitor) -> None:
+    """Raise a ConfigError for a class-weight setting, threshold or monitored metric that cannot work
+    (the class names in a weight mapping are checked against the data's when the model is built)."""
+    check_monitor(monitor)
+    if not (class_weights is None or class_weights == "balanced" or hasattr(class_weights, "items")):
+        raise ConfigError(
+            f"model.class_weights={class_weights!r} is not valid; choose null, balanced, or a mapping from class name "
+            "to weight (e.g. model.class_weights='{pos: 2.0}')."
+        )
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise ConfigError(f"model.threshold={threshold!r} must lie strictly between 0 and 1 (e.g. 0.5).")
+
+
+def resolve_class_weights(
+    spec, names: list[str], counts: list[int] | None, multi_label: bool, total: int | None
+) -> list[float] | None:
+    """``model.class_weights`` as one weight per class: null (none), ``balanced`` (inversely
+    proportional to the class's share of the training texts, as scikit-learn's; multi-label: each
+    label's negatives over its positives, the positive term's weight) or a mapping name -> weight
+    (classes it does not name weigh 1)."""
+    if spec is None:
+        return None
+    if spec == "balanced":
+        if counts is None:
+            raise ConfigError("model.class_weights=balanced needs the training texts' class counts (from the data).")
+        total = total or sum(counts)
+        if multi_label:
+            return [(total - c) / c if c else 1.0 for c in counts]
+        return [total / (len(names) * c) if c else 1.0 for c in counts]
+    if isinstance(spec, dict) or hasattr(spec, "items"):
+        unknown = [str(k) for k in spec if str(k) not in names]
+        if unknown:
+            raise ConfigError(
+                f"model.class_weights names {unknown}, which are not classes of this data ({', '.join(names)})."
+            )
+        weights = {str(k): v for k, v in spec.items()}
+        bad = [k for k, v in weights.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0]
+        if bad:
+            raise ConfigError(f"model.class_weights: the weight of {bad[0]!r} must be a number >= 0.")
+        return [float(weights.get(name, 1.0)) for name in names]
+    raise ConfigError(
+        f"model.class_weights={spec!r} is not valid; choose null, balanced, or a mapping from class name to weight "
+        "(e.g. model.class_weights='{pos: 2.0}')."
+    )
+
+
 class SeqClassifier(L.LightningModule):
-    """Binary sentiment classifier. Every argument is a primitive, recorded by
-    ``save_hyperparameters()``, so ``SeqClassifier.load_from_checkpoint(path)`` needs nothing else.
+    """Text classifier: binary (one logit, BCE: the lecture's model), multi-class (a logit per class,
+    softmax cross-entropy) or multi-label (a logit per label, BCE, ``threshold`` decides). Every
+    argument is a primitive, recorded by ``save_hyperparameters()``, so
+    ``SeqClassifier.load_from_checkpoint(path)`` needs nothing else: ``labels`` (the class names),
+    ``class_counts`` and ``train_texts`` come from the data at instantiation.
 
     Each ``training_step`` call runs several optimizer steps, one per batch of the block it is given
     (``data.steps_per_execution``, as Keras' ``steps_per_execution``): Lightning's per-call work
@@ -66,31 +122,102 @@ class SeqClassifier(L.LightningModule):
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str = "norm",
         lr_schedule: str = "none",
+        labels: list[str] | None = None,
+        multi_label: bool = False,
+        class_weights: str | dict | None = None,
+        class_counts: list[int] | None = None,
+        train_texts: int | None = None,
+        threshold: float = 0.5,
+        monitor: str = "val/acc",
     ):
         super().__init__()
         check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
+        check_classification(class_weights, threshold, monitor)
+        labels = list(labels or DEFAULT_LABELS)
+        if monitor == "val/f1_micro" and not multi_label:
+            raise ConfigError("monitor=val/f1_micro is logged for multi-label data only; use val/f1_macro or val/acc.")
+        # Hydra's containers (ListConfig, DictConfig) become plain data in hparams and checkpoints.
+        if hasattr(class_weights, "items"):
+            class_weights = {str(k): float(v) for k, v in class_weights.items()}
+        labels = [str(name) for name in labels] if labels is not None else None
+        class_counts = [int(c) for c in class_counts] if class_counts is not None else None
         self.save_hyperparameters()
         self.automatic_optimization = False
+        self.kind = "multilabel" if multi_label else "binary" if len(labels) == 2 else "multiclass"
         self.net = RNNClassifier(
-            vocab_size, cell, embed_dim, hidden_size, num_layers, bidirectional, dropout, pooling=pooling
+            vocab_size,
+            cell,
+            embed_dim,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            dropout,
+            pooling=pooling,
+            num_outputs=1 if self.kind == "binary" else len(labels),
         )
+        weights = resolve_class_weights(class_weights, labels, class_counts, multi_label, train_texts)
+        self.register_buffer("class_weight", None if weights is None else torch.tensor(weights), persistent=False)
         self.loss_fn = nn.BCEWithLogitsLoss()
         # One metric object per stage; validate_args=False skips checks that sync the device.
-        self.train_acc = BinaryAccuracy(validate_args=False)
+        num = len(labels)
+        self.train_acc = (
+            MultilabelExactMatch(num, validate_args=False)
+            if multi_label
+            else (MulticlassAccuracy(num, average="micro", validate_args=False))
+        )
         self.train_loss = MeanMetric()
-        self.val_acc = BinaryAccuracy(validate_args=False)
-        self.test_acc = BinaryAccuracy(validate_args=False)
+        self.val_scores, self.test_scores = StageScores(num, multi_label), StageScores(num, multi_label)
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
-        self.val_acc_best = MaxMetric()
-        self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
+        self.best_score = MinMetric() if monitor_mode(monitor) == "min" else MaxMetric()
+        self.best_score.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
+        self.reports: dict[str, dict] = {}  # the last per-class report of each stage (seqclf.classreport)
         self._direct = False  # set when training starts (see _nothing_wraps_a_step)
 
     @property
-    def best_val_acc(self) -> float | None:
-        """The best validation accuracy so far; None before the first validation epoch."""
-        best = float(self.val_acc_best.max_value)  # -inf until then
+    def label_names(self) -> list[str]:
+        return list(self.hparams.labels or DEFAULT_LABELS)
+
+    @property
+    def best_monitored(self) -> float | None:
+        """The best value of the monitored metric so far; None before the first validation epoch."""
+        best = float(self.best_score.min_value if isinstance(self.best_score, MinMetric) else self.best_score.max_value)
         return best if math.isfinite(best) else None
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Checkpoints written before the monitored metric was a setting kept val/acc's best as val_acc_best."""
+        state = checkpoint.get("state_dict", {})
+        for key in [k for k in state if k.startswith("val_acc_best.")]:
+            state["best_score." + key.split(".", 1)[1]] = state.pop(key)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """The task's loss: BCE on one logit (binary), cross-entropy (multi-class) or BCE per label
+        (multi-label); ``model.class_weights`` weigh each text's loss by its class (binary,
+        multi-class) or each label's positive term (multi-label)."""
+        w = self.class_weight
+        if self.kind == "multiclass":
+            return F.cross_entropy(logits, target, weight=w, reduction=reduction)
+        if self.kind == "multilabel":
+            return F.binary_cross_entropy_with_logits(logits, target, pos_weight=w, reduction=reduction)
+        if w is None and reduction == "mean":
+            return self.loss_fn(logits, target)
+        weight = None if w is None else w[target.long()]
+        return F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction=reduction)
+
+    def predicted(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class ids (binary: logit > 0; multi-class: the largest), or 0/1 per label over the threshold."""
+        if self.kind == "binary":
+            return (logits > 0).long()
+        if self.kind == "multiclass":
+            return logits.argmax(dim=-1)
+        return (logits.sigmoid() > self.hparams.threshold).long()
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(batch, classes): each class's probability (multi-label: each label's, independently)."""
+        if self.kind == "binary":
+            p = logits.sigmoid()
+            return torch.stack([1 - p, p], dim=-1)
+        return logits.softmax(dim=-1) if self.kind == "multiclass" else logits.sigmoid()
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.net(tokens)
@@ -107,7 +234,7 @@ class SeqClassifier(L.LightningModule):
         losses, logits = [], []
         for x, y in zip(tokens[:seen].split(sizes), labels.split(sizes), strict=True):
             out = self(x)
-            loss = self.loss_fn(out, y)
+            loss = self.loss(out, y)
             optimizer.zero_grad()
             if self._direct:
                 loss.backward()
@@ -130,7 +257,7 @@ class SeqClassifier(L.LightningModule):
         # Lightning counts one logging step per call; its loggers' x-axis should be optimizer steps.
         self.trainer.fit_loop.epoch_loop._batches_that_stepped += len(losses) - 1
         self.train_loss.update(losses, weight=torch.tensor(sizes, dtype=losses.dtype, device=losses.device))
-        self.train_acc.update((torch.cat(logits) > 0).long(), labels.long())
+        self.train_acc.update(self.predicted(torch.cat(logits)), labels.long())
         self._log_step_losses(losses)
 
     def on_train_epoch_end(self) -> None:
@@ -188,29 +315,38 @@ class SeqClassifier(L.LightningModule):
     def _eval_step(self, batch, stage: str) -> None:
         tokens, labels = batch
         logits = self(tokens)
-        getattr(self, f"{stage}_acc").update((logits > 0).long(), labels.long())
-        getattr(self, f"{stage}_loss").update(self.loss_fn(logits, labels), weight=len(labels))
+        getattr(self, f"{stage}_scores").update(self.predicted(logits), labels)
+        getattr(self, f"{stage}_loss").update(self.loss(logits, labels), weight=len(labels))
 
-    def _eval_epoch_end(self, stage: str) -> torch.Tensor:
-        acc_metric, loss_metric = getattr(self, f"{stage}_acc"), getattr(self, f"{stage}_loss")
-        acc = acc_metric.compute()
+    def _eval_epoch_end(self, stage: str) -> dict[str, torch.Tensor]:
+        """Log the stage's loss and scores (validation: also each class's, under ``val_per_class/``)
+        and keep its per-class report in ``self.reports[stage]``; return the scalars by metric name."""
+        scores, loss_metric = getattr(self, f"{stage}_scores"), getattr(self, f"{stage}_loss")
         # torchmetrics' compute() has reduced over all processes already.
-        self.log(f"{stage}/loss", loss_metric.compute(), prog_bar=True, sync_dist=True)
-        self.log(f"{stage}/acc", acc, prog_bar=True, sync_dist=True)
-        acc_metric.reset()
+        scalars, report = scores.compute()
+        scalars = {f"{stage}/loss": loss_metric.compute(), **{f"{stage}/{k}": v for k, v in scalars.items()}}
+        for name, value in scalars.items():
+            self.log(name, value, prog_bar=name.endswith(("/loss", "/acc")), sync_dist=True)
+        if stage == "val" and not self.trainer.sanity_checking:
+            for score in ("precision", "recall", "f1"):
+                for label, value in zip(self.label_names, report[score], strict=True):
+                    self.log(f"val_per_class/{score}/{label}", value, sync_dist=True)
+        self.reports[stage] = {"labels": self.label_names, "multi_label": self.hparams.multi_label, **report}
+        scores.reset()
         loss_metric.reset()
-        return acc
+        return scalars
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
-        acc = self._eval_epoch_end("val")
+        scalars = self._eval_epoch_end("val")
         if not self.trainer.sanity_checking:  # a few sanity batches are not a validation score
-            self.val_acc_best.update(acc)
-            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+            monitor = self.hparams.monitor
+            self.best_score.update(scalars[monitor])
+            self.log(f"{monitor}_best", self.best_score.compute(), prog_bar=True, sync_dist=True)
             if self.hparams.lr_schedule == "plateau":
-                self.lr_schedulers().step(acc)
+                self.lr_schedulers().step(scalars[monitor])
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, "test")
@@ -225,8 +361,10 @@ class SeqClassifier(L.LightningModule):
         optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)
         if hp.lr_schedule == "cosine":  # from lr to 0 over the run's epochs
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.trainer.max_epochs))
-        elif hp.lr_schedule == "plateau":  # halve lr when val/acc has not improved for an epoch
-            schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=1)
+        elif hp.lr_schedule == "plateau":  # halve lr when the monitored metric has not improved for an epoch
+            schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode=monitor_mode(hp.monitor), factor=0.5, patience=1
+            )
         else:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}

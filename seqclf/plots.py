@@ -77,3 +77,45 @@ def position_curves(
     image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
     return image
+
+
+def confusion_matrix(
+    matrix: Sequence[Sequence[float]],
+    labels: Sequence[str],
+    title: str,
+    support: Sequence[int] | None = None,
+    path: Path | None = None,
+) -> np.ndarray | None:
+    """A confusion matrix, each row divided by its true class's texts (the diagonal is each class's
+    recall), class names on both axes. Multi-label (``support``: the texts carrying each label): how
+    often texts carrying the row's label were given the column's. Saved to ``path``, or returned as
+    an RGB array for TensorBoard."""
+    plt = _pyplot()
+    counts = np.asarray(matrix, dtype=float)
+    multi_label = support is not None
+    totals = np.asarray(support, dtype=float)[:, None] if multi_label else counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    n = len(labels)
+    side = min(16.0, max(4.5, 0.45 * n + 2.5))
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="share of the row's texts")
+    names = [textwrap.shorten(str(name), width=18, placeholder="…") for name in labels]
+    ax.set_xticks(range(n), names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
+    ax.set_yticks(range(n), names)
+    kind = "label" if multi_label else "class"
+    ax.set(xlabel=f"predicted {kind}", ylabel=f"true {kind}", title=title)
+    if n <= 12:  # the numbers stay legible
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{share[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center", fontsize=9,
+                        color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        return None
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return image

@@ -3,9 +3,10 @@
 Arguments look like Hydra overrides but are read verbatim after the first ``=``, so a review may
 hold commas, quotes and ``=`` (Hydra's grammar would read a comma as a sweep). Everything about the
 model and its input comes from the checkpoint, so a checkpoint copied alone anywhere works.
-Each input line gives one JSON line: {"text": ..., "label": "pos" | "neg", "prob_pos": ...}, with the
-input's other JSON Lines fields (an id, say) passed through; an empty line gives label and prob_pos
-null and an "error".
+Each input line gives one JSON line: {"text": ..., "label": <class name>, "probs": {<class>: <probability>,
+...}} (multi-label data: "labels", the list of labels over the model's threshold, instead of "label"), with
+the input's other JSON Lines fields (an id, say) passed through; an empty line gives label and probs null
+and an "error". top_k=N keeps the N most probable classes in "probs".
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from seqclf.errors import SeqclfError
 
 USAGE = (
     'usage: seqclf-predict ckpt_path=PATH (text="A review." [text=...] | input=FILE) '
-    "[output=FILE] [batch_size=256] [device=auto|cpu|cuda]"
+    "[output=FILE] [top_k=N] [batch_size=256] [device=auto|cpu|cuda]"
 )
-KEYS = ("ckpt_path", "text", "input", "output", "batch_size", "device")
+KEYS = ("ckpt_path", "text", "input", "output", "top_k", "batch_size", "device")
 
 
 def parse(argv: list[str]) -> dict:
@@ -87,18 +88,43 @@ def read_input(path: str) -> list[dict]:
 
 
 @torch.inference_mode()
-def predict(ckpt_path: str, texts: list[str], batch_size: int = 256, device: str = "auto") -> list[dict]:
+def predict(
+    ckpt_path: str, texts: list[str], batch_size: int = 256, device: str = "auto", top_k: int | None = None
+) -> list[dict]:
+    """One record per text: ``label`` (the class name; multi-label: ``labels``, every label over the
+    model's threshold) and ``probs`` (class name -> probability, the ``top_k`` most probable when set)."""
     ckpt = checkpoints.load(ckpt_path)
     tokenizer, model = checkpoints.tokenizer(ckpt, ckpt_path), checkpoints.model(ckpt, ckpt_path)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = model.to(device)
+    names = model.label_names
     tokens = torch.from_numpy(tokenizer.encode(texts).astype("int64"))
-    probs = torch.cat([model(batch.to(device)).sigmoid().cpu() for batch in tokens.split(batch_size)])
-    return [
-        {"text": text, "label": "pos" if p >= 0.5 else "neg", "prob_pos": round(float(p), 6)}
-        for text, p in zip(texts, probs.tolist(), strict=True)
-    ]
+    logits = torch.cat([model(batch.to(device)).cpu() for batch in tokens.split(batch_size)])
+    probs, chosen = model.probabilities(logits).tolist(), model.predicted(logits).tolist()
+    records = []
+    for text, p, pick in zip(texts, probs, chosen, strict=True):
+        ranked = sorted(range(len(names)), key=lambda k: -p[k])
+        record = {"text": text}
+        if model.hparams.multi_label:
+            record["labels"] = [names[k] for k in ranked if pick[k]]
+        else:
+            record["label"] = names[pick]
+        record["probs"] = {names[k]: round(p[k], 6) for k in ranked[:top_k]}
+        records.append(record)
+    return records
+
+
+def _positive(args: dict, key: str, default: int | None) -> int | None:
+    if key not in args:
+        return default
+    try:
+        value = int(args[key])
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SeqclfError(f"{key}={args[key]} must be a positive integer.")
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,15 +135,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args = parse(argv)
         records = [{"text": t} for t in args["text"]] or read_input(args["input"])
-        try:
-            batch_size = int(args.get("batch_size", 256))
-        except ValueError:
-            raise SeqclfError(f"batch_size={args['batch_size']} must be a positive integer.") from None
-        if batch_size < 1 or args.get("device", "auto") not in ("auto", "cpu", "cuda"):
-            raise SeqclfError("batch_size must be a positive integer and device one of auto, cpu, cuda.")
+        batch_size, top_k = _positive(args, "batch_size", 256), _positive(args, "top_k", None)
+        if args.get("device", "auto") not in ("auto", "cpu", "cuda"):
+            raise SeqclfError(f"device={args['device']} is not valid; choose auto, cpu or cuda.")
         texts = [r["text"] for r in records if r["text"].strip()]
-        predictions = iter(predict(args["ckpt_path"], texts, batch_size, args.get("device", "auto")))
-        empty = {"label": None, "prob_pos": None, "error": "empty review: nothing to classify"}
+        predictions = iter(predict(args["ckpt_path"], texts, batch_size, args.get("device", "auto"), top_k))
+        empty = {"label": None, "probs": None, "error": "empty text: nothing to classify"}
         rows = [{**r, **(next(predictions) if r["text"].strip() else empty)} for r in records]
     except SeqclfError as e:
         cli.fail("seqclf-predict", f"{e}\n{USAGE}")

@@ -1,6 +1,6 @@
 """`seqclf-report FOLDER`: summarise a sweep folder or a single run folder, from what is on disk.
 
-Writes summary.csv, summary.md, summary.png (validation accuracy per epoch, one line per run) and
+Writes summary.csv, summary.md, summary.png (the monitored metric per epoch, one line per run) and
 grad_flow.png (the gradient reaching each word in the last epoch, one line per run) into FOLDER.
 After a multirun the Hydra callback seqclf.sweep.SweepSummary does the same for the sweep folder.
 """

@@ -1,4 +1,5 @@
-"""The ``${seqclf.*}`` resolvers that conf/hydra/default.yaml uses to name run and sweep-job folders."""
+"""The ``${seqclf.*}`` resolvers: conf/hydra/default.yaml's names of run and sweep-job folders, and the
+monitored metric's mode and direction."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 
 from omegaconf import OmegaConf
 
+from seqclf.monitor import direction, monitor_mode
 from seqclf.runs import resume_target
 
 SWEEP_KEYS_ENV = "SEQCLF_SWEEP_KEYS"  # set by seqclf.sweep.SweepSummary when a multirun starts
@@ -33,6 +35,9 @@ def register() -> None:
     sweep folder."""
     OmegaConf.register_new_resolver("seqclf.cwd", os.getcwd, replace=True, use_cache=True)
     OmegaConf.register_new_resolver("seqclf.job_dirname", job_dirname, replace=True)
+    # the monitored metric's mode (callbacks) and direction (the Optuna sweeper)
+    OmegaConf.register_new_resolver("seqclf.mode", monitor_mode, replace=True)
+    OmegaConf.register_new_resolver("seqclf.direction", direction, replace=True)
     OmegaConf.register_new_resolver(
         "seqclf.run_dir", lambda resume, default: resume_target(resume) or default, replace=True
     )

@@ -15,7 +15,10 @@ from seqclf import CONF_DIR, checkpoints
 from seqclf.errors import SeqclfError
 
 # What earlier seqclf versions' configs built, and what builds it now: their run folders stay resumable.
-RENAMED_TARGETS = {"lightning.pytorch.callbacks.ModelCheckpoint": "seqclf.checkpoints.RunCheckpoint"}
+RENAMED_TARGETS = {
+    "lightning.pytorch.callbacks.ModelCheckpoint": "seqclf.checkpoints.RunCheckpoint",
+    "seqclf.data.IMDBDataModule": "seqclf.data.TextDataModule",
+}
 
 
 def is_run(folder: Path) -> bool:
@@ -98,7 +101,7 @@ def resumable(resume: str) -> tuple[Path, DictConfig]:
             "Give the folder of an earlier run, e.g. resume=outputs/train/runs/<date_time>."
         )
     resumed = OmegaConf.load(run / ".hydra" / "config.yaml")
-    for node in (resumed.get("callbacks") or {}).values():
+    for node in [*(resumed.get("callbacks") or {}).values(), resumed.get("data")]:
         if node and node.get("_target_") in RENAMED_TARGETS:
             node._target_ = RENAMED_TARGETS[node._target_]
     unknown = config_targets(resumed) - shipped_targets()

@@ -12,14 +12,18 @@ import lightning as L
 
 from seqclf import plots, runfiles
 from seqclf.callbacks import EpochTimer
+from seqclf.monitor import monitor_mode
 
 COLUMNS = (
     "run",
     "overrides",
     "status",
     "best",
-    "val_acc_best",
+    "monitor",
+    "val_best",
+    "val_f1_macro",
     "test_acc",
+    "test_f1_macro",
     "epochs",
     "seconds_per_epoch",
     "grad_first_over_last",
@@ -28,13 +32,14 @@ COLUMNS = (
 
 
 def fit_summary(trainer: L.Trainer, out: Path) -> dict:
-    """What a comparison of runs needs from a finished fit: best validation accuracy and its
-    checkpoint, epochs, steps and timings."""
+    """What a comparison of runs needs from a finished fit: the best value of the monitored metric
+    and its checkpoint, epochs, steps and timings."""
     metrics: dict = {}
     ckpt = trainer.checkpoint_callback
-    best = trainer.lightning_module.best_val_acc
+    module = trainer.lightning_module
+    best = module.best_monitored
     if best is not None:
-        metrics["val/acc_best"] = best
+        metrics[f"{module.hparams.monitor}_best"] = best
     if ckpt is not None and ckpt.best_model_path:
         metrics["best_checkpoint"] = os.path.relpath(ckpt.best_model_path, out)
     metrics["epochs"] = trainer.current_epoch
@@ -47,7 +52,11 @@ def fit_summary(trainer: L.Trainer, out: Path) -> dict:
 
 def table(metrics: dict) -> str:
     """A run's results as aligned ``key  value`` lines for the log."""
-    rows = [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in metrics.items() if not isinstance(v, list)]
+    rows = [
+        (k, f"{v:.4f}" if isinstance(v, float) else str(v))
+        for k, v in metrics.items()
+        if v is not None and not isinstance(v, list)
+    ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
@@ -55,15 +64,25 @@ def table(metrics: dict) -> str:
 def summarize_run(run: Path, root: Path) -> dict[str, Any]:
     status = runfiles.read_status(run)
     metrics = runfiles.read_metrics(run)
-    curve = [value for _, value in runfiles.scalars(run, "val/acc")]
-    best = metrics.get("val/acc_best", max(curve) if curve else None)
+    # the monitored metric: its best is in metrics.json (val/acc for runs from before it was a setting)
+    monitor = next(
+        (k.removesuffix("_best") for k in metrics if k.startswith("val/") and k.endswith("_best")), "val/acc"
+    )
+    curve = [value for _, value in runfiles.scalars(run, monitor)]
+    pick = min if monitor_mode(monitor) == "min" else max
+    best = metrics.get(f"{monitor}_best", pick(curve) if curve else None)
+    f1_curve = [value for _, value in runfiles.scalars(run, "val/f1_macro")]
+    best_epoch = curve.index(pick(curve)) if curve else None
     grad_norm = runfiles.last_grad_norm(run)
     return {
         "run": str(run.relative_to(root)) if run != root else run.name,
         "overrides": runfiles.run_overrides(run),
         "status": status.get("status", "unknown"),
-        "val_acc_best": best,
+        "monitor": monitor,
+        "val_best": best,
+        "val_f1_macro": f1_curve[best_epoch] if best_epoch is not None and best_epoch < len(f1_curve) else None,
         "test_acc": metrics.get("test/acc"),
+        "test_f1_macro": metrics.get("test/f1_macro"),
         "epochs": metrics.get("epochs", len(curve) or None),
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
         "grad_first_over_last": grad_norm[0] / grad_norm[-1] if grad_norm else None,
@@ -84,7 +103,7 @@ def _fmt(column: str, value: Any) -> str:
         return f"{value:.3g}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:.0f}"
     if column == "grad_first_over_last":
         return f"{value:.3g}"  # spans orders of magnitude: 1e-05 as readable as 0.8
-    return f"{value:.4f}"  # accuracies
+    return f"{value:.4f}"  # accuracies, F1, losses
 
 
 def shared_overrides(rows: list[dict[str, Any]]) -> list[str]:
@@ -103,8 +122,10 @@ def write_summary(folder: str | Path) -> list[dict[str, Any]]:
     shared = shared_overrides(rows)
     for row in rows:
         row["overrides"] = [o for o in row["overrides"] if o not in shared]
-    scored = [row for row in rows if row["status"] == "completed" and row["val_acc_best"] is not None]
-    best = max(scored, key=lambda row: row["val_acc_best"], default=None)
+    scored = [row for row in rows if row["status"] == "completed" and row["val_best"] is not None]
+    # runs of one sweep share their monitored metric; a folder of mixed runs ranks by the first's
+    sign = -1 if scored and monitor_mode(scored[0]["monitor"]) == "min" else 1
+    best = max(scored, key=lambda row: sign * row["val_best"], default=None)
     for row in rows:
         row["best"] = "best" if row is best else ""
     with (folder / "summary.csv").open("w", newline="") as f:
@@ -123,11 +144,12 @@ def write_summary(folder: str | Path) -> list[dict[str, Any]]:
 
 def _plot(rows: list[dict[str, Any]], folder: Path) -> None:
     labels = [f"{' '.join(row['overrides']) or row['run']} ({row['status']})" for row in rows]
+    monitors = sorted({row["monitor"] for row in rows}) or ["val/acc"]
     plots.epoch_curves(
         [(label, row["curve"]) for label, row in zip(labels, rows, strict=True)],
         folder / "summary.png",
-        ylabel="validation accuracy",
-        title="val/acc per epoch",
+        ylabel=" or ".join(monitors),
+        title=f"{' or '.join(monitors)} per epoch",
     )
     probed = [(label, row["grad_norm"]) for label, row in zip(labels, rows, strict=True) if row["grad_norm"]]
     if probed:

@@ -19,7 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 import seqclf
-from seqclf import CONF_DIR, checkpoints, cli, resolvers, runfiles, runs, summary, threads
+from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, runs, summary, threads
 from seqclf.atomic import check_writable
 from seqclf.config import validate
 from seqclf.instantiate import instantiate, instantiate_all
@@ -54,7 +54,15 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
     rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
-    model = instantiate(cfg.model, vocab_size=datamodule.tokenizer.vocab_size)
+    labels = datamodule.labels
+    model = instantiate(  # the classes and their counts, hyperparameters too, come from the data
+        cfg.model,
+        vocab_size=datamodule.tokenizer.vocab_size,
+        labels=list(labels.names),
+        multi_label=labels.multi_label,
+        class_counts=datamodule.class_counts,
+        train_texts=len(datamodule.train_set),
+    )
     if ckpt is not None:  # now with the vocabulary size too
         checkpoints.check_model(ckpt, dict(model.hparams), ckpt_path)
         del ckpt
@@ -70,8 +78,16 @@ def _fit_and_test(cfg: DictConfig) -> dict:
             log.warning("No best checkpoint was saved; testing the final weights instead.")
         # verbose=False: Lightning's own table repeats, unrounded, what seqclf's result table prints
         test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
-    metrics = {**{k: float(v) for k, v in test_metrics.items()}, **fit_summary, "threads": threads.history()}
+    metrics = {
+        **{k: float(v) for k, v in test_metrics.items()},
+        **fit_summary,
+        "labels": list(labels.names),
+        "class_weights": model.class_weight.tolist() if model.class_weight is not None else None,
+        "threads": threads.history(),
+    }
     runfiles.write_metrics(out, metrics)
+    if "test" in model.reports:
+        rank_zero_only(classreport.write)(out, model.reports["test"])
     rank_zero_only(log.info)("Results (%s):\n%s", out, summary.table(metrics))
     return metrics
 
@@ -147,7 +163,7 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
         cli.log_to_files(log, message)  # the run's train.log keeps the reason too
         cli.fail("seqclf-train", message)
     runfiles.write_status(out, "completed")
-    return metrics.get("val/acc_best")
+    return metrics.get(cfg.get("optimized_metric") or f"{cfg.get('monitor', 'val/acc')}_best")
 
 
 def check_command(cfg: DictConfig, overrides: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""IMDBDataModule: reading, splitting, caching, batching and the errors bad data gets."""
+"""TextDataModule (IMDB's preset here; other datasets in test_datasets.py): reading, splitting, caching,
+batching and the errors bad data gets."""
 
 import time
 from types import SimpleNamespace
@@ -8,12 +9,14 @@ import pytest
 import torch
 from conftest import make_imdb, write_split
 
-from seqclf.data import IMDBDataModule, sources
+from seqclf.data import Labels, TextDataModule, sources
 from seqclf.data.split import stratified_split
 from seqclf.errors import ConfigError, DataError
 
+SPLITS = {"train": ("train",), "test": ("test",)}
 
-def datamodule(path, tmp_path, **kwargs) -> IMDBDataModule:
+
+def datamodule(path, tmp_path, **kwargs) -> TextDataModule:
     settings = dict(
         path=str(path),
         cache_dir=str(tmp_path / "cache"),
@@ -23,7 +26,7 @@ def datamodule(path, tmp_path, **kwargs) -> IMDBDataModule:
         eval_batch_size=32,
         progress=False,
     )
-    dm = IMDBDataModule(**{**settings, **kwargs})
+    dm = TextDataModule(**{**settings, **kwargs})
     dm.prepare_data()
     dm.setup("fit")
     return dm
@@ -67,8 +70,10 @@ def test_label_sorted_data_gives_mixed_batches_and_a_stratified_validation_split
 def test_validation_on_the_test_split_as_the_lecture_did(imdb_dir, tmp_path):
     dm = datamodule(imdb_dir, tmp_path, val_split="test")
     assert len(dm.train_set) == 200 and dm.val_set is dm.test_set and len(dm.test_set) == 80
-    with pytest.raises(ConfigError, match="data.val_split='dev' is not valid"):
-        IMDBDataModule(val_split="dev")
+    with pytest.raises(ConfigError, match="data.val_split='' must be a name"):
+        TextDataModule(val_split="")
+    with pytest.raises(DataError, match="has no 'dev' split"):  # a split named by the user must exist
+        datamodule(imdb_dir, tmp_path, val_split="dev")
 
 
 def test_vocabulary_comes_from_train_only(imdb_dir, tmp_path):
@@ -88,11 +93,11 @@ def test_csv_and_json_lines_load_like_parquet(imdb_dir, tmp_path, fmt):
 
 def test_encoded_splits_are_cached_and_keyed_by_settings(imdb_dir, tmp_path, monkeypatch):
     first = datamodule(imdb_dir, tmp_path)
-    monkeypatch.setattr(sources, "load_local", lambda files: pytest.fail("raw data re-read despite the cache"))
+    monkeypatch.setattr(sources, "load_local", lambda *a: pytest.fail("raw data re-read despite the cache"))
     second = datamodule(imdb_dir, tmp_path)
     assert second.cache_dir == first.cache_dir and torch.equal(second.train_set.x, first.train_set.x)
     # Other settings, another cache.
-    other = IMDBDataModule(path=str(imdb_dir), cache_dir=str(tmp_path / "cache"), vocab_size=30, max_len=11)
+    other = TextDataModule(path=str(imdb_dir), cache_dir=str(tmp_path / "cache"), vocab_size=30, max_len=11)
     assert other.cache_dir != first.cache_dir
     assert sorted(p.name for p in first.cache_dir.iterdir()) == [
         "meta.json",
@@ -140,7 +145,13 @@ def test_eval_reads_and_encodes_the_test_split_only(imdb_dir, tmp_path, monkeypa
     (tmp_path / "only_test").mkdir()
     test_file = next((imdb_dir / "plain_text").glob("test-*"))
     (tmp_path / "only_test" / test_file.name).write_bytes(test_file.read_bytes())  # no train split at all
-    dm = datamodule(tmp_path / "only_test", tmp_path, tokenizer=trained.tokenizer.to_json(), splits=["test"])
+    dm = datamodule(
+        tmp_path / "only_test",
+        tmp_path,
+        tokenizer=trained.tokenizer.to_json(),
+        labels=trained.labels.to_dict(),
+        splits=["test"],
+    )
     assert torch.equal(dm.test_set.x, trained.test_set.x) and dm.train_set is None
     assert sorted(p.name for p in dm.cache_dir.glob("*.npy")) == ["test_x.npy", "test_y.npy"]
 
@@ -156,18 +167,18 @@ def test_datamodule_state_carries_the_tokenizer(imdb_dir, tmp_path):
 
 
 def test_missing_folder_and_missing_split_are_clear_errors(tmp_path):
-    with pytest.raises(DataError, match=r"data.path=.*nowhere does not exist.*'text' and a 'label'"):
-        IMDBDataModule(path=str(tmp_path / "nowhere"), cache_dir=str(tmp_path)).prepare_data()
+    with pytest.raises(DataError, match=r"data.path=.*nowhere does not exist.*text column\(s\) \['text'\]"):
+        TextDataModule(path=str(tmp_path / "nowhere"), cache_dir=str(tmp_path)).prepare_data()
     write_split(tmp_path / "only_train", "train", [{"text": "a", "label": 0}], "jsonl")
     with pytest.raises(DataError, match="has no 'test' split"):
-        IMDBDataModule(path=str(tmp_path / "only_train"), cache_dir=str(tmp_path)).prepare_data()
+        TextDataModule(path=str(tmp_path / "only_train"), cache_dir=str(tmp_path)).prepare_data()
 
 
 @pytest.mark.parametrize(
     "rows, message",
     [
         ([{"review": "a", "label": 0}], r"lacks the column\(s\) \['text'\]"),
-        ([{"text": "a", "label": 2}], "label 2; labels must be the integers 0"),
+        ([{"text": "a", "label": 2}], "every text has the label '2'; training needs texts of at least two classes"),
         ([{"text": None, "label": 1}], "not a string"),
     ],
 )
@@ -175,7 +186,7 @@ def test_bad_columns_and_labels_are_clear_errors(tmp_path, rows, message):
     for split in ("train", "test"):
         write_split(tmp_path / "bad", split, rows, "jsonl")
     with pytest.raises(DataError, match=message):
-        IMDBDataModule(path=str(tmp_path / "bad"), cache_dir=str(tmp_path / "cache")).prepare_data()
+        TextDataModule(path=str(tmp_path / "bad"), cache_dir=str(tmp_path / "cache")).prepare_data()
 
 
 def write_both(folder, name, data: bytes):
@@ -189,16 +200,16 @@ def write_both(folder, name, data: bytes):
     "name, data, message",
     [
         ("csv", b"text,label\n" + b"fine,0\n" * 11 + b"caf\xe9,1\n", "the text of row 11 is not valid UTF-8"),
-        ("jsonl", b'{"text":"a","label":0}\n' * 3 + b'{"text":"a","label":NaN}\n', "row 3 has label nan"),
-        ("csv", b"text,label\n" + b"a,1\n" * 3 + b"b,\n", "row 3 has label None"),
-        ("jsonl", b'{"text":"a","label":1}\n{"text":"b","label":1}\n', "every review has label 1; training needs"),
-        ("jsonl", b'{"text":" ","label":0}\n{"text":"","label":1}\n', "every review text is empty"),
+        ("jsonl", b'{"text":"a","label":0}\n' * 3 + b'{"text":"a","label":NaN}\n', r"row 3 has no label \(nan\)"),
+        ("csv", b"text,label\n" + b"a,1\n" * 3 + b"b,\n", r"row 3 has no label \(None\)"),
+        ("jsonl", b'{"text":"a","label":1}\n{"text":"b","label":1}\n', "every text has the label '1'; training needs"),
+        ("jsonl", b'{"text":" ","label":0}\n{"text":"","label":1}\n', "every text is empty"),
     ],
 )
 def test_bad_rows_are_named_by_their_own_row(tmp_path, name, data, message):
     folder = write_both(tmp_path / "bad", name, data)
     with pytest.raises(DataError, match=message):
-        sources.load_local(sources.find_local_files(folder))
+        TextDataModule(path=str(folder), cache_dir=str(tmp_path / "cache"), progress=False).prepare_data()
 
 
 @pytest.mark.parametrize("name", ["jsonl", "csv"])
@@ -207,8 +218,9 @@ def test_a_review_longer_than_a_read_block_is_read(tmp_path, name):
     rows = [{"text": "short", "label": 0}, {"text": long, "label": 1}, {"text": "1.0 labels", "label": 1.0}]
     for split in ("train", "test"):
         write_split(tmp_path / name, split, rows, name)
-    raw = sources.load_local(sources.find_local_files(tmp_path / name))
-    assert raw["train"].texts[1] == long and raw["train"].labels.tolist() == [0, 1, 1]
+    raw = sources.load_local(sources.find_local_files(tmp_path / name, SPLITS), sources.Columns())
+    labels = Labels.fit(raw["train"].labels, "train")
+    assert raw["train"].texts[1] == long and labels.encode(raw["train"].labels, "train").tolist() == [0, 1, 1]
 
 
 def test_unreachable_hub_without_data_path_fails_fast_with_help(tmp_path, monkeypatch):
@@ -217,7 +229,7 @@ def test_unreachable_hub_without_data_path_fails_fast_with_help(tmp_path, monkey
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
     start = time.perf_counter()
     with pytest.raises(DataError) as err:
-        IMDBDataModule(path=None, cache_dir=str(tmp_path)).prepare_data()
+        TextDataModule(path=None, cache_dir=str(tmp_path)).prepare_data()
     assert time.perf_counter() - start < 10
     message = str(err.value)
     assert "stanfordnlp/imdb" in message and "data.path" in message and "HF_DATASETS_OFFLINE" in message
@@ -225,14 +237,14 @@ def test_unreachable_hub_without_data_path_fails_fast_with_help(tmp_path, monkey
 
 def test_invalid_arguments_are_rejected(tmp_path):
     with pytest.raises(ConfigError, match="val_fraction=1.5"):
-        IMDBDataModule(val_fraction=1.5)
+        TextDataModule(val_fraction=1.5)
     with pytest.raises(ConfigError, match="data.steps_per_execution=0 must be a positive integer"):
-        IMDBDataModule(steps_per_execution=0)
+        TextDataModule(steps_per_execution=0)
     for bad in (-3, 0, 1.5, True):
         with pytest.raises(ConfigError, match=f"trainer.limit_train_batches={bad!r} must be a number of batches"):
-            IMDBDataModule(limit_train_batches=bad)
+            TextDataModule(limit_train_batches=bad)
     with pytest.raises(ValueError, match="data.truncation='middle'"):
-        IMDBDataModule(truncation="middle")
+        TextDataModule(truncation="middle")
 
 
 def test_batches_are_served_from_the_trainers_device(imdb_dir, tmp_path):

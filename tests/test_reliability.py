@@ -64,9 +64,9 @@ def bad_data(tmp_path: Path, kind: str) -> Path:
     elif kind == "no_label":
         for split in ("train", "test"):
             write_split(folder, split, [{"text": "x"}], "jsonl")
-    elif kind == "label_2":
-        for split in ("train", "test"):
-            write_split(folder, split, [*rows, {"text": "odd", "label": 2}], "jsonl")
+    elif kind == "unseen_label":  # a class the test split has and train lacks
+        write_split(folder, "train", rows, "jsonl")
+        write_split(folder, "test", [*rows, {"text": "odd", "label": 2}], "jsonl")
     elif kind == "not_utf8":
         folder.mkdir()
         for split in ("train", "test"):
@@ -97,7 +97,7 @@ def bad_data(tmp_path: Path, kind: str) -> Path:
         ("data.path=no_test", "has no 'test' split"),
         ("data.path=no_text", "lacks the column(s) ['text']"),
         ("data.path=no_label", "lacks the column(s) ['label']"),
-        ("data.path=label_2", "has label 2; labels must be the integers 0 (negative) or 1 (positive)"),
+        ("data.path=unseen_label", "row 2 has the label 2, which is not one of the classes fitted on the train split"),
         ("data.path=not_utf8", "the text of row 0 is not valid UTF-8; save the file as UTF-8"),
         ("data.path=no_rows", "has no rows"),
         ("ckpt_path=MISSING", "does not exist"),

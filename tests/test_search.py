@@ -37,7 +37,8 @@ def test_a_search_runs_records_every_trial_and_continues_its_study(tmp_path, imd
     assert all("model=" in r["overrides"] and "optimizer.lr=" in r["overrides"] for r in rows)  # its parameters
     assert [r["best"] for r in rows].count("best") == 1
     (best,) = [r for r in rows if r["best"]]
-    assert float(best["val_acc_best"]) == max(float(r["val_acc_best"]) for r in rows if r["status"] == "completed")
+    assert all(r["monitor"] == "val/acc" for r in rows)
+    assert float(best["val_best"]) == max(float(r["val_best"]) for r in rows if r["status"] == "completed")
 
     again = search(tmp_path, imdb_dir, cli_env, n_trials=2)  # the same command: 2 more trials, same study
     assert [n for n, _ in trials(db)] == [0, 1, 2, 3, 4], again.stderr[-3000:]

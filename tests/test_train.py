@@ -37,11 +37,22 @@ def test_each_cell_trains_one_epoch_and_writes_checkpoint_events_metrics(tmp_pat
     assert metrics["epochs"] == 1 and metrics["global_step"] == 4 and metrics["seconds_per_epoch"] > 0
     assert files["best"].is_file() and files["last"].is_file() and files["events"]
     assert metrics["best_checkpoint"] == "checkpoints/epoch_001.ckpt"  # epochs count from 1, as the bar's
+    assert 0 <= metrics["test/f1_macro"] <= 1 and metrics["labels"] == ["neg", "pos"]
+    # The test's per-class report and confusion matrix, in the run folder.
+    report = (out / "test_report.csv").read_text().splitlines()
+    assert report[0] == "label,precision,recall,f1,support" and [r.split(",")[0] for r in report[1:]] == [
+        "neg",
+        "pos",
+        "macro avg",
+    ]
+    assert sum(int(r.split(",")[4]) for r in report[1:3]) == 32  # limit_test_batches=2 of eval_batch_size=16
+    assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
 
     # The checkpoint describes itself: primitive hparams and the tokenizer, nothing else needed.
     model = SeqClassifier.load_from_checkpoint(files["last"], map_location="cpu")
     ckpt = torch.load(files["last"], map_location="cpu", weights_only=True)
-    tokenizer = WordTokenizer.from_json(ckpt["IMDBDataModule"]["tokenizer"])
+    tokenizer = WordTokenizer.from_json(ckpt["TextDataModule"]["tokenizer"])
+    assert ckpt["TextDataModule"]["labels"]["names"] == model.hparams.labels == ["neg", "pos"]
     assert tokenizer.to_json() == (out / "tokenizer.json").read_text()
     # The tiny data has fewer distinct words than data.vocab_size=40: the model is sized by the data.
     assert model.hparams.cell == cell and model.hparams.vocab_size == tokenizer.vocab_size == 28

@@ -38,7 +38,8 @@ def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, c
     with (sweep / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["completed", "completed"]
-    assert all(0 <= float(r["val_acc_best"]) <= 1 and 0 <= float(r["test_acc"]) <= 1 for r in rows)
+    assert all(0 <= float(r["val_best"]) <= 1 and 0 <= float(r["test_acc"]) <= 1 for r in rows)
+    assert all(r["monitor"] == "val/acc" and 0 <= float(r["test_f1_macro"]) <= 1 for r in rows)
     assert [r["epochs"] for r in rows] == ["1", "1"] and all(float(r["seconds_per_epoch"]) > 0 for r in rows)
     assert all(len(r["seconds_per_epoch"]) <= 7 for r in rows)  # 0.00412 or 12.41, not 0.004123456
     # Each row shows its own overrides; those every job shares are said once, above the table.
@@ -148,7 +149,12 @@ def test_eval_from_a_lone_checkpoint_writes_json_beside_it(trained_ckpt, imdb_di
                     env=cli_env, cwd=trained_ckpt.parent)  # fmt: skip
     assert result.returncode == 0, result.stderr
     metrics = json.loads(trained_ckpt.with_suffix(".test.json").read_text())
-    assert metrics["test_reviews"] == 80 and 0 <= metrics["test/acc"] <= 1 and metrics["test/loss"] > 0
+    assert metrics["test_texts"] == 80 and 0 <= metrics["test/acc"] <= 1 and metrics["test/loss"] > 0
+    assert metrics["split"] == "test" and 0 <= metrics["test/f1_macro"] <= 1
+    # the per-class report and confusion matrix go to the eval's run folder, which the log names
+    (run,) = (trained_ckpt.parent / "outputs" / "eval" / "runs").iterdir()
+    assert (run / "test_report.csv").is_file() and (run / "confusion_matrix.png").is_file()
+    assert str(run / "test_report.csv") in result.stderr + result.stdout
 
 
 def test_eval_without_ckpt_path_fails_at_once(tmp_path, cli_env):
@@ -158,9 +164,9 @@ def test_eval_without_ckpt_path_fails_at_once(tmp_path, cli_env):
 
 def test_eval_with_a_bad_data_setting_is_one_paragraph(trained_ckpt, tmp_path, cli_env):
     # raised in the DataModule's constructor, which Hydra wraps in its own exception
-    result = seqclf("evaluate", f"ckpt_path={trained_ckpt}", "data.val_split=dev", env=cli_env, cwd=tmp_path)
+    result = seqclf("evaluate", f"ckpt_path={trained_ckpt}", "data.val_split=", env=cli_env, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("seqclf-eval: error: data.val_split='dev' is not valid")
+    assert result.stderr.startswith("seqclf-eval: error: data.val_split='' must be a name")
 
 
 def test_predict_text_with_commas_quotes_and_equals(trained_ckpt, capsys):
@@ -168,8 +174,9 @@ def test_predict_text_with_commas_quotes_and_equals(trained_ckpt, capsys):
     predict.main([f"ckpt_path={trained_ckpt}", f"text={review}", "text=awful boring waste"])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in rows] == [review, "awful boring waste"]
-    assert all(r["label"] in ("pos", "neg") and 0 <= r["prob_pos"] <= 1 for r in rows)
-    assert all(r["label"] == ("pos" if r["prob_pos"] >= 0.5 else "neg") for r in rows)
+    assert all(r["label"] in ("pos", "neg") and 0 <= r["probs"]["pos"] <= 1 for r in rows)
+    assert all(r["label"] == ("pos" if r["probs"]["pos"] > 0.5 else "neg") for r in rows)
+    assert all(abs(r["probs"]["pos"] + r["probs"]["neg"] - 1) < 1e-5 for r in rows)
 
 
 def test_predict_file_to_jsonl(trained_ckpt, tmp_path):
@@ -179,9 +186,10 @@ def test_predict_file_to_jsonl(trained_ckpt, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     # one output per input line: the blank one says it had nothing to classify
     assert [r["text"] for r in rows] == ["great superb loved", "", "awful, boring, a waste"]
-    assert rows[1]["label"] is None and rows[1]["prob_pos"] is None and "empty review" in rows[1]["error"]
+    assert rows[1]["label"] is None and rows[1]["probs"] is None and "empty text" in rows[1]["error"]
     direct = predict.predict(str(trained_ckpt), ["great superb loved"])
-    assert direct[0]["prob_pos"] == rows[0]["prob_pos"]
+    assert direct[0]["probs"] == rows[0]["probs"]
+    assert list(predict.predict(str(trained_ckpt), ["great superb loved"], top_k=1)[0]["probs"]) == [rows[0]["label"]]
 
 
 def test_predict_json_lines_keep_their_other_fields(trained_ckpt, tmp_path):
@@ -191,7 +199,7 @@ def test_predict_json_lines_keep_their_other_fields(trained_ckpt, tmp_path):
     predict.main([f"ckpt_path={trained_ckpt}", f"input={tmp_path / 'reviews.jsonl'}", f"output={out}"])
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == [7, 8, 9] and rows[1]["label"] is None
-    assert rows[0]["label"] in ("pos", "neg") and 0 <= rows[2]["prob_pos"] <= 1
+    assert rows[0]["label"] in ("pos", "neg") and 0 <= rows[2]["probs"]["pos"] <= 1
 
 
 @pytest.mark.parametrize(

@@ -11,45 +11,55 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from seqclf.atomic import fsync
+from seqclf.data.labels import Labels
 from seqclf.data.text import WordTokenizer
 
 log = logging.getLogger(__name__)
 
-VERSION = 2  # 2: meta.json records each array's shape and checksum
+VERSION = 3  # 2: meta.json records each array's shape and checksum; 3: and the classes (labels)
+
+
+@dataclass
+class Loaded:
+    """What a cache holds: the tokenizer, the classes and the encoded arrays (``<split>_x``, ``<split>_y``)."""
+
+    tokenizer: WordTokenizer
+    labels: Labels
+    arrays: dict[str, np.ndarray]
 
 
 def folder(root: Path, key: dict) -> Path:
     """The cache folder for ``key`` (the source and every setting the encoded arrays depend on)."""
     digest = hashlib.sha256(json.dumps({"version": VERSION, **key}, sort_keys=True).encode()).hexdigest()[:16]
-    return root / f"imdb-{digest}"
+    return root / f"data-{digest}"
 
 
 class Damaged(Exception):
     """The cache cannot be used; the message says why (``missing`` if there is none)."""
 
 
-def load(target: Path, arrays: tuple[str, ...]) -> tuple[WordTokenizer, dict[str, np.ndarray]]:
-    """The tokenizer and ``arrays`` of the cache in ``target``, each file read once and checked
+def load(target: Path) -> Loaded:
+    """The tokenizer, classes and arrays of the cache in ``target``, each file read once and checked
     against ``meta.json`` as it is read; Damaged if any of it is missing, cut short or changed."""
     if not target.exists():
         raise Damaged("missing")
     try:
-        recorded = json.loads((target / "meta.json").read_text())["arrays"]
+        meta = json.loads((target / "meta.json").read_text())
+        recorded, labels = meta["arrays"], Labels.from_dict(meta["labels"])
         tokenizer = WordTokenizer.load(target / "tokenizer.json")
     except FileNotFoundError as e:
         raise Damaged(f"{Path(e.filename).name} is missing") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise Damaged(f"meta.json or tokenizer.json is unreadable ({type(e).__name__}: {e})") from None
     loaded = {}
-    for name in arrays:
+    for name in recorded:
         path = target / f"{name}.npy"
-        if name not in recorded:
-            raise Damaged(f"meta.json does not record {name}")
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -57,18 +67,18 @@ def load(target: Path, arrays: tuple[str, ...]) -> tuple[WordTokenizer, dict[str
         if hashlib.sha256(data).hexdigest() != recorded[name]["sha256"]:
             raise Damaged(f"{path.name} does not match its checksum (cut short or changed)")
         loaded[name] = np.load(io.BytesIO(data))
-    return tokenizer, loaded
+    return Loaded(tokenizer, labels, loaded)
 
 
-def _whole(target: Path, arrays: tuple[str, ...]) -> bool:
+def _whole(target: Path) -> bool:
     try:
-        load(target, arrays)
+        load(target)
     except Damaged:
         return False
     return True
 
 
-def write(target: Path, tokenizer: WordTokenizer, arrays: dict[str, np.ndarray], meta: dict) -> None:
+def write(target: Path, tokenizer: WordTokenizer, labels: Labels, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Write into a private temporary folder, then rename: readers never see a partial cache, and
     concurrent writers (parallel sweep jobs) cannot mix their files. A damaged cache in ``target``
     is moved aside first and removed after."""
@@ -82,16 +92,16 @@ def write(target: Path, tokenizer: WordTokenizer, arrays: dict[str, np.ndarray],
             data = (tmp / f"{name}.npy").read_bytes()
             recorded[name] = {"shape": list(array.shape), "sha256": hashlib.sha256(data).hexdigest()}
         tokenizer.save(tmp / "tokenizer.json")
-        (tmp / "meta.json").write_text(json.dumps({**meta, "arrays": recorded}, indent=2))
+        (tmp / "meta.json").write_text(json.dumps({**meta, "labels": labels.to_dict(), "arrays": recorded}, indent=2))
         for path in [*tmp.iterdir(), tmp]:  # on disk before the rename publishes them
             fsync(path)
-        if target.exists() and not _whole(target, tuple(arrays)):
+        if target.exists() and not _whole(target):
             aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-damaged-", dir=target.parent))
             os.rename(target, aside / "cache")
         try:
             os.rename(tmp, target)
         except OSError:
-            if not _whole(target, tuple(arrays)):  # not a lost race with another writer
+            if not _whole(target):  # not a lost race with another writer
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

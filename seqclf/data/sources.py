@@ -1,61 +1,86 @@
-"""Where the raw reviews come from: the Hugging Face Hub, or a local folder in the Hub's layout."""
+"""Where the raw texts and labels come from: the Hugging Face Hub, or a local folder of Parquet, JSON Lines,
+CSV, TSV or fastText files."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-import numpy as np
-
 from seqclf.errors import DataError
 
-SPLITS = ("train", "test")
-# File types, in order of preference when a folder holds several (.json is read as JSON Lines).
-FORMATS = (".parquet", ".jsonl", ".json", ".csv")
-# Folders searched below data.path: the folder itself, the Hub's config folder, and `data/`.
-SUBDIRS = (".", "plain_text", "data")
+SPLITS = ("train", "test")  # the roles every run reads; "validation" is read when the dataset has one
+# File types, in order of preference when a folder holds several (.json is read as JSON Lines, .txt
+# as fastText's format: "__label__pos __label__funny The text.").
+FORMATS = (".parquet", ".jsonl", ".json", ".csv", ".tsv", ".txt")
+# Folders searched below data.path: the folder itself, the Hub's config folders, and `data/`.
+SUBDIRS = (".", "plain_text", "default", "data")
+# What a dataset's own validation split is called, in order of preference (data.val_split=auto).
+VALIDATION_NAMES = ("validation", "valid", "val", "dev")
+FASTTEXT_LABEL = "__label__"
 HUB_TIMEOUT_S = 3.0
 
 
 @dataclass
 class RawSplit:
     texts: list[str]
-    labels: np.ndarray  # int64, 0 = negative, 1 = positive
+    labels: list  # as the data gives them: ids, names, or lists of either (multi-label)
+    names: list[str] | None = None  # the class names the data itself gives (the Hub's ClassLabel), if any
 
 
-def _local_help(root: Path) -> str:
+@dataclass(frozen=True)
+class Columns:
+    """Which columns hold the text (several are joined with a space, e.g. a title and a description) and the label."""
+
+    text: tuple[str, ...] = ("text",)
+    label: str = "label"
+
+    def describe(self) -> str:
+        return f"text column(s) {list(self.text)} and label column {self.label!r}"
+
+
+def _local_help(root: Path, columns: Columns = Columns()) -> str:
     return (
-        f"data.path={root} should be a folder holding the train and test splits as Parquet, JSON Lines or "
-        "CSV files with a 'text' and a 'label' (0/1) column, named like the Hub's layout "
-        "(plain_text/train-00000-of-00001.parquet) or simply train.parquet / train.jsonl / train.csv "
-        "and the same for test."
+        f"data.path={root} should be a folder holding a train and a test split (and optionally a validation split) "
+        "as Parquet, JSON Lines, CSV or TSV files with the "
+        f"{columns.describe()} (data.text_column, data.label_column), or fastText files (__label__X text), named "
+        "like the Hub's layout (plain_text/train-00000-of-00001.parquet) or simply train.csv, test.csv, "
+        "validation.csv (or dev.csv)."
     )
 
 
-def find_local_files(path: str | os.PathLike, splits: tuple[str, ...] = SPLITS) -> dict[str, list[Path]]:
-    """The files of each of ``splits`` below ``path``, or a DataError that says what was expected."""
+def find_local_files(
+    path: str | os.PathLike, splits: dict[str, tuple[str, ...]], optional: tuple[str, ...] = ()
+) -> dict[str, list[Path]]:
+    """The files of each role in ``splits`` (role -> the split names it may have, in order of
+    preference) below ``path``; a role in ``optional`` may be absent. A DataError says what was expected."""
     root = Path(path).expanduser().resolve()
     if not root.exists():
         raise DataError(f"data.path={root} does not exist. {_local_help(root)}")
     if not root.is_dir():
         raise DataError(f"data.path={root} is not a folder. {_local_help(root)}")
     files: dict[str, list[Path]] = {}
-    for split in splits:
+    for role, names in splits.items():
+        files_of_role = _split_files(root, names)
+        if files_of_role:
+            files[role] = files_of_role
+        elif role not in optional:
+            raise DataError(f"data.path={root} has no '{names[0]}' split. {_local_help(root)}")
+    return files
+
+
+def _split_files(root: Path, names: tuple[str, ...]) -> list[Path]:
+    for name in names:
         for sub in SUBDIRS:
             folder = root / sub
             for ext in FORMATS:
-                found = sorted(folder.glob(f"{split}-*{ext}")) or sorted(folder.glob(f"{split}{ext}"))
+                found = sorted(folder.glob(f"{name}-*{ext}")) or sorted(folder.glob(f"{name}{ext}"))
                 if found:
-                    files[split] = found
-                    break
-            if split in files:
-                break
-        else:
-            raise DataError(f"data.path={root} has no '{split}' split. {_local_help(root)}")
-    return files
+                    return found
+    return []
 
 
 def fingerprint(files: dict[str, list[Path]]) -> list:
@@ -63,40 +88,50 @@ def fingerprint(files: dict[str, list[Path]]) -> list:
     return [[split, str(f), f.stat().st_size, f.stat().st_mtime_ns] for split, paths in files.items() for f in paths]
 
 
-def _to_raw(table, split: str, where: str) -> RawSplit:
-    """Check the columns and values of one split (a pyarrow Table) and convert it."""
-    missing = [c for c in ("text", "label") if c not in table.column_names]
+def class_names(table, column: str) -> list[str] | None:
+    """The class names that ``datasets`` records for ``column`` in a table's schema (a ClassLabel, or a
+    list of them for multi-label data), as the Hub's Parquet files and every Dataset carry them."""
+    raw = (table.schema.metadata or {}).get(b"huggingface")
+    if not raw:
+        return None
+    try:
+        feature = json.loads(raw)["info"]["features"][column]
+    except (ValueError, KeyError, TypeError):
+        return None
+    while isinstance(feature, dict) and "feature" in feature and "names" not in feature:  # List / Sequence
+        feature = feature["feature"]
+    names = feature.get("names") if isinstance(feature, dict) else None
+    return [str(n) for n in names] if names else None
+
+
+def to_raw(table, split: str, where: str, columns: Columns) -> RawSplit:
+    """Check the columns and values of one split (a pyarrow Table) and take its texts and labels."""
+    missing = [c for c in (*columns.text, columns.label) if c not in table.column_names]
     if missing:
         raise DataError(
-            f"{where} lacks the column(s) {missing}; found {table.column_names}. "
-            "Each split needs a 'text' column (the review) and a 'label' column (0 = negative, 1 = positive)."
+            f"{where} lacks the column(s) {missing}; found {table.column_names}. seqclf reads the "
+            f"{columns.describe()}: name yours with data.text_column=... (one name, or a list such as "
+            "[title,description]) and data.label_column=..."
         )
     if table.num_rows == 0:
-        raise DataError(f"{where} has no rows: give a split with at least one labelled review.")
-    texts = table.column("text").to_pylist()
-    if texts and isinstance(texts[0], bytes):  # pyarrow keeps a CSV column with any undecodable text as bytes
-        bad = next(i for i, t in enumerate(texts) if not _is_utf8(t))
-        raise DataError(f"{where}: the text of row {bad} is not valid UTF-8; save the file as UTF-8.")
-    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-    if bad is not None:
-        raise DataError(f"{where}: row {bad} has text {texts[bad]!r}, not a string; every row needs a review text.")
-    labels = np.asarray(table.column("label").to_pylist(), dtype=object)
-    # A label column with one NaN or 1.0 in it is read as floats: 0.0 and 1.0 are still labels.
-    ok = np.array([isinstance(v, (int, float, np.integer)) and not isinstance(v, bool) and v in (0, 1) for v in labels])
-    if not ok.all():
-        row = int(np.flatnonzero(~ok)[0])
-        raise DataError(
-            f"{where}: row {row} has label {labels[row]!r}; labels must be the integers 0 (negative) or 1 (positive)."
-        )
-    labels = labels.astype(np.int64)
-    if split == "train":  # a model learns nothing from one class or no words
-        if len(np.unique(labels)) < 2:
+        raise DataError(f"{where} has no rows: give a split with at least one labelled text.")
+    parts = []
+    for column in columns.text:
+        texts = table.column(column).to_pylist()
+        if texts and isinstance(texts[0], bytes):  # pyarrow keeps a CSV column with any undecodable text as bytes
+            bad = next(i for i, t in enumerate(texts) if not _is_utf8(t))
+            raise DataError(f"{where}: the text of row {bad} is not valid UTF-8; save the file as UTF-8.")
+        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
             raise DataError(
-                f"{where}: every review has label {labels[0]}; training needs reviews of both classes (0 and 1)."
+                f"{where}: row {bad} has {column} {texts[bad]!r}, not a string; every row needs a text in {column!r}."
             )
-        if not any(t.strip() for t in texts):
-            raise DataError(f"{where}: every review text is empty; training needs reviews with words.")
-    return RawSplit(texts=texts, labels=labels)
+        parts.append(texts)
+    texts = parts[0] if len(parts) == 1 else [" ".join(row) for row in zip(*parts, strict=True)]
+    if split == "train" and not any(t.strip() for t in texts):  # a model learns nothing from no words
+        raise DataError(f"{where}: every text is empty; training needs texts with words.")
+    labels = table.column(columns.label).to_pylist()
+    return RawSplit(texts=texts, labels=labels, names=class_names(table, columns.label))
 
 
 def _is_utf8(text: bytes | None) -> bool:
@@ -107,9 +142,36 @@ def _is_utf8(text: bytes | None) -> bool:
     return True
 
 
+def _read_fasttext(path: Path):
+    """fastText's format as a table of ``text`` and ``label``: each line is one or more
+    ``__label__<name>`` tokens, then the text; several labels on any line make the data multi-label."""
+    import pyarrow as pa
+
+    texts, labels = [], []
+    with path.open(encoding="utf-8", newline="") as f:
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            words = line.split(" ")
+            names = []
+            while words and words[0].startswith(FASTTEXT_LABEL):
+                names.append(words.pop(0)[len(FASTTEXT_LABEL) :])
+            if not names or "" in names:
+                raise DataError(
+                    f"{path}, line {number}: it does not start with a label ({FASTTEXT_LABEL}<name>); a .txt file is "
+                    f"read in fastText's format, one text per line: '{FASTTEXT_LABEL}sports Our team won.'"
+                )
+            texts.append(" ".join(words))
+            labels.append(names)
+    if any(len(names) > 1 for names in labels):
+        return pa.table({"text": texts, "label": labels})
+    return pa.table({"text": texts, "label": [names[0] for names in labels]})
+
+
 def _read_table(path: Path):
     """One file as a pyarrow Table. pyarrow directly rather than `datasets`: the encoded splits are
-    cached by seqclf anyway, so an Arrow copy in the HF cache would only cost time (~1 s cold)."""
+    cached by seqclf anyway, so an Arrow copy in the HF cache would only cost time."""
     import pyarrow
     import pyarrow.csv
     import pyarrow.json
@@ -117,15 +179,22 @@ def _read_table(path: Path):
 
     if path.suffix == ".parquet":
         return pyarrow.parquet.ParquetFile(path).read()  # read_table would import pyarrow.dataset, slow to import
-    # A block holds whole rows, so one review longer than the default block (1 MB) needs a larger
+    if path.suffix == ".txt":
+        return _read_fasttext(path)
+    # A block holds whole rows, so one text longer than the default block (1 MB) needs a larger
     # one; larger blocks mean fewer parallel readers, hence only when needed.
     for block_size in (None, min(path.stat().st_size + 1, 2**31 - 1)):
+        read_options = pyarrow.csv.ReadOptions(**({"block_size": block_size} if block_size else {}))
         try:
-            if path.suffix == ".csv":  # reviews may hold line breaks inside quoted fields
+            if path.suffix == ".csv":  # texts may hold line breaks inside quoted fields
+                return pyarrow.csv.read_csv(
+                    path, read_options=read_options, parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True)
+                )
+            if path.suffix == ".tsv":  # tab-separated, unquoted: a quote is part of the text
                 return pyarrow.csv.read_csv(
                     path,
-                    read_options=pyarrow.csv.ReadOptions(**({"block_size": block_size} if block_size else {})),
-                    parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True),
+                    read_options=read_options,
+                    parse_options=pyarrow.csv.ParseOptions(delimiter="\t", quote_char=False),
                 )
             return pyarrow.json.read_json(  # JSON Lines
                 path, read_options=pyarrow.json.ReadOptions(**({"block_size": block_size} if block_size else {}))
@@ -135,7 +204,7 @@ def _read_table(path: Path):
                 raise
 
 
-def load_local(files: dict[str, list[Path]]) -> dict[str, RawSplit]:
+def load_local(files: dict[str, list[Path]], columns: Columns) -> dict[str, RawSplit]:
     import pyarrow as pa
 
     raw = {}
@@ -146,9 +215,10 @@ def load_local(files: dict[str, list[Path]]) -> dict[str, RawSplit]:
         except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
             raise DataError(
                 f"could not read {where}: {e}. Check that the files are valid {paths[0].suffix[1:]} files, "
-                "UTF-8 encoded, with 'text' and 'label' columns."
+                f"UTF-8 encoded, with the {columns.describe()}."
             ) from None
-        raw[split] = _to_raw(table, split, where)
+        # fastText files name their own columns
+        raw[split] = to_raw(table, split, where, Columns() if paths[0].suffix == ".txt" else columns)
     return raw
 
 
@@ -156,9 +226,9 @@ def _hub_help(name: str, reason: str) -> str:
     return (
         f"Could not load the dataset '{name}' from the Hugging Face Hub ({reason}). "
         "To train without network access, point data.path at a local copy, e.g. "
-        "`seqclf-train data.path=/data/imdb` (a folder with train and test Parquet, JSON Lines or CSV files "
-        "with 'text' and 'label' columns, such as the Hub's plain_text/ layout). If the dataset is already "
-        "in your Hugging Face cache, set HF_DATASETS_OFFLINE=1 to load it from there."
+        "`seqclf-train data.path=/data/imdb` (a folder with train and test Parquet, JSON Lines, CSV or TSV files, "
+        "such as the Hub's plain_text/ layout; name the columns with data.text_column and data.label_column). "
+        "If the dataset is already in your Hugging Face cache, set HF_DATASETS_OFFLINE=1 to load it from there."
     )
 
 
@@ -179,7 +249,15 @@ def hub_unreachable(timeout: float = HUB_TIMEOUT_S) -> str | None:
     return None
 
 
-def load_hub(name: str, revision: str | None = None, splits: tuple[str, ...] = SPLITS) -> dict[str, RawSplit]:
+def load_hub(
+    name: str,
+    config: str | None,
+    revision: str | None,
+    splits: dict[str, tuple[str, ...]],
+    columns: Columns,
+    optional: tuple[str, ...] = (),
+) -> dict[str, RawSplit]:
+    """The splits of a Hub dataset, by role (role -> the split names it may have, as for local files)."""
     if not _offline():
         reason = hub_unreachable()
         if reason:
@@ -187,10 +265,18 @@ def load_hub(name: str, revision: str | None = None, splits: tuple[str, ...] = S
     import datasets
 
     try:
-        dd = datasets.load_dataset(name, revision=revision)
+        dd = datasets.load_dataset(name, config, revision=revision)
     except Exception as e:  # offline without a cached copy, unknown name, ...: one clear message
         raise DataError(_hub_help(name, f"{type(e).__name__}: {e}")) from None
-    missing = [s for s in splits if s not in dd]
-    if missing:
-        raise DataError(f"the Hub dataset '{name}' has no split(s) {missing}; found {list(dd)}.")
-    return {s: _to_raw(dd[s].data.table, s, f"the {s} split of '{name}'") for s in splits}
+    raw = {}
+    for role, names in splits.items():
+        found = next((n for n in names if n in dd), None)
+        if found is None:
+            if role in optional:
+                continue
+            raise DataError(
+                f"the Hub dataset '{name}' has no split {names[0]!r}; found {list(dd)}. Name the splits with "
+                "data.train_split, data.val_split and data.test_split."
+            )
+        raw[role] = to_raw(dd[found].data.table, role, f"the {found} split of '{name}'", columns)
+    return raw

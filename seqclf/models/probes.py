@@ -16,15 +16,20 @@ GATES = {nn.LSTM: ("input", "forget", "cell", "output"), nn.GRU: ("reset", "upda
 REPORTED = {nn.LSTM: ("forget", "input", "output"), nn.GRU: ("update", "reset")}
 
 
-def grad_norm_per_position(net: RNNClassifier, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def grad_norm_per_position(net: RNNClassifier, tokens: torch.Tensor, labels: torch.Tensor, loss=None) -> torch.Tensor:
     """(time,) the norm of dLoss_i/dx_t, the gradient of each review's loss with respect to the
     embedding fed to the encoder at step t, averaged over the batch. Backpropagation through time
     multiplies one Jacobian per step between t and the last step, so in a vanilla RNN this norm
-    shrinks towards the first words. The parameters' ``.grad`` are left untouched."""
+    shrinks towards the first words. The parameters' ``.grad`` are left untouched. ``loss(logits,
+    labels, reduction)``: the task's loss (default: BCE on one logit, binary)."""
     with torch.enable_grad():
         embedded = net.embedding(tokens).detach().requires_grad_(True)
-        loss = F.binary_cross_entropy_with_logits(net.classify(embedded), labels.to(embedded.dtype), reduction="sum")
-        (grad,) = torch.autograd.grad(loss, embedded)
+        logits = net.classify(embedded)
+        if loss is None:
+            total = F.binary_cross_entropy_with_logits(logits, labels.to(embedded.dtype), reduction="sum")
+        else:
+            total = loss(logits, labels, reduction="sum")
+        (grad,) = torch.autograd.grad(total, embedded)
     return grad.norm(dim=-1).mean(dim=0).detach()
 
 

@@ -28,7 +28,8 @@ def check_settings(cell, embed_dim, hidden_size, num_layers, dropout, pooling) -
 
 
 class RNNClassifier(nn.Module):
-    """Embedding -> RNN/LSTM/GRU -> pooling -> dropout -> Linear(., 1): one logit per sequence.
+    """Embedding -> RNN/LSTM/GRU -> pooling -> dropout -> Linear(., num_outputs): one logit per
+    sequence (``num_outputs=1``, binary: the lecture's model) or one per class or label.
 
     With ``pooling="last"`` the sequence is represented by the encoder's output at the last time
     step, which is the last real token when sequences are pre-padded (zeros in front); with
@@ -48,9 +49,11 @@ class RNNClassifier(nn.Module):
         dropout: float = 0.0,
         pad_idx: int = 0,
         pooling: str = "last",
+        num_outputs: int = 1,
     ):
         super().__init__()
         check_settings(cell, embed_dim, hidden_size, num_layers, dropout, pooling)
+        check_positive_int("num_outputs", num_outputs)
         self.hidden_size, self.bidirectional, self.pooling, self.pad_idx = hidden_size, bidirectional, pooling, pad_idx
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
         self.encoder = CELLS[cell](
@@ -62,14 +65,16 @@ class RNNClassifier(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,  # torch applies it between layers only
         )
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1) * (2 if pooling == "last_max" else 1), 1)
+        features = hidden_size * (2 if bidirectional else 1) * (2 if pooling == "last_max" else 1)
+        self.head = nn.Linear(features, num_outputs)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``tokens``: (batch, time) word ids -> (batch,) logits."""
+        """``tokens``: (batch, time) word ids -> (batch,) logits, or (batch, num_outputs)."""
         return self.classify(self.embedding(tokens), tokens != self.pad_idx)
 
     def classify(self, embedded: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
-        """``embedded``: (batch, time, embed_dim), the encoder's inputs x_t -> (batch,) logits;
+        """``embedded``: (batch, time, embed_dim), the encoder's inputs x_t -> (batch,) logits (or
+        (batch, num_outputs));
         ``real``: (batch, time), True at the review's own words (None: all). Split from ``forward``
         so that gradients with respect to each x_t can be measured."""
         out, _ = self.encoder(embedded)
@@ -84,4 +89,5 @@ class RNNClassifier(nn.Module):
             if real is not None:
                 out = out.masked_fill(~real.unsqueeze(-1), float("-inf"))
             features.append(torch.nan_to_num(out.amax(dim=1), neginf=0.0))  # an empty review: zeros
-        return self.head(self.dropout(torch.cat(features, dim=-1))).squeeze(-1)
+        logits = self.head(self.dropout(torch.cat(features, dim=-1)))
+        return logits.squeeze(-1) if logits.shape[-1] == 1 else logits

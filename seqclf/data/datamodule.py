@@ -1,5 +1,6 @@
-"""The IMDB LightningDataModule: reviews from the Hub or a local folder, tokenised and cached
-(seqclf.data.cache), split for validation (seqclf.data.split) and served in batches (seqclf.data.batches)."""
+"""The text-classification LightningDataModule: texts and labels from the Hub or a local folder
+(seqclf.data.sources), classes (seqclf.data.labels), tokenised and cached (seqclf.data.cache), split for
+validation (seqclf.data.split) and served in batches (seqclf.data.batches)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from seqclf.data import cache, sources
 from seqclf.data.batches import BatchOrder, EncodedSplit, TrainBlocks, TrainLoader
+from seqclf.data.labels import Labels
 from seqclf.data.split import stratified_split
 from seqclf.data.text import FORMAT, WordTokenizer, check_side
 from seqclf.errors import ConfigError, DataError, check_positive_int
@@ -30,24 +33,36 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
 
 
-class IMDBDataModule(L.LightningDataModule):
-    """IMDB reviews from the Hub (``stanfordnlp/imdb``) or a local folder (``path``).
+class TextDataModule(L.LightningDataModule):
+    """A text-classification dataset from the Hub (``hub_name``, ``hub_config``) or a local folder
+    (``path``): the ``text_column`` (one name, or several joined with a space) and the
+    ``label_column`` of its train, validation and test splits. IMDB is its default preset
+    (conf/data/imdb.yaml), the others are presets too (conf/data/).
 
-    ``prepare_data`` fits the vocabulary on the train split and writes the encoded splits to a
-    cache keyed by the source and the tokeniser settings; ``setup`` reads them back, so later runs
-    (and every DDP rank) skip tokenisation. Validation is a stratified ``val_fraction`` of train
-    (``val_split="train"``), or the test split itself (``val_split="test"``, as the lecture's
-    notebook did). Given ``tokenizer`` (a JSON string, e.g. from a checkpoint), the data is encoded
-    with it instead of a vocabulary fitted here. ``splits=[test]`` reads and encodes the test split
-    only (seqclf-eval). Every setting is checked here, where it is used, before any data is read.
+    ``prepare_data`` fits the vocabulary and the classes (seqclf.data.labels) on the train split and
+    writes the encoded splits to a cache keyed by the source and every setting they depend on;
+    ``setup`` reads them back, so later runs (and every DDP rank) skip tokenisation. Validation
+    (``val_split``) is the dataset's own validation split when it has one (``auto``), else a
+    stratified ``val_fraction`` of train (``train``; multi-label data: a seeded random share), the
+    test split itself (``test``, as the lecture's notebook did), or a split named here. Given
+    ``tokenizer`` and ``labels`` (from a checkpoint), the data is encoded with them instead of a
+    vocabulary and classes fitted here. ``splits=[test]`` reads and encodes the test split only
+    (seqclf-eval). Every setting is checked here, where it is used, before any data is read.
     """
 
     def __init__(
         self,
         path: str | None = None,
         hub_name: str = "stanfordnlp/imdb",
+        hub_config: str | None = None,
         revision: str | None = None,
         cache_dir: str = "~/.cache/seqclf",
+        text_column: str | list[str] = "text",
+        label_column: str = "label",
+        label_names: list[str] | None = None,
+        train_split: str = "train",
+        val_split: str = "auto",
+        test_split: str = "test",
         vocab_size: int = 10_000,
         max_len: int = 32,
         padding: str = "pre",
@@ -58,18 +73,23 @@ class IMDBDataModule(L.LightningDataModule):
         seed: int = 42,
         progress: bool = True,
         num_proc: int | None = None,
-        val_split: str = "train",
         tokenizer: str | None = None,
+        labels: dict | None = None,
         steps_per_execution: int = 16,
         limit_train_batches: int | float | None = None,
         reshuffle: bool = True,
         splits: list[str] | tuple[str, ...] = sources.SPLITS,
     ):
         super().__init__()
+        # Lists from Hydra are ListConfigs: plain lists in hparams, so checkpoints hold plain data only.
+        text_column, label_names = _plain(text_column), _plain(label_names)
         # Data settings travel in checkpoints and loggers; vocab_size is the model's (the real size).
         self.save_hyperparameters(
-            ignore=["vocab_size", "cache_dir", "progress", "num_proc", "tokenizer", "limit_train_batches", "splits"]
-        )
+            ignore=[
+                "vocab_size", "cache_dir", "progress", "num_proc", "tokenizer", "labels", "limit_train_batches",
+                "splits",
+            ]
+        )  # fmt: skip
         for key, value in (("max_len", max_len), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             check_positive_int(f"data.{key}", value)
         check_positive_int("data.steps_per_execution", steps_per_execution)
@@ -83,23 +103,39 @@ class IMDBDataModule(L.LightningDataModule):
             raise ConfigError(
                 f"data.num_proc={num_proc!r} must be a positive number of processes, or null for one per usable core."
             )
+        self.columns = sources.Columns(_column_names(text_column), _column_name("data.label_column", label_column))
+        if label_names is not None and (
+            isinstance(label_names, str)
+            or not isinstance(label_names, Sequence)
+            or not all(isinstance(n, (str, int)) for n in label_names)
+        ):
+            raise ConfigError(f"data.label_names={label_names!r} must be null or a list of class names (e.g. [a,b]).")
+        self.label_names = [str(n) for n in label_names] if label_names else None
+        for key, value in (("train_split", train_split), ("val_split", val_split), ("test_split", test_split)):
+            _column_name(f"data.{key}", value)
         self.splits = tuple(splits)
         if not self.splits or not set(self.splits) <= set(sources.SPLITS):
             raise ConfigError(f"data.splits={list(self.splits)} must name some of {', '.join(sources.SPLITS)}.")
-        if "train" not in self.splits and tokenizer is None:
-            raise ConfigError("data.splits without train needs a tokenizer (the vocabulary is fitted on train).")
+        if "train" not in self.splits and (tokenizer is None or labels is None):
+            raise ConfigError(
+                "data.splits without train needs a tokenizer and labels (both fitted on train), e.g. a checkpoint's."
+            )
         if val_split == "test" and "test" not in self.splits:
             raise ConfigError("data.val_split=test needs the test split in data.splits.")
-        if val_split not in ("train", "test"):
-            raise ConfigError(f"data.val_split={val_split!r} is not valid; choose 'train' (a share of it) or 'test'.")
         self.val_split = val_split
+        # role -> the names that split may have in the dataset, in order of preference
+        self.split_names = {"train": (train_split,), "test": (test_split,)}
+        self.split_names = {role: names for role, names in self.split_names.items() if role in self.splits}
+        if "train" in self.splits and val_split not in ("train", "test"):
+            self.split_names["validation"] = sources.VALIDATION_NAMES if val_split == "auto" else (val_split,)
         self.given_tokenizer = WordTokenizer.from_json(tokenizer) if tokenizer else None
+        self.given_labels = Labels.from_dict(labels) if labels else None
         if self.given_tokenizer is not None:  # its own length and sides win over the settings
             max_len = self.given_tokenizer.max_len
             padding, truncation = self.given_tokenizer.padding, self.given_tokenizer.truncation
             vocab_size = self.given_tokenizer.vocab_size
         self.path = None if path in (None, "") else str(Path(path).expanduser().resolve())
-        self.hub_name, self.revision = hub_name, revision
+        self.hub_name, self.hub_config, self.revision = hub_name, hub_config, revision
         self.cache_root = Path(cache_dir).expanduser().resolve()
         self.vocab_size, self.max_len = int(vocab_size), int(max_len)
         self.padding, self.truncation = check_side("padding", padding), check_side("truncation", truncation)
@@ -107,6 +143,8 @@ class IMDBDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.progress, self.num_proc = progress, num_proc
         self.tokenizer: WordTokenizer | None = None
+        self.labels: Labels | None = None
+        self.class_counts: list[int] | None = None  # texts of each class in the training rows
         if limit_train_batches is not None and not (
             (
                 isinstance(limit_train_batches, int)
@@ -124,29 +162,31 @@ class IMDBDataModule(L.LightningDataModule):
         self.train_set = self.val_set = self.test_set = None
         self._files: dict[str, list[Path]] | None = None
         self._prepared = False
-        self._loaded: tuple[WordTokenizer, dict[str, np.ndarray]] | None = None  # from prepare_data to setup
+        self._loaded: cache.Loaded | None = None  # from prepare_data to setup
 
     # -- cache ---------------------------------------------------------------------------------
+    @property
+    def _optional(self) -> tuple[str, ...]:
+        return ("validation",) if self.val_split == "auto" else ()
+
     def _local_files(self) -> dict[str, list[Path]]:
         if self._files is None:
-            self._files = sources.find_local_files(self.path, self.splits)
+            self._files = sources.find_local_files(self.path, self.split_names, self._optional)
         return self._files
 
     def _source(self) -> dict[str, Any]:
         if self.path is None:
-            return {"hub": self.hub_name, "revision": self.revision}
+            return {"hub": self.hub_name, "config": self.hub_config, "revision": self.revision}
         return {"files": sources.fingerprint(self._local_files())}
-
-    @property
-    def _arrays(self) -> tuple[str, ...]:
-        return tuple(f"{split}_{part}" for split in self.splits for part in ("x", "y"))
 
     @property
     def cache_dir(self) -> Path:
         key = {
             "tokenizer": FORMAT,
             "source": self._source(),
-            "splits": list(self.splits),
+            "splits": {role: list(names) for role, names in self.split_names.items()},
+            "columns": [list(self.columns.text), self.columns.label],
+            "label_names": self.label_names,
             "vocab_size": self.vocab_size,
             "max_len": self.max_len,
             "padding": self.padding,
@@ -154,6 +194,8 @@ class IMDBDataModule(L.LightningDataModule):
         }
         if self.given_tokenizer is not None:
             key["given_tokenizer"] = hashlib.sha256(self.given_tokenizer.to_json().encode()).hexdigest()
+        if self.given_labels is not None:
+            key["given_labels"] = self.given_labels.to_dict()
         return cache.folder(self.cache_root, key)
 
     def prepare_data(self) -> None:
@@ -164,7 +206,7 @@ class IMDBDataModule(L.LightningDataModule):
             return
         target = self.cache_dir
         try:
-            self._loaded = cache.load(target, self._arrays)  # kept for setup: each file is read once
+            self._loaded = cache.load(target)  # kept for setup: each file is read once
             log.info("Using cached encoded data in %s", target)
             self._prepared = True
             return
@@ -172,10 +214,18 @@ class IMDBDataModule(L.LightningDataModule):
             if str(e) != "missing":
                 log.warning("The encoded-data cache %s is damaged (%s); rebuilding it.", target, e)
         if self.path is None:
-            raw = sources.load_hub(self.hub_name, self.revision, self.splits)
+            raw = sources.load_hub(
+                self.hub_name, self.hub_config, self.revision, self.split_names, self.columns, self._optional
+            )
         else:
-            raw = sources.load_local(self._local_files())
+            raw = sources.load_local(self._local_files(), self.columns)
         self._check_memory(sum(len(split.labels) for split in raw.values()))
+        labels = self.given_labels
+        if labels is None:
+            train = raw["train"]
+            labels = Labels.fit(train.labels, self._where("train"), train.names, self.label_names)
+        else:
+            self._check_given_labels(labels, raw)
         arrays = {}
         if self.given_tokenizer is None:
             tokenizer, arrays["train_x"] = WordTokenizer.fit_encode(
@@ -189,15 +239,29 @@ class IMDBDataModule(L.LightningDataModule):
             )
         else:
             tokenizer = self.given_tokenizer
-        for split in self.splits:
-            if f"{split}_x" not in arrays:
-                arrays[f"{split}_x"] = tokenizer.encode(raw[split].texts, progress=self.progress, workers=self.num_proc)
-            arrays[f"{split}_y"] = raw[split].labels.astype(np.int8)
-        meta = {"source": self._source(), "rows": {s: len(raw[s].labels) for s in self.splits}}
-        cache.write(target, tokenizer, arrays, meta)
+        for role, split in raw.items():
+            if f"{role}_x" not in arrays:
+                arrays[f"{role}_x"] = tokenizer.encode(split.texts, progress=self.progress, workers=self.num_proc)
+            arrays[f"{role}_y"] = labels.encode(split.labels, self._where(role))
+        meta = {"source": self._source(), "rows": {role: len(split.labels) for role, split in raw.items()}}
+        cache.write(target, tokenizer, labels, arrays, meta)
         log.info("Encoded data cached in %s", target)
-        self._loaded = (tokenizer, arrays)
+        self._loaded = cache.Loaded(tokenizer, labels, arrays)
         self._prepared = True
+
+    def _where(self, role: str) -> str:
+        source = self.path or self.hub_name
+        return f"the {role} split of {source}"
+
+    def _check_given_labels(self, labels: Labels, raw: dict[str, sources.RawSplit]) -> None:
+        """The data's own class names (if it has any) must be the checkpoint's."""
+        for role, split in raw.items():
+            if split.names is not None and tuple(split.names) != labels.names:
+                raise DataError(
+                    f"{self._where(role)} has the classes {split.names}, but the checkpoint was trained for "
+                    f"{list(labels.names)}; evaluate it on a dataset with the same classes (its data settings are "
+                    "in the run's .hydra/config.yaml)."
+                )
 
     def _check_memory(self, reviews: int) -> None:
         """Refuse a data.max_len whose encoded reviews would not fit in memory, before encoding them."""
@@ -219,40 +283,49 @@ class IMDBDataModule(L.LightningDataModule):
             return  # already set up (the entry point calls setup early to learn the vocabulary size)
         if self._loaded is None:  # a process that did not prepare the data (a DDP rank but the first)
             try:
-                self._loaded = cache.load(self.cache_dir, self._arrays)
+                self._loaded = cache.load(self.cache_dir)
             except cache.Damaged as e:
                 raise DataError(
                     f"no usable encoded data in {self.cache_dir} ({e}); call prepare_data() first."
                 ) from None
-        (self.tokenizer, arrays), self._loaded = self._loaded, None
+        loaded, self._loaded = self._loaded, None
+        self.tokenizer, self.labels, arrays = loaded.tokenizer, loaded.labels, loaded.arrays
         # Evaluation reads its splits in one seeded order that mixes the classes (the Hub's IMDB is
         # sorted by label), so a part of one (trainer.limit_val_batches, the gradient probe's batch)
         # is not all negative reviews; over a whole split the order changes nothing.
         rng = np.random.default_rng(self.seed)
         if "test" in self.splits:
             test = rng.permutation(len(arrays["test_y"]))
-            self.test_set = EncodedSplit(
-                torch.from_numpy(arrays["test_x"][test].astype(np.int64)),
-                torch.from_numpy(arrays["test_y"][test].astype(np.float32)),
-            )
+            self.test_set = self._encoded(arrays["test_x"][test], arrays["test_y"][test])
         if "train" not in self.splits:
             return
-        x = torch.from_numpy(arrays["train_x"].astype(np.int64))
-        y = torch.from_numpy(arrays["train_y"].astype(np.float32))
+        x, y = arrays["train_x"], arrays["train_y"]
         if self.val_split == "test":  # the lecture's notebook: all of train, validated on test
-            self.train_set, self.val_set = EncodedSplit(x, y), self.test_set
+            train_rows, self.val_set = np.arange(len(y)), self.test_set
+        elif "validation_y" in arrays:  # the dataset's own
+            train_rows = np.arange(len(y))
+            val_rows = rng.permutation(len(arrays["validation_y"]))
+            self.val_set = self._encoded(arrays["validation_x"][val_rows], arrays["validation_y"][val_rows])
         else:
-            train_rows, val_rows = stratified_split(arrays["train_y"], self.val_fraction, self.seed)
+            strata = y if y.ndim == 1 else np.zeros(len(y), dtype=np.int64)  # multi-label: one stratum
+            train_rows, val_rows = stratified_split(strata, self.val_fraction, self.seed)
             val_rows = rng.permutation(val_rows)
-            self.train_set = EncodedSplit(x[train_rows], y[train_rows])
-            self.val_set = EncodedSplit(x[val_rows], y[val_rows])
+            self.val_set = self._encoded(x[val_rows], y[val_rows])
+        self.train_set = self._encoded(x[train_rows], y[train_rows])
+        self.class_counts = self.labels.counts(y[train_rows])
+
+    def _encoded(self, x: np.ndarray, y: np.ndarray) -> EncodedSplit:
+        """Tensors as the loss wants them: float targets for binary and multi-label data (a logit
+        each), class ids for multi-class data."""
+        target = y.astype(np.int64) if self.labels.kind == "multiclass" else y.astype(np.float32)
+        return EncodedSplit(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(target))
 
     def state_dict(self) -> dict[str, Any]:
         """Stored in every checkpoint: what turns raw text into model input (the position in the
         training order is the TrainLoader's state)."""
         if self.tokenizer is None:
             return {}
-        return {"tokenizer": self.tokenizer.to_json()}
+        return {"tokenizer": self.tokenizer.to_json(), "labels": self.labels.to_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.tokenizer is not None and "tokenizer" in state and state["tokenizer"] != self.tokenizer.to_json():
@@ -295,3 +368,25 @@ class IMDBDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader("test_set")
+
+
+def _plain(value):
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
+
+
+def _column_name(key: str, value) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}={value!r} must be a name (a non-empty string).")
+    return value
+
+
+def _column_names(value) -> tuple[str, ...]:
+    """data.text_column: one column, or a list of them (joined with a space)."""
+    names = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else [value]
+    if not names:
+        raise ConfigError("data.text_column=[] names no column; give one (text) or a list ([title,description]).")
+    return tuple(_column_name("data.text_column", name) for name in names)
+
+
+# The name older configs and run folders use.
+IMDBDataModule = TextDataModule
