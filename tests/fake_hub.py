@@ -1,5 +1,5 @@
-"""A stand-in for the Hugging Face Hub on 127.0.0.1: the routes `datasets.load_dataset` calls for one
-dataset repository (found by logging its requests against a server that answered 404 to all)."""
+"""A stand-in for the Hugging Face Hub on 127.0.0.1: the routes `datasets.load_dataset` calls for dataset
+repositories held in memory (found by logging its requests against a server that answered 404 to all)."""
 
 from __future__ import annotations
 
@@ -25,15 +25,16 @@ configs:
 
 
 class Hub:
-    """The few Hub API routes `datasets.load_dataset` uses, for one dataset repository held in memory."""
+    """The few Hub API routes `datasets.load_dataset` uses, for dataset repositories held in memory
+    (repository -> path in it -> bytes, each with its README.md, the dataset card)."""
 
-    def __init__(self, repo, files):
-        self.repo, self.files, self.sha = repo, {"README.md": README.encode(), **files}, "a" * 40
+    def __init__(self, repos):
+        self.repos, self.sha = repos, "a" * 40
         self.log = []
 
-    def entries(self, prefix=""):
+    def entries(self, repo, prefix=""):
         out, dirs = [], set()
-        for path, data in sorted(self.files.items()):
+        for path, data in sorted(self.repos[repo].items()):
             if prefix and not path.startswith(prefix.rstrip("/") + "/"):
                 continue
             out.append({"type": "file", "path": path, "size": len(data), "oid": hashlib.sha1(data).hexdigest()})
@@ -65,21 +66,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else b""
         url = urllib.parse.urlparse(self.path)
         hub.log.append((self.command, url.path))
-        repo = hub.repo
+        # the longest repository name the path names (owner/name; a few tests use a bare name)
+        named = [r for r in hub.repos if f"/datasets/{r}/" in url.path + "/"]
+        if not named:
+            return self._send(404, b'{"error":"not found"}', headers=[("X-Error-Code", "RepoNotFound")])
+        repo = max(named, key=len)
+        files = hub.repos[repo]
         api = f"/api/datasets/{repo}"
         if url.path.startswith(f"/datasets/{repo}/resolve/"):
             rev, _, path = url.path[len(f"/datasets/{repo}/resolve/") :].partition("/")
             path = urllib.parse.unquote(path)
-            if path not in hub.files:
+            if path not in files:
                 return self._send(404, b'{"error":"not found"}', headers=[("X-Error-Code", "EntryNotFound")])
-            data = hub.files[path]
+            data = files[path]
             etag = '"' + hashlib.sha1(data).hexdigest() + '"'
             return self._send(200, data, "application/octet-stream", [("ETag", etag), ("X-Repo-Commit", hub.sha)])
         if url.path in (f"{api}", f"{api}/revision/main", f"{api}/revision/{hub.sha}"):
             info = {
                 "id": repo,
                 "sha": hub.sha,
-                "siblings": [{"rfilename": p} for p in hub.files],
+                "siblings": [{"rfilename": p} for p in files],
                 "private": False,
                 "gated": False,
                 "disabled": False,
@@ -90,7 +96,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if url.path.startswith(f"{api}/tree/"):
             rest = urllib.parse.unquote(url.path[len(f"{api}/tree/") :])
             rev, _, prefix = rest.partition("/")
-            entries = hub.entries(prefix)
+            entries = hub.entries(repo, prefix)
             if "recursive=true" not in url.query and "recursive=True" not in url.query:
                 depth = prefix.count("/") + 1 if prefix else 0
                 entries = [e for e in entries if e["path"].count("/") == depth]
@@ -100,7 +106,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             paths = form.get("paths", [])
             if not paths and body.startswith(b"{"):
                 paths = json.loads(body).get("paths", [])
-            entries = [e for e in hub.entries() if e["path"] in paths]
+            entries = [e for e in hub.entries(repo) if e["path"] in paths]
             return self._send(200, json.dumps(entries).encode())
         return self._send(404, b'{"error":"not found"}')
 
@@ -110,9 +116,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve(repo: str, files: dict[str, bytes]) -> tuple[http.server.ThreadingHTTPServer, Hub]:
+def serve(repo: str, files: dict[str, bytes], readme: str = README) -> tuple[http.server.ThreadingHTTPServer, Hub]:
     """Serve ``files`` (path in the repository -> bytes) as the dataset ``repo``; stop with .shutdown()."""
+    return serve_repos({repo: {"README.md": readme.encode(), **files}})
+
+
+def serve_repos(repos: dict[str, dict[str, bytes]]) -> tuple[http.server.ThreadingHTTPServer, Hub]:
+    """Serve several dataset repositories (each a path -> bytes mapping with its README.md)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.hub = Hub(repo, files)
+    server.hub = Hub(repos)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, server.hub
