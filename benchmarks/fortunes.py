@@ -28,7 +28,8 @@ def read_fortunes(source: Path = SOURCE) -> list[tuple[str, str]]:
     for path in sorted(source.iterdir()):
         if path.suffix or not path.is_file():  # .dat indexes and .u8 links
             continue
-        texts = [re.sub(r"\s+", " ", t).strip() for t in path.read_text(encoding="utf-8", errors="replace").split("\n%\n")]
+        raw = path.read_text(encoding="utf-8", errors="replace").split("\n%\n")
+        texts = [re.sub(r"\s+", " ", t).strip() for t in raw]
         texts = [t for t in texts if t and t != "%"]
         if len(texts) >= MIN_PER_TOPIC:
             rows += [(t, path.name) for t in texts]
