@@ -22,16 +22,16 @@ from torch.utils.data import DataLoader
 
 from seqclf.callbacks import EpochTimer
 from seqclf.config import load_config
-from seqclf.data import IMDBDataModule
+from seqclf.data import TextDataModule
 from seqclf.data.batches import BatchOrder
 from seqclf.gradflow import FILE as GRAD_FLOW_FILE
 from seqclf.models import RNNClassifier
 from seqclf.train import train
 
 
-def prepare(data: str, cache: Path) -> tuple[IMDBDataModule, float]:
+def prepare(data: str, cache: Path) -> tuple[TextDataModule, float]:
     start = time.perf_counter()
-    dm = IMDBDataModule(path=data, cache_dir=str(cache), progress=False)
+    dm = TextDataModule(path=data, cache_dir=str(cache), progress=False)
     dm.prepare_data()
     dm.setup("fit")
     return dm, time.perf_counter() - start
@@ -40,7 +40,7 @@ def prepare(data: str, cache: Path) -> tuple[IMDBDataModule, float]:
 class HandLoop:
     """The reference: index pre-encoded tensors, Adam, BCE with logits, nothing else."""
 
-    def __init__(self, dm: IMDBDataModule, cell: str, batch_size: int, device: str, seed: int, fused: bool):
+    def __init__(self, dm: TextDataModule, cell: str, batch_size: int, device: str, seed: int, fused: bool):
         torch.manual_seed(seed)
         self.x, self.y = dm.train_set.x.to(device), dm.train_set.y.to(device)
         self.model = RNNClassifier(dm.tokenizer.vocab_size, cell).to(device)
@@ -66,7 +66,7 @@ class HandLoop:
 
 
 def hand_loop(
-    dm: IMDBDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int, fused: bool
+    dm: TextDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int, fused: bool
 ) -> tuple[list[float], list[float]]:
     """Epochs of the hand-written loop: wall and CPU seconds each."""
     loop = HandLoop(dm, cell, batch_size, device, seed, fused)
@@ -117,7 +117,7 @@ class Interleave(L.Callback):
 
 
 def interleaved(
-    dm: IMDBDataModule, data: str, cell: str, epochs: int, batch_size: int, device: str, work: Path
+    dm: TextDataModule, data: str, cell: str, epochs: int, batch_size: int, device: str, work: Path
 ) -> dict[str, float]:
     """Paired ratios from blocks of steps interleaved in one seqclf run (see Interleave)."""
     Interleave.hands = {loop: HandLoop(dm, cell, batch_size, device, 0, loop == "hand_fused") for loop in HANDS}
@@ -146,7 +146,7 @@ class BareModule(L.LightningModule):
 
 
 def bare_lightning(
-    dm: IMDBDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int
+    dm: TextDataModule, cell: str, epochs: int, batch_size: int, device: str, seed: int
 ) -> tuple[list[float], list[float]]:
     """A bare Lightning Trainer over the same batches: no logger, checkpoints, progress bar, summary
     or validation; only seqclf's epoch timer. What Lightning's own training loop costs."""

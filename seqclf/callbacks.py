@@ -145,7 +145,7 @@ class ConfusionMatrixImage(L.Callback):
 
     IMAGES = ("epoch", "end", "off")
 
-    def __init__(self, images: str = "epoch") -> None:
+    def __init__(self, images: str = "end") -> None:
         if images not in self.IMAGES:
             raise ConfigError(
                 f"callbacks.confusion_matrix.images={images!r} is not valid; choose one of {', '.join(self.IMAGES)}."

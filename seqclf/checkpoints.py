@@ -110,6 +110,7 @@ def model(ckpt: dict[str, Any], path: str | Path):
 
     try:
         net = SeqClassifier(**ckpt["hyper_parameters"])
+        net.on_load_checkpoint(ckpt)  # what Lightning's own loading does first: older checkpoints' names
         net.load_state_dict(ckpt["state_dict"])
     except (TypeError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path} does not match the seqclf model ({str(e).splitlines()[0]}).") from None

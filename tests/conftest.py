@@ -1,7 +1,8 @@
-"""Shared fixtures: tiny IMDB-format data made on the fly and the shipped config, shrunk."""
+"""Shared fixtures: tiny IMDB-format and multi-class data made on the fly and the shipped config, shrunk."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -51,8 +52,6 @@ def write_split(folder: Path, split: str, rows: list[dict], fmt: str) -> Path:
         path = folder / f"{split}.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     elif fmt == "csv":
-        import csv
-
         path = folder / f"{split}.csv"
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["text", "label"])
@@ -69,6 +68,43 @@ def make_imdb(root: Path, fmt: str = "parquet", n_train: int = 200, n_test: int 
     folder = root / "plain_text" if fmt == "parquet" else root
     write_split(folder, "train", make_reviews(n_train, seed=1), fmt)
     write_split(folder, "test", make_reviews(n_test, seed=2, extra_word="zebra"), fmt)
+    return root
+
+
+CUES = {
+    "sport": ["goal", "match", "team", "score"],
+    "science": ["atom", "theory", "lab", "data"],
+    "music": ["song", "guitar", "album", "band"],
+}
+FILLER = ["the", "a", "was", "it", "and", "of", "this", "very"]
+
+
+def cue_text(rng: random.Random, labels: list[str], cues: dict[str, list[str]]) -> str:
+    words = rng.choices(FILLER, k=rng.randint(4, 12)) + [w for label in labels for w in rng.choices(cues[label], k=2)]
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def topic_rows(n: int, seed: int, text: str = "quip", label: str = "topic") -> list[dict]:
+    """``n`` texts of three topics with string labels, sorted by topic as many real files are."""
+    rng = random.Random(seed)
+    return [{text: cue_text(rng, [t], CUES), label: t} for t in sorted(CUES) for _ in range(n // len(CUES))]
+
+
+def write_rows(path: Path, rows: list[dict], delimiter: str = ",") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture(scope="session")
+def topics_dir(tmp_path_factory) -> Path:
+    """A user's own CSV files: columns quip and topic, string labels (three topics)."""
+    root = tmp_path_factory.mktemp("topics")
+    write_rows(root / "train.csv", topic_rows(150, seed=1))
+    write_rows(root / "test.csv", topic_rows(60, seed=2))
     return root
 
 

@@ -10,8 +10,8 @@ from conftest import compose_train
 from omegaconf import OmegaConf
 
 from seqclf import CONF_DIR
-from seqclf.config import validate
-from seqclf.data import IMDBDataModule
+from seqclf.config import load_config, validate
+from seqclf.data import TextDataModule
 from seqclf.instantiate import instantiate_all
 from seqclf.module import SeqClassifier
 
@@ -76,7 +76,7 @@ def test_every_config_file_composes_and_instantiates(tmp_path, group, option):
         return
     node = cfg[group]
     if group == "data":
-        assert isinstance(hydra.utils.instantiate(node), IMDBDataModule)
+        assert isinstance(hydra.utils.instantiate(node), TextDataModule)
     elif group == "model":
         model = hydra.utils.instantiate(node, vocab_size=100)
         assert isinstance(model, SeqClassifier) and model.hparams.cell == node.cell
@@ -110,3 +110,16 @@ def test_help_explains_the_main_options_and_lists_the_groups(tmp_path):
     assert result.returncode == 0
     for text in ("== Main options ==", "model=rnn|lstm|gru", "hparams_search: imdb32", "debug: default", "lr: 0.001"):
         assert text in result.stdout, text
+
+
+@pytest.mark.parametrize(
+    "monitor, mode, direction", [("val/acc", "max", "maximize"), ("val/f1_macro", "max", "maximize"),
+                                 ("val/loss", "min", "minimize")]
+)  # fmt: skip
+def test_the_monitored_metric_is_one_setting_for_checkpoints_early_stopping_and_search(monitor, mode, direction):
+    cfg = load_config(["hparams_search=imdb32", f"monitor={monitor}"])
+    assert (
+        cfg.callbacks.model_checkpoint.monitor == cfg.callbacks.early_stopping.monitor == cfg.model.monitor == monitor
+    )
+    assert cfg.callbacks.model_checkpoint.mode == cfg.callbacks.early_stopping.mode == mode
+    assert cfg.hydra.sweeper.direction == direction and cfg.optimized_metric == f"{monitor}_best"

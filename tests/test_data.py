@@ -204,6 +204,12 @@ def write_both(folder, name, data: bytes):
         ("csv", b"text,label\n" + b"a,1\n" * 3 + b"b,\n", r"row 3 has no label \(None\)"),
         ("jsonl", b'{"text":"a","label":1}\n{"text":"b","label":1}\n', "every text has the label '1'; training needs"),
         ("jsonl", b'{"text":" ","label":0}\n{"text":"","label":1}\n', "every text is empty"),
+        ("txt", b"__label__a fine\nno label here\n", r"line 2: it does not start with a label \(__label__<name>\)"),
+        (
+            "csv",
+            b"review,label\nfine,0\n",
+            r"lacks the column\(s\) \['text'\]; found \['review', 'label'\].*data.text_column",
+        ),
     ],
 )
 def test_bad_rows_are_named_by_their_own_row(tmp_path, name, data, message):

@@ -13,50 +13,15 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, compose_train
+from conftest import CUES, TINY, compose_train, cue_text, topic_rows, write_rows
 from fake_hub import serve_repos
 from omegaconf import open_dict
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from seqclf import predict
 from seqclf.data import Labels, TextDataModule
 from seqclf.errors import ConfigError, DataError
 from seqclf.train import train
-
-CUES = {
-    "sport": ["goal", "match", "team", "score"],
-    "science": ["atom", "theory", "lab", "data"],
-    "music": ["song", "guitar", "album", "band"],
-}
-FILLER = ["the", "a", "was", "it", "and", "of", "this", "very"]
-
-
-def cue_text(rng: random.Random, labels: list[str], cues: dict[str, list[str]]) -> str:
-    words = rng.choices(FILLER, k=rng.randint(4, 12)) + [w for label in labels for w in rng.choices(cues[label], k=2)]
-    rng.shuffle(words)
-    return " ".join(words)
-
-
-def topic_rows(n: int, seed: int, text: str = "quip", label: str = "topic") -> list[dict]:
-    """``n`` texts of three topics with string labels, sorted by topic as many real files are."""
-    rng = random.Random(seed)
-    return [{text: cue_text(rng, [t], CUES), label: t} for t in sorted(CUES) for _ in range(n // len(CUES))]
-
-
-def write_rows(path: Path, rows: list[dict], delimiter: str = ",") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter=delimiter)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-@pytest.fixture(scope="module")
-def topics_dir(tmp_path_factory) -> Path:
-    """A user's own CSV files: columns quip and topic, string labels."""
-    root = tmp_path_factory.mktemp("topics")
-    write_rows(root / "train.csv", topic_rows(150, seed=1))
-    write_rows(root / "test.csv", topic_rows(60, seed=2))
-    return root
 
 
 def test_a_csv_with_its_own_columns_and_string_labels_trains_evaluates_and_predicts(tmp_path, topics_dir):
@@ -79,17 +44,26 @@ def test_a_csv_with_its_own_columns_and_string_labels_trains_evaluates_and_predi
 
 def test_class_weights_and_the_monitored_metric_are_one_setting_each(tmp_path, topics_dir):
     overrides = [f"data.path={topics_dir}", "data.text_column=quip", "data.label_column=topic"]
-    extra = ["model.class_weights=balanced", "monitor=val/f1_macro", "callbacks=[default,early_stopping]"]
-    cfg = compose_train(tmp_path, [*overrides, *extra])
+    extra = ["model.class_weights=balanced", "monitor=val/f1_macro", "callbacks=[default,early_stopping]",
+             "trainer.max_epochs=2"]  # fmt: skip
+    cfg = compose_train(tmp_path, [*overrides, *extra, "callbacks.confusion_matrix.images=epoch"])
     assert cfg.callbacks.model_checkpoint.monitor == cfg.callbacks.early_stopping.monitor == "val/f1_macro"
     metrics = train(cfg)
     assert "val/f1_macro_best" in metrics and "val/acc_best" not in metrics
+    # TensorBoard: macro-F1 and each class's scores per validation epoch, a confusion matrix image per epoch
+    tb = EventAccumulator(cfg.paths.output_dir, size_guidance={"scalars": 0, "images": 0})
+    tb.Reload()
+    tags = set(tb.Tags()["scalars"])
+    assert {"val/f1_macro", "val/f1_macro_best", "val_per_class/f1/sport", "val_per_class/recall/music"} <= tags
+    assert len(tb.Images("val/confusion_matrix")) == metrics["epochs"] == 2
     assert metrics["class_weights"] == pytest.approx([1.0, 1.0, 1.0])  # balanced data: equal weights
     named = compose_train(tmp_path / "named", [*overrides, "model.class_weights={sport: 3.0}"])
     assert train(named)["class_weights"] == [1.0, 1.0, 3.0]
     wrong = compose_train(tmp_path / "wrong", [*overrides, "model.class_weights={football: 3.0}"])
     with pytest.raises(ConfigError, match=r"names \['football'\], which are not classes of this data"):
         train(wrong)
+    with pytest.raises(ConfigError, match="images='x' is not valid; choose one of epoch, end, off"):
+        train(compose_train(tmp_path / "img", [*overrides, "callbacks.confusion_matrix.images=x"]))
     with pytest.raises(ConfigError, match="monitor='val/f1' is not a validation metric"):
         train(compose_train(tmp_path / "bad", [*overrides, "monitor=val/f1"]))
 
@@ -425,3 +399,25 @@ def test_hangul_words_are_kept_by_the_word_tokenizer():
         "최고ㅋㅋ",
     ]
     assert np.array_equal(np.array(tokenize("영화, 영화.")), np.array(["영화", "영화"]))
+
+
+# A checkpoint written by seqclf before it had classes (commit a22a542: `debug=default` on conftest's
+# tiny IMDB data): no class names, the tokenizer under "IMDBDataModule", val/acc's best as val_acc_best.
+OLD_CHECKPOINT = Path(__file__).parent / "data" / "imdb_before_classes.ckpt"
+
+
+def test_a_checkpoint_from_before_classes_still_predicts_evaluates_and_continues(tmp_path, imdb_dir):
+    from seqclf.evaluate import evaluate
+
+    old = torch.load(OLD_CHECKPOINT, weights_only=True)
+    assert "IMDBDataModule" in old and "labels" not in old["hyper_parameters"]  # what makes it old
+    (row,) = predict.predict(str(OLD_CHECKPOINT), ["great superb loved"])
+    assert row["label"] in ("neg", "pos") and set(row["probs"]) == {"neg", "pos"}
+    cfg = compose_train(tmp_path / "eval", [f"data.path={imdb_dir}"])
+    with open_dict(cfg):
+        cfg.ckpt_path = str(OLD_CHECKPOINT)
+    assert 0 <= evaluate(cfg)["test/acc"] <= 1
+    # continued training reads its best val/acc and its vocabulary
+    metrics = train(compose_train(tmp_path / "more", [f"data.path={imdb_dir}", f"ckpt_path={OLD_CHECKPOINT}",
+                                                      "trainer.max_epochs=2"]))  # fmt: skip
+    assert metrics["epochs"] == 2 and metrics["val/acc_best"] >= old["state_dict"]["val_acc_best.max_value"]

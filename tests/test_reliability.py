@@ -20,7 +20,7 @@ from omegaconf import open_dict
 from seqclf import checkpoints, evaluate, predict
 from seqclf import train as train_module
 from seqclf.checkpoints import AtomicCheckpointIO
-from seqclf.data import IMDBDataModule
+from seqclf.data import TextDataModule
 from seqclf.errors import TrainingError
 from seqclf.train import train
 
@@ -222,7 +222,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
 
 
 def _prepare(path: str, cache: str) -> str:
-    dm = IMDBDataModule(path=path, cache_dir=cache, vocab_size=30, max_len=10, progress=False, num_proc=1)
+    dm = TextDataModule(path=path, cache_dir=cache, vocab_size=30, max_len=10, progress=False, num_proc=1)
     dm.prepare_data()
     dm.setup("fit")
     return dm.tokenizer.to_json()

@@ -19,13 +19,20 @@ def val_acc(run_dir: Path) -> list[float]:
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_writes_one_run_and_matches_a_single_process(tmp_path, imdb_dir, cli_env):
+@pytest.mark.parametrize("data", ["imdb", "topics"])
+def test_ddp_on_two_cpu_processes_writes_one_run_and_matches_a_single_process(tmp_path, data, request, cli_env):
     """2 ranks x batch 8 take the same steps as 1 process x batch 16: each epoch's order depends on
-    the seed only, and rank r gets batches r, r+2, ... of it, so the averaged gradients are equal."""
+    the seed only, and rank r gets batches r, r+2, ... of it, so the averaged gradients are equal.
+    Binary IMDB, and three topics with string labels, class weights and macro-F1 monitored."""
     # Whole evaluation splits: a limit counts batches per process, so 2 processes would see twice as many.
     evaluate_all = ["trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0"]
+    dataset = {
+        "imdb": [f"data.path={request.getfixturevalue('imdb_dir')}"],
+        "topics": [f"data.path={request.getfixturevalue('topics_dir')}", "data.text_column=quip",
+                   "data.label_column=topic", "model.class_weights=balanced", "monitor=val/f1_macro"],
+    }[data]  # fmt: skip
     # The default eval batch holds the whole validation split: one batch for two processes.
-    common = [f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=1024", *evaluate_all]
+    common = [*dataset, *TINY, "data.eval_batch_size=1024", *evaluate_all]
     (tmp_path / "single").mkdir()
     (tmp_path / "ddp").mkdir()
     single = run_seqclf("train", *common, "data.batch_size=16", env=cli_env, cwd=tmp_path / "single")
@@ -41,6 +48,8 @@ def test_ddp_on_two_cpu_processes_writes_one_run_and_matches_a_single_process(tm
     assert metrics["epochs"] == 1 and metrics["global_step"] == single_metrics["global_step"] == 4
     assert val_acc(run_dir) == pytest.approx(val_acc(single_dir), abs=1e-6)
     assert metrics["test/acc"] == pytest.approx(single_metrics["test/acc"], abs=1e-6)
+    assert metrics["test/f1_macro"] == pytest.approx(single_metrics["test/f1_macro"], abs=1e-6)
+    assert (run_dir / "test_report.csv").read_text() == (single_dir / "test_report.csv").read_text()
     a = torch.load(single_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     b = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     for key in a:

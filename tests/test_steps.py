@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import compose_train
 
-from seqclf.data import IMDBDataModule
+from seqclf.data import TextDataModule
 from seqclf.data.batches import BatchOrder
 from seqclf.models import RNNClassifier
 from seqclf.module import SeqClassifier
@@ -34,7 +34,7 @@ def hand_loop(net, dm, epochs, steps, fused, clip):
     [("lstm", 1, True, None), ("lstm", 16, True, None), ("gru", 5, False, None), ("rnn", 16, True, 0.05)],
 )
 def test_blocks_train_exactly_as_a_hand_written_loop(tmp_path, imdb_dir, cell, steps_per_execution, fused, clip):
-    dm = IMDBDataModule(
+    dm = TextDataModule(
         path=str(imdb_dir), cache_dir=str(tmp_path), vocab_size=40, max_len=12, batch_size=8, progress=False,
         steps_per_execution=steps_per_execution, limit_train_batches=20,
     )  # fmt: skip
@@ -101,7 +101,7 @@ class CountStepHooks(L.Callback):
 
 def test_a_callback_that_listens_gets_every_steps_hooks_and_training_is_unchanged(tmp_path, imdb_dir):
     """With no listener the inner steps skip Lightning's hook dispatch; a listener turns it back on."""
-    dm = IMDBDataModule(
+    dm = TextDataModule(
         path=str(imdb_dir), cache_dir=str(tmp_path), vocab_size=40, max_len=12, batch_size=8, progress=False,
         steps_per_execution=16, limit_train_batches=20,
     )  # fmt: skip
