@@ -43,3 +43,23 @@ CONF_DIR = (
 CONF_DIR = os.path.normpath(CONF_DIR)
 
 __version__ = "0.1.0"
+
+# The public surface, imported when first used: `import seqclf` stays light for the commands.
+_PUBLIC = {
+    "load": "seqclf.api",
+    "Classifier": "seqclf.api",
+    "SeqClassifier": "seqclf.module",
+    "RNNClassifier": "seqclf.models",
+    "TextDataModule": "seqclf.data",
+    "WordTokenizer": "seqclf.data",
+    "Labels": "seqclf.data",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'seqclf' has no attribute {name!r}")

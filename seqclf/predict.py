@@ -15,9 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-from seqclf import checkpoints, cli
+from seqclf import cli
 from seqclf.atomic import write_atomic
 from seqclf.errors import SeqclfError
 
@@ -87,32 +85,16 @@ def read_input(path: str) -> list[dict]:
     return records
 
 
-@torch.inference_mode()
 def predict(
     ckpt_path: str, texts: list[str], batch_size: int = 256, device: str = "auto", top_k: int | None = None
 ) -> list[dict]:
-    """One record per text: ``label`` (the class name; multi-label: ``labels``, every label over the
-    model's threshold) and ``probs`` (class name -> probability, the ``top_k`` most probable when set)."""
-    ckpt = checkpoints.load(ckpt_path)
-    tokenizer, model = checkpoints.tokenizer(ckpt, ckpt_path), checkpoints.model(ckpt, ckpt_path)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = model.to(device)
-    names = model.label_names
-    tokens = torch.from_numpy(tokenizer.encode(texts).astype("int64"))
-    logits = torch.cat([model(batch.to(device)).cpu() for batch in tokens.split(batch_size)])
-    probs, chosen = model.probabilities(logits).tolist(), model.predicted(logits).tolist()
-    records = []
-    for text, p, pick in zip(texts, probs, chosen, strict=True):
-        ranked = sorted(range(len(names)), key=lambda k: -p[k])
-        record = {"text": text}
-        if model.hparams.multi_label:
-            record["labels"] = [names[k] for k in ranked if pick[k]]
-        else:
-            record["label"] = names[pick]
-        record["probs"] = {names[k]: round(p[k], 6) for k in ranked[:top_k]}
-        records.append(record)
-    return records
+    """One record per text: the text, ``label`` (the class name; multi-label: ``labels``, every label
+    over the model's threshold) and ``probs`` (class name -> probability, the ``top_k`` most probable
+    when set)."""
+    from seqclf.api import load
+
+    predictions = load(ckpt_path, device).predict(texts, batch_size, top_k)
+    return [{"text": text, **p} for text, p in zip(texts, predictions, strict=True)]
 
 
 def _positive(args: dict, key: str, default: int | None) -> int | None:

@@ -76,11 +76,13 @@ CUES = {
     "science": ["atom", "theory", "lab", "data"],
     "music": ["song", "guitar", "album", "band"],
 }
-FILLER = ["the", "a", "was", "it", "and", "of", "this", "very"]
+TOPIC_FILLER = ["the", "a", "was", "it", "and", "of", "this", "very"]
 
 
 def cue_text(rng: random.Random, labels: list[str], cues: dict[str, list[str]]) -> str:
-    words = rng.choices(FILLER, k=rng.randint(4, 12)) + [w for label in labels for w in rng.choices(cues[label], k=2)]
+    words = rng.choices(TOPIC_FILLER, k=rng.randint(4, 12)) + [
+        w for label in labels for w in rng.choices(cues[label], k=2)
+    ]
     rng.shuffle(words)
     return " ".join(words)
 

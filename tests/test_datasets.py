@@ -37,6 +37,14 @@ def test_a_csv_with_its_own_columns_and_string_labels_trains_evaluates_and_predi
     rows = predict.predict(str(ckpt), ["guitar album song band", "atom theory lab"])
     assert all(r["label"] in CUES and set(r["probs"]) == set(CUES) for r in rows)
     assert all(abs(sum(r["probs"].values()) - 1) < 1e-5 for r in rows)
+    # from Python: the same predictions, without the command
+    import seqclf
+
+    model = seqclf.load(ckpt)
+    assert model.label_names == ["music", "science", "sport"] and isinstance(model.module, seqclf.SeqClassifier)
+    assert model.predict(["guitar album song band", "atom theory lab"]) == [
+        {k: v for k, v in r.items() if k != "text"} for r in rows
+    ]
     saved = torch.load(ckpt, weights_only=True)
     assert saved["hyper_parameters"]["labels"] == ["music", "science", "sport"]
     assert saved["state_dict"]["net.head.weight"].shape[0] == 3  # a logit per class
