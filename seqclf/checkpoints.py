@@ -49,6 +49,13 @@ def load(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} is empty (0 bytes); use another checkpoint, e.g. checkpoints/last.ckpt of the run."
         )
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise CheckpointError(
+            f"{path} is not a checkpoint: seqclf-train writes them as .ckpt files (zip archives), and this file is "
+            "something else (text, say). Give a checkpoint such as <run folder>/checkpoints/last.ckpt."
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

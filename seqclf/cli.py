@@ -85,6 +85,63 @@ def errors_as_messages(prog: str) -> Iterator[None]:
         fail(prog, message)
 
 
+# Hydra's own command-line flags; anything else that starts with "-" is a mistake.
+HYDRA_FLAGS = {
+    "-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "--resolve", "-p", "--package", "-i", "--info",
+    "-m", "--multirun", "-r", "--run", "-sc", "--shell-completion", "-cp", "--config-path", "-cn", "--config-name",
+    "-cd", "--config-dir", "--experimental-rerun",
+}  # fmt: skip
+FLAGS_WITH_VALUES = {"-c", "--cfg", "-p", "--package", "-i", "--info", "-cp", "--config-path", "-cn", "--config-name",
+                     "-cd", "--config-dir", "-sc", "--shell-completion", "--experimental-rerun"}  # fmt: skip
+
+
+def common_mistake(args: list[str], conf_dir: str, config_name: str, prog: str) -> str | None:
+    """A pointed hint for the command-line habits of other tools: ``--max_epochs 3`` (argparse style)
+    and ``model=rnn, lstm`` (a space after a sweep's comma splits it into two arguments)."""
+    for i, arg in enumerate(args):
+        flag = arg.split("=", 1)[0]
+        if arg.startswith("-") and flag not in HYDRA_FLAGS:
+            name = flag.lstrip("-").replace("-", "_")
+            value = arg.split("=", 1)[1] if "=" in arg else (args[i + 1] if i + 1 < len(args) else "...")
+            key = _setting_named(name, conf_dir, config_name) or name
+            return (
+                f"{arg} is not an option: {prog} takes Hydra overrides, key=value with no dashes, e.g. "
+                f"{key}={value} ({prog} --help lists every setting)."
+            )
+        previous = args[i - 1] if i else ""
+        if not arg.startswith("-") and "=" not in arg and previous.endswith(",") and "=" in previous:
+            return (
+                f"'{previous} {arg}': the space after the comma makes two arguments; write the values without "
+                f"spaces, {previous}{arg}, or quote them: '{previous} {arg}'."
+            )
+        if not arg.startswith("-") and "=" not in arg and previous not in FLAGS_WITH_VALUES:
+            return f"'{arg}' is not an override; give settings as key=value, e.g. trainer.max_epochs=3."
+    return None
+
+
+def _setting_named(name: str, conf_dir: str, config_name: str) -> str | None:
+    """The full key of the shipped setting whose last part is ``name`` (max_epochs -> trainer.max_epochs)."""
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with hydra.initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        cfg = OmegaConf.to_container(hydra.compose(config_name), resolve=False)
+    GlobalHydra.instance().clear()
+    found = []
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            full = f"{prefix}{key}"
+            if key == name:
+                found.append(full)
+            if isinstance(value, dict):
+                walk(value, full + ".")
+
+    walk(cfg, "")
+    return min(found, key=len) if found else None
+
+
 def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str, check=None) -> None:
     """Compose ``config_name`` with the command line's overrides (a sweep's first value of each)
     before Hydra runs anything, so that a mistyped key, an unknown option or, for a single run, a bad
@@ -95,6 +152,9 @@ def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str,
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    mistake = common_mistake(args, conf_dir, config_name, prog)
+    if mistake:
+        fail(prog, mistake)
     if any(a.startswith("-") and a not in ("-m", "--multirun") for a in args):
         return
     multirun = any(a in ("-m", "--multirun") for a in args)

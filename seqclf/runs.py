@@ -95,6 +95,11 @@ def resumable(resume: str) -> tuple[Path, DictConfig]:
     """The run folder ``resume=`` names and its composed config, if seqclf may resume it: a run
     folder is data, so its config may build only what seqclf's own configs can build."""
     run = Path(resume).expanduser().resolve()
+    if run.is_file():
+        raise SeqclfError(
+            f"resume={resume} is a file; resume= takes a run folder (e.g. resume=outputs/train/runs/<date_time>) and "
+            f"continues it in place. To start a new run from a checkpoint file, use ckpt_path={resume}."
+        )
     if not is_run(run):
         raise SeqclfError(
             f"resume={resume}: {run} is not a seqclf run folder (it has no .hydra/config.yaml). "

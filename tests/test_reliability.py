@@ -103,7 +103,9 @@ def bad_data(tmp_path: Path, kind: str) -> Path:
         ("ckpt_path=MISSING", "does not exist"),
         ("ckpt_path=FOLDER", "is a folder; give a checkpoint file"),
         ("ckpt_path=TRUNCATED", "is not a readable checkpoint"),
-        ("ckpt_path=NOT_A_CKPT", "is not a readable checkpoint"),
+        ("ckpt_path=NOT_A_CKPT", "is not a checkpoint: seqclf-train writes them as .ckpt files"),
+        ("ckpt_path=TEXT", "is not a checkpoint: seqclf-train writes them as .ckpt files"),
+        ("resume=LAST", "resume= takes a run folder (e.g. resume=outputs/train/runs/<date_time>) and continues it"),
         ("ckpt_path=OTHER_MODEL", "was trained with other model settings: model.hidden_size=8 (checkpoint: 4)"),
         ("resume=FOLDER", "is not a seqclf run folder"),
         ("seed=abc", "seed='abc' must be an integer from 0 to 4294967295"),
@@ -142,9 +144,11 @@ def test_bad_input_is_one_clear_message_and_damages_nothing(
         "TRUNCATED": str(tmp_path / "truncated.ckpt"),
         "NOT_A_CKPT": str(tmp_path / "random.ckpt"),
         "OTHER_MODEL": str(last),
+        "TEXT": str(tmp_path / "a_file"),
+        "LAST": str(last),
     }.get(value, value)
     argv = ["seqclf-train", f"data.path={imdb_dir}", *TINY, f"{key}={value}"]
-    if value == str(last):
+    if value == str(last) and key == "ckpt_path":
         argv.append("model.hidden_size=8")
     code = run_cli(train_module.console, argv, monkeypatch, tmp_path)
     err = capsys.readouterr().err
@@ -320,7 +324,9 @@ def test_any_damaged_checkpoint_is_a_clear_error(tmp_path):
         for seed in range(300):
             rng = random.Random(seed)
             path.write_bytes(rng.randbytes(rng.randint(0, 5000) if seed else 0))
-            with pytest.raises(checkpoints.CheckpointError, match="is empty|is not a readable checkpoint"):
+            with pytest.raises(
+                checkpoints.CheckpointError, match="is empty|is not a readable checkpoint|is not a checkpoint"
+            ):
                 checkpoints.load(path)
 
 
@@ -426,12 +432,20 @@ def test_a_full_disk_is_one_message_and_leaves_nothing_half_written(
         ("evaluate", "data.pth=x", "data.pth is not a setting; did you mean data.path?"),
         ("evaluate", "data.progress=false", "ckpt_path is required"),
         ("evaluate", "ckpt_path=missing.ckpt", "missing.ckpt does not exist"),
+        # other tools' habits
+        ("train", "--max_epochs 3", "--max_epochs is not an option: seqclf-train takes Hydra overrides, key=value "
+                                    "with no dashes, e.g. trainer.max_epochs=3"),
+        ("train", "-m model=rnn, lstm", "the space after the comma makes two arguments; write the values without "
+                                        "spaces, model=rnn,lstm"),
+        ("evaluate", "--ckpt-path=x.ckpt", "seqclf-eval takes Hydra overrides, key=value with no dashes, e.g. "
+                                           "ckpt_path=x.ckpt"),
+        ("train", "lstm", "'lstm' is not an override; give settings as key=value"),
     ],
-)
+)  # fmt: skip
 def test_a_mistake_on_the_command_line_is_one_paragraph_before_any_run_folder(
     tmp_path, cli_env, command, override, message
 ):
-    result = run_seqclf(command, override, env=cli_env, cwd=tmp_path, timeout=120)
+    result = run_seqclf(command, *override.split(" "), env=cli_env, cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
     assert result.stderr.startswith(f"seqclf-{'eval' if command == 'evaluate' else 'train'}: error: ")
