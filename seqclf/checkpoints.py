@@ -66,8 +66,9 @@ def load(path: str | Path) -> dict[str, Any]:
                 f"refused to load {path}: it holds objects other than tensors and plain values, which could run "
                 f"code when unpickled ({detail}). Only load checkpoints you trust, written by seqclf-train."
             ) from None
+        detail = "unpickling failed" if "weights only" in text.lower() else _first_line(text)  # not torch's advice
         raise CheckpointError(
-            f"{path} is not a readable checkpoint ({_first_line(text)}); it may be truncated or not a "
+            f"{path} is not a readable checkpoint ({detail}); it may be truncated or not a "
             "PyTorch checkpoint. Use another checkpoint, e.g. checkpoints/last.ckpt of the run."
         ) from None
     except Exception as e:  # a damaged file can fail anywhere in torch's unpickler (IndexError, KeyError, ...)
@@ -78,6 +79,23 @@ def load(path: str | Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path} is a PyTorch file but not a seqclf checkpoint (no state_dict/hyper_parameters).")
     return ckpt
+
+
+# The settings that make a network's shape: a checkpoint's own, unless the user chose others.
+ARCHITECTURE = ("cell", "embed_dim", "hidden_size", "num_layers", "bidirectional", "pooling")
+
+
+def adopt_model(ckpt: dict[str, Any], model_cfg, chosen: set[str]) -> list[str]:
+    """Set each architecture setting of ``model_cfg`` that the user did not choose (``chosen``: the
+    setting names they gave, through ``model=``, ``model.<name>=`` or an experiment) to the
+    checkpoint's; return the changes as ``model.<name>=<value>``. Continuing from an rnn
+    checkpoint needs no ``model=rnn``."""
+    saved, changed = ckpt["hyper_parameters"], []
+    for key in ARCHITECTURE:
+        if key in saved and key not in chosen and key in model_cfg and model_cfg[key] != saved[key]:
+            model_cfg[key] = saved[key]
+            changed.append(f"model.{key}={saved[key]}")
+    return changed
 
 
 def check_model(ckpt: dict[str, Any], model_settings: dict[str, Any], path: str | Path) -> None:

@@ -86,3 +86,26 @@ def load_config(overrides: list[str] | tuple = (), output_dir: str | Path | None
             cfg.paths.cache_dir = str(root / "cache")
     HydraConfig.instance().set_config(cfg)  # for `${hydra:...}` interpolations
     return cfg
+
+
+def chosen_model_settings(cfg: DictConfig) -> set[str]:
+    """The model settings this run's command chose: named in an override (``model=gru`` chooses the
+    cell, ``model.hidden_size=64`` that size) or set to other than the shipped default (by an
+    experiment, say). What is left was not chosen, and a checkpoint may set it (seqclf.checkpoints.adopt_model)."""
+    overrides = OmegaConf.select(cfg, "hydra.overrides.task")
+    if overrides is None and HydraConfig.initialized():
+        overrides = HydraConfig.get().overrides.task
+    chosen = set()
+    for override in overrides or ():
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key == "model":
+            chosen.add("cell")
+        elif key.startswith("model."):
+            chosen.add(key.split(".", 1)[1])
+    defaults = OmegaConf.load(Path(CONF_DIR) / "model_base.yaml")
+    group = next(d["model"] for d in OmegaConf.load(Path(CONF_DIR) / "train.yaml").defaults if "model" in d)
+    defaults.cell = OmegaConf.load(Path(CONF_DIR) / "model" / f"{group}.yaml").cell
+    for key, value in cfg.model.items():
+        if key in defaults and not OmegaConf.is_interpolation(defaults, key) and defaults[key] != value:
+            chosen.add(key)
+    return chosen

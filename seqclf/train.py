@@ -16,12 +16,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 import seqclf
 from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, runs, summary, threads
 from seqclf.atomic import check_writable
-from seqclf.config import validate
+from seqclf.config import chosen_model_settings, validate
 from seqclf.instantiate import instantiate, instantiate_all
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,11 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = cfg.get("ckpt_path")
     ckpt = checkpoints.load(ckpt_path) if ckpt_path else None  # safely, before Lightning loads it
-    if ckpt is not None:  # fail now, not after loading the data
+    if ckpt is not None:  # its own model unless the command chose another; fail now, not after loading the data
+        with open_dict(cfg):
+            adopted = checkpoints.adopt_model(ckpt, cfg.model, chosen_model_settings(cfg))
+        if adopted:
+            rank_zero_only(log.info)("The model's settings from %s: %s", ckpt_path, " ".join(adopted))
         checkpoints.check_model(ckpt, OmegaConf.to_container(cfg.model, resolve=True), ckpt_path)
 
     callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read

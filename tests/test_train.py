@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 from conftest import TINY, compose_train, run_seqclf, start_seqclf
 from omegaconf import open_dict
 
+from seqclf.checkpoints import CheckpointError
 from seqclf.data import WordTokenizer
 from seqclf.module import SeqClassifier
 from seqclf.train import train
@@ -215,3 +217,19 @@ def test_learning_rate_schedules(tmp_path, imdb_dir, schedule, lr, expected):
     train(cfg)
     rows = csv.DictReader((Path(cfg.paths.output_dir) / "csv" / "metrics.csv").open())
     assert [float(row["lr-Adam"]) for row in rows if row.get("lr-Adam")] == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_ckpt_path_continues_with_the_checkpoints_own_model_unless_another_is_chosen(tmp_path, imdb_dir, caplog):
+    caplog.set_level(logging.INFO, logger="seqclf.train")
+    first = compose_train(tmp_path / "rnn", [f"data.path={imdb_dir}", "model=rnn", "model.bidirectional=true"])
+    train(first)
+    ckpt = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    more = compose_train(tmp_path / "more", [f"data.path={imdb_dir}", f"ckpt_path={ckpt}", "trainer.max_epochs=2"])
+    metrics = train(more)  # no model=rnn: the checkpoint says which cell and shape it has
+    assert metrics["epochs"] == 2
+    saved = torch.load(Path(more.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["hyper_parameters"]["cell"] == "rnn" and saved["hyper_parameters"]["bidirectional"] is True
+    assert "model.cell=rnn model.bidirectional=True" in caplog.text
+    other = compose_train(tmp_path / "gru", [f"data.path={imdb_dir}", f"ckpt_path={ckpt}", "model=gru"])
+    with pytest.raises(CheckpointError, match=r"model.cell='gru' \(checkpoint: 'rnn'\)"):
+        train(other)  # chosen explicitly: refused, naming what differs
