@@ -17,7 +17,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from seqclf.errors import SeqclfError
+from seqclf.errors import NothingToDo, SeqclfError
 
 # A full disk or a folder the user may not write to: theirs to fix, not a crash.
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR}
@@ -78,6 +78,9 @@ def errors_as_messages(prog: str) -> Iterator[None]:
     """Known errors inside become ``fail(prog, ...)``; others propagate with their traceback."""
     try:
         yield
+    except NothingToDo as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        sys.exit(0)
     except Exception as e:
         message = explain(e)
         if message is None:

@@ -13,6 +13,10 @@ class DataError(SeqclfError):
     """The data source cannot be read or does not look like a labelled text dataset."""
 
 
+class NothingToDo(SeqclfError):
+    """The command has nothing to do (a finished run resumed without more epochs): said, exit 0."""
+
+
 class TrainingError(SeqclfError):
     """Training cannot go on (e.g. the loss is no longer a finite number)."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqclf import CONF_DIR, checkpoints
-from seqclf.errors import SeqclfError
+from seqclf.errors import NothingToDo, SeqclfError
 
 # What earlier seqclf versions' configs built, and what builds it now: their run folders stay resumable.
 RENAMED_TARGETS = {
@@ -142,4 +142,22 @@ def resume_config(cfg: DictConfig, overrides: list[str], choices: DictConfig) ->
         resumed.paths.output_dir = str(run)
         resumed.resume = str(run)
         resumed.ckpt_path = str(checkpoints.newest(run))
+    _check_left_to_do(resumed)
     return resumed
+
+
+def _check_left_to_do(resumed: DictConfig) -> None:
+    """A run that has trained all its epochs (or steps) is not started again to re-test."""
+    ckpt = checkpoints.load(resumed.ckpt_path)
+    epochs = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {}).get("processed")
+    max_epochs, max_steps = resumed.trainer.get("max_epochs"), resumed.trainer.get("max_steps", -1)
+    if isinstance(epochs, int) and isinstance(max_epochs, int) and epochs >= max_epochs:
+        raise NothingToDo(
+            f"{resumed.resume} has already trained {epochs}/{max_epochs} epochs; add trainer.max_epochs=N (more "
+            f"than {max_epochs}) to train further. Its results are in its metrics.json."
+        )
+    if isinstance(max_steps, int) and max_steps > 0 and ckpt.get("global_step", 0) >= max_steps:
+        raise NothingToDo(
+            f"{resumed.resume} has already trained {ckpt['global_step']}/{max_steps} steps; add trainer.max_steps=N "
+            "to train further."
+        )

@@ -112,6 +112,11 @@ def test_resume_continues_in_place_and_equals_an_uninterrupted_run(tmp_path, imd
     assert "trainer.max_epochs=2" in row["overrides"] and "trainer.max_epochs=1" not in row["overrides"]
     assert row["run"] == run.name and row["epochs"] == 2
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
+    # Resumed again with nothing left to train: said at once, exit 0, the run untouched.
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+    again = seqclf("train", f"resume={run}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
+    assert again.returncode == 0 and "has already trained 2/2 epochs; add trainer.max_epochs=N" in again.stderr
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == before
 
     # HPARAMS tab: hyperparameters with val/acc_best as the metric.
     acc = EventAccumulator(str(run))
