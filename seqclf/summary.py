@@ -37,12 +37,21 @@ def fit_summary(trainer: L.Trainer, out: Path) -> dict:
     metrics: dict = {}
     ckpt = trainer.checkpoint_callback
     module = trainer.lightning_module
+    for key in ("train/loss", "train/acc"):  # the last epoch's: debug=overfit checks that train/acc reaches 1
+        if key in trainer.callback_metrics:
+            metrics[key] = float(trainer.callback_metrics[key])
     best = module.best_monitored
     if best is not None:
         metrics[f"{module.hparams.monitor}_best"] = best
     if ckpt is not None and ckpt.best_model_path:
         metrics["best_checkpoint"] = os.path.relpath(ckpt.best_model_path, out)
     metrics["epochs"] = trainer.current_epoch
+    stopper = trainer.early_stopping_callback
+    if stopper is not None and stopper.stopped_epoch > 0:
+        metrics["stopped_early"] = (
+            f"after epoch {stopper.stopped_epoch + 1}: {stopper.monitor} had not improved for {stopper.patience} "
+            f"epoch{'s' if stopper.patience != 1 else ''} (callbacks.early_stopping.patience)"
+        )
     metrics["global_step"] = trainer.global_step
     timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
     if timer is not None:

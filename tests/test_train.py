@@ -198,7 +198,13 @@ def test_early_stopping_is_one_override_and_callbacks_none_still_trains(tmp_path
     # lr 0: val/acc never improves after the first epoch, so patience 1 stops after the second.
     stop = ["callbacks=[default,early_stopping]", "callbacks.early_stopping.patience=1", "optimizer.lr=0.0"]
     cfg = compose_train(tmp_path / "stop", [f"data.path={imdb_dir}", "trainer.max_epochs=6", *stop])
-    assert train(cfg)["epochs"] == 2
+    stopped = train(cfg)
+    assert stopped["epochs"] == 2  # and it says why, in metrics.json and the results table
+    assert (
+        stopped["stopped_early"]
+        == "after epoch 2: val/acc had not improved for 1 epoch (callbacks.early_stopping.patience)"
+    )
+    assert 0 <= stopped["train/acc"] <= 1 and stopped["train/loss"] > 0  # the last epoch's
     bare = compose_train(tmp_path / "bare", [f"data.path={imdb_dir}", "callbacks=none"])
     metrics = train(bare)
     assert metrics["global_step"] == 4 and 0 <= metrics["test/acc"] <= 1
