@@ -3,9 +3,11 @@ monitored metric's mode and direction."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from datetime import datetime
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -28,6 +30,26 @@ def job_dirname(task_overrides: list[str], job_num: int) -> str:
     return name
 
 
+def study_seed(seed: int, storage: str | None, study_name: str | None) -> int:
+    """The sampler's seed for this invocation of a search: ``seed`` plus the trials its study already
+    holds. Optuna's sweeper re-opens a study to continue it, and a sampler seeded alike in each new
+    process would propose the first trials again; the same command from an empty study still
+    proposes the same trials. Storage other than a sqlite file keeps ``seed``."""
+    path = Path(str(storage).removeprefix("sqlite:///")) if str(storage).startswith("sqlite:///") else None
+    if path is None or not path.is_file():
+        return int(seed)
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+            (count,) = con.execute(
+                "select count(*) from trials join studies using (study_id) where study_name = ?", (study_name,)
+            ).fetchone()
+    except sqlite3.Error:  # not a study file (yet): the sweeper reports that itself
+        return int(seed)
+    return int(seed) + int(count)
+
+
 def register() -> None:
     """Used by conf/hydra/default.yaml: a resumed run keeps its folder, and Hydra's record of the
     resuming command goes to .hydra/resume-<time>/, leaving the run's original config intact.
@@ -38,6 +60,7 @@ def register() -> None:
     # the monitored metric's mode (callbacks) and direction (the Optuna sweeper)
     OmegaConf.register_new_resolver("seqclf.mode", monitor_mode, replace=True)
     OmegaConf.register_new_resolver("seqclf.direction", direction, replace=True)
+    OmegaConf.register_new_resolver("seqclf.study_seed", study_seed, replace=True)
     OmegaConf.register_new_resolver(
         "seqclf.run_dir", lambda resume, default: resume_target(resume) or default, replace=True
     )

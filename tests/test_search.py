@@ -11,7 +11,7 @@ from conftest import TINY, run_seqclf
 def search(tmp_path, imdb_dir, env, n_trials: int) -> subprocess.CompletedProcess:
     args = [
         "-m", "hparams_search=imdb32", f"data.path={imdb_dir}", *TINY, f"hydra.sweeper.n_trials={n_trials}",
-        "trainer.max_epochs=2", "hydra.sweeper.sampler.n_startup_trials=2",
+        "trainer.max_epochs=2",  # 10 random start-up trials (the preset's): the continued study too
         # one trial of three fails (a learning rate that is not a number), and the search goes on
         "optimizer.lr=choice(0.001,0.003,nan)",
     ]  # fmt: skip
@@ -42,4 +42,12 @@ def test_a_search_runs_records_every_trial_and_continues_its_study(tmp_path, imd
 
     again = search(tmp_path, imdb_dir, cli_env, n_trials=2)  # the same command: 2 more trials, same study
     assert [n for n, _ in trials(db)] == [0, 1, 2, 3, 4], again.stderr[-3000:]
+    # new points, not the first process's again (its sampler is seeded with 42 + the 3 trials held)
+    with sqlite3.connect(db) as con:
+        rows = con.execute("select trial_id, param_name, param_value from trial_params").fetchall()
+    params = {}
+    for trial_id, name, value in rows:
+        params.setdefault(trial_id, []).append((name, value))
+    sets = [tuple(sorted(p)) for p in params.values()]
+    assert len(sets) == 5 and len(set(sets)) == 5
     assert len(list((tmp_path / "outputs" / "search" / "multiruns").iterdir())) == 2
