@@ -133,6 +133,8 @@ class HParamsMetric(L.Callback):
         if best is None:
             return
         params = {**pl_module.hparams, **(trainer.datamodule.hparams if trainer.datamodule else {})}
+        # TensorBoard shows a boolean as 0.0000/1.0000: as text it reads true/false
+        params = {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items()}
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.log_hyperparams(params, {f"{pl_module.hparams.monitor}_best": best}, step=trainer.global_step)

@@ -18,27 +18,56 @@ def _pyplot():
     return plt
 
 
-def _legend_below(ax) -> None:
+def _legend_below(ax, columns: int = 1) -> None:
     if ax.lines:  # below the axes: labels can be long
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14))
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=columns)
     else:
         ax.text(0.5, 0.5, "no results yet", ha="center", va="center", transform=ax.transAxes)
 
 
-def epoch_curves(curves: Sequence[tuple[str, Sequence[float]]], path: Path, ylabel: str, title: str) -> None:
-    """One line per (label, values) against the epoch (1, 2, ...; integer ticks), saved to ``path``."""
+def distinct_styles(keys: Sequence[Sequence[str]]) -> list[dict]:
+    """A line style per run that tells runs apart however many there are: the colour follows the
+    value of the first swept setting, the line style the second's, the marker the third's (and runs
+    that share all three are told apart by the next colours). ``keys``: each run's swept values."""
+    columns = [list(dict.fromkeys(k[i] if i < len(k) else "" for k in keys)) for i in range(3)]
+    palette = [f"C{i}" for i in range(10)] if len(columns[0]) <= 10 else [f"tab20:{i}" for i in range(20)]
+    lines, markers = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v", "P", "X", "*"]
+    styles, seen = [], {}
+    for k in keys:
+        value = [k[i] if i < len(k) else "" for i in range(3)]
+        index = [columns[i].index(value[i]) for i in range(3)]
+        repeat = seen.setdefault(tuple(index), 0)
+        seen[tuple(index)] += 1
+        n = index[0] + repeat * len(columns[0])
+        colour, wrapped = palette[n % len(palette)], n // len(palette)  # past the palette: other markers
+        if colour.startswith("tab20:"):
+            colour = _pyplot().get_cmap("tab20")(int(colour[6:]))
+        marker = markers[(index[2] + wrapped) % len(markers)]
+        styles.append({"color": colour, "linestyle": lines[index[1] % len(lines)], "marker": marker})
+    return styles
+
+
+def epoch_curves(
+    curves: Sequence[tuple[str, Sequence[float]]], path: Path, ylabel: str, title: str, styles: list[dict] | None = None
+) -> None:
+    """One line per (label, values) against the epoch (1, 2, ...; whole-number ticks), saved to
+    ``path``; ``styles`` (seqclf.plots.distinct_styles) tell many runs apart."""
     from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
-    for label, values in curves:
+    longest = max((len(values) for _, values in curves), default=0)
+    for (label, values), style in zip(curves, styles or [{"marker": "o"}] * len(curves), strict=True):
         if len(values):
             label = textwrap.shorten(label, width=90, placeholder=" ...")
-            ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.plot(range(1, len(values) + 1), values, label=label, **style)
+    if 0 < longest <= 20:
+        ax.set_xticks(range(1, longest + 1))  # a one-epoch run's single tick is 1, not 0.96 ... 1.04
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
-    _legend_below(ax)
+    _legend_below(ax, columns=2 if len(curves) > 8 else 1)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
@@ -50,28 +79,56 @@ def position_curves(
     log_y: bool = False,
     path: Path | None = None,
     colormap: str | None = None,
+    styles: list[dict] | None = None,
 ) -> np.ndarray | None:
     """One line per (label, values) against the position in the review (1 = first word). Saved to
-    ``path``, or returned as an RGB array (height, width, 3) for TensorBoard's image tab.
-    ``colormap`` colours the lines in order (e.g. epochs from dark to light)."""
+    ``path``, or returned as an RGB array (height, width, 3) for TensorBoard's image tab, drawn small
+    with large text so that it stays readable at TensorBoard's card size (with many lines, only the
+    first and last are named). ``colormap`` colours the lines in order (e.g. epochs from dark to
+    light). On a log axis, exact zeros (a gradient that underflowed) are drawn on a line of their own
+    marked "0 (underflow)" instead of dropping off the axis."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4) if path else (6, 3.5))
+    board = path is None
+    fig, ax = plt.subplots(figsize=(7, 4) if not board else (5, 3.4))
     colors = plt.get_cmap(colormap)(np.linspace(0.05, 0.9, max(len(curves), 1))) if colormap else [None] * len(curves)
-    for (label, values), color in zip(curves, colors, strict=True):
-        if len(values):
-            label = textwrap.shorten(label, width=90, placeholder=" ...")
-            ax.plot(range(1, len(values) + 1), values, label=label, color=color)
+    positive = [v for _, values in curves for v in values if v > 0]
+    floor = min(positive) / 10 if log_y and positive else None
+    underflow = False
+    for i, ((label, values), color) in enumerate(zip(curves, colors, strict=True)):
+        if not len(values):
+            continue
+        style = dict(styles[i]) if styles else {"color": color}
+        if "marker" in style:  # a few markers per line, enough to tell runs of one colour and style apart
+            style.update(markevery=max(1, len(values) // 6), markersize=4)
+        values = np.asarray(values, dtype=float)
+        if floor is not None and (values <= 0).any():
+            underflow = True
+            zero = values <= 0
+            ax.plot(np.flatnonzero(zero) + 1, np.full(zero.sum(), floor), "v", color=style.get("color"), ms=4)
+            values = np.where(zero, np.nan, values)
+        named = not board or len(curves) <= 4 or i in (0, len(curves) - 1)
+        label = textwrap.shorten(label, width=90, placeholder=" ...") if named else None
+        ax.plot(range(1, len(values) + 1), values, label=label, **style)
     if log_y:
         ax.set_yscale("log")
-    ax.set(xlabel="position in the review (1 = first word)", ylabel=ylabel, title=title)
+    if underflow:
+        ax.axhline(floor, color="grey", lw=0.8, ls=":")
+        right = max(len(values) for _, values in curves)
+        ax.annotate("0 (underflow)", (right, floor), xytext=(0, 3), textcoords="offset points", fontsize=9,
+                    color="grey", ha="right")  # fmt: skip
+    text = {"fontsize": 11} if board else {}
+    ax.set_xlabel("position in the review (1 = first word)", **text)
+    ax.set_ylabel(ylabel, **text)
+    ax.set_title(title, **({"fontsize": 12} if board else {}))
     ax.grid(alpha=0.3, which="both" if log_y else "major")
-    if path is not None:
-        _legend_below(ax)
+    if not board:
+        _legend_below(ax, columns=2 if len(curves) > 8 else 1)
         fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
         return None
+    ax.tick_params(labelsize=10)
     if len(curves) > 1:
-        ax.legend(fontsize="x-small", ncol=2 if len(curves) > 6 else 1)
+        ax.legend(fontsize=10)
     fig.tight_layout()
     fig.canvas.draw()
     image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

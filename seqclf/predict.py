@@ -53,13 +53,23 @@ def parse(argv: list[str]) -> dict:
     return args
 
 
+def text_lines(text: str) -> list[str]:
+    """The lines of ``text`` as a user sees them: what ``\n`` (or ``\r\n``) ends, nothing else. Python's
+    str.splitlines() also splits at form feeds, U+2028 and other separators a review may hold, and the
+    outputs would no longer line up with the inputs."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    return [line.removesuffix("\r") for line in lines]
+
+
 def read_input(path: str) -> list[dict]:
     """One review per line, or JSON Lines with a "text" field (.jsonl), whose other fields (an id,
     say) are passed through. Every line gives one record, a blank one too (an empty review), so
     the predictions line up with the input."""
     file = Path(path).expanduser()
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = text_lines(file.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise SeqclfError(f"input={path} does not exist; give a text file with one review per line.") from None
     except IsADirectoryError:

@@ -133,6 +133,16 @@ def run_overrides(run: Path) -> list[str]:
     return list(merged.values())
 
 
+def run_cell(run: Path) -> str | None:
+    """The run's recurrent cell (rnn, lstm or gru), from its composed config."""
+    config = run / ".hydra" / "config.yaml"
+    try:
+        return str(OmegaConf.select(OmegaConf.load(config), "model.cell"))
+    except Exception as e:  # a damaged or missing file: read as missing, as every run file
+        log.warning("%s is unreadable (%s); read as missing.", config, e)
+        return None
+
+
 def last_grad_norm(run: Path) -> list[float]:
     """The gradient norm at each word in the run's last probed epoch (seqclf.gradflow), if any."""
     record = _read_json(run / GRAD_FLOW_FILE) or {}

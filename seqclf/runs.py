@@ -142,11 +142,10 @@ def resume_config(cfg: DictConfig, overrides: list[str], choices: DictConfig) ->
         resumed.paths.output_dir = str(run)
         resumed.resume = str(run)
         resumed.ckpt_path = str(checkpoints.newest(run))
-    _check_left_to_do(resumed)
     return resumed
 
 
-def _check_left_to_do(resumed: DictConfig) -> None:
+def check_left_to_do(resumed: DictConfig) -> None:
     """A run that has trained all its epochs (or steps) is not started again to re-test."""
     ckpt = checkpoints.load(resumed.ckpt_path)
     epochs = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {}).get("processed")

@@ -86,6 +86,7 @@ def summarize_run(run: Path, root: Path) -> dict[str, Any]:
     return {
         "run": str(run.relative_to(root)) if run != root else run.name,
         "overrides": runfiles.run_overrides(run),
+        "cell": runfiles.run_cell(run),
         "status": status.get("status", "unknown"),
         "monitor": monitor,
         "val_best": best,
@@ -151,21 +152,37 @@ def write_summary(folder: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+# Overrides that say where things are, not what was trained: left out of legends.
+_WHERE = ("data.path=", "data.cache_dir=", "paths.", "hydra.", "ckpt_path=", "task_name=")
+
+
+def legend_label(row: dict[str, Any]) -> str:
+    """What identifies a run in a plot: its cell and its own overrides (paths left out), its status."""
+    shown = [o for o in row["overrides"] if not o.lstrip("+~").startswith(_WHERE)]
+    if not any(o.startswith("model=") for o in shown) and row.get("cell"):
+        shown.insert(0, f"model={row['cell']}")
+    return f"{' '.join(shown) or row['run']} ({row['status']})"
+
+
 def _plot(rows: list[dict[str, Any]], folder: Path) -> None:
-    labels = [f"{' '.join(row['overrides']) or row['run']} ({row['status']})" for row in rows]
+    labels = [legend_label(row) for row in rows]
+    # colour by the first swept value, line style by the second, marker by the third
+    styles = plots.distinct_styles([[o for o in row["overrides"] if not o.startswith(_WHERE)] for row in rows])
     monitors = sorted({row["monitor"] for row in rows}) or ["val/acc"]
     plots.epoch_curves(
         [(label, row["curve"]) for label, row in zip(labels, rows, strict=True)],
         folder / "summary.png",
         ylabel=" or ".join(monitors),
         title=f"{' or '.join(monitors)} per epoch",
+        styles=styles,
     )
-    probed = [(label, row["grad_norm"]) for label, row in zip(labels, rows, strict=True) if row["grad_norm"]]
+    probed = [i for i, row in enumerate(rows) if row["grad_norm"]]
     if probed:
         plots.position_curves(
-            probed,
+            [(labels[i], rows[i]["grad_norm"]) for i in probed],
             "|dLoss/dx_t| (batch mean, log scale)",
             "gradient reaching each word, last epoch",
             log_y=True,
             path=folder / "grad_flow.png",
+            styles=[styles[i] for i in probed],
         )

@@ -179,6 +179,7 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
         check_writable(resumed.resume, f"resume={cfg.resume}")
         with runs.hold(Path(resumed.resume)):  # free now, held again once the run starts
             pass
+        runs.check_left_to_do(resumed)  # a finished run is not started again
         check_writable(resumed.data.cache_dir, f"data.cache_dir={resumed.data.cache_dir}")
     else:
         validate(cfg)

@@ -323,3 +323,20 @@ def test_the_readme_names_sweep_job_folders_as_they_are_named():
     name = job_dirname(["seed=2", "model=gru", "model.hidden_size=64"], 0)
     assert name == "model.hidden_size=64,model=gru,seed=2"
     assert f"(`{name}`;" in (Path(__file__).parents[1] / "README.md").read_text()
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r"])
+def test_predict_lines_are_what_newlines_end_and_nothing_else(trained_ckpt, tmp_path, separator):
+    """Every separator str.splitlines() splits on but \\n and \\r\\n stays inside its review (a lone \\r
+    too), so the outputs line up with the inputs; in JSON Lines too, where U+2028 may stand raw in a string."""
+    reviews = ["great superb loved", f"awful{separator}boring", "a film\r"]
+    (tmp_path / "reviews.txt").write_bytes(("\n".join(reviews[:2]) + "\r\n" + "a film\n").encode("utf-8"))
+    out = tmp_path / "predictions.jsonl"
+    predict.main([f"ckpt_path={trained_ckpt}", f"input={tmp_path / 'reviews.txt'}", f"output={out}"])
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
+    assert [r["text"] for r in rows] == ["great superb loved", f"awful{separator}boring", "a film"]
+    lines = [json.dumps({"id": i, "text": t}, ensure_ascii=False) for i, t in enumerate(reviews[:2])]
+    (tmp_path / "reviews.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    predict.main([f"ckpt_path={trained_ckpt}", f"input={tmp_path / 'reviews.jsonl'}", f"output={out}"])
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
+    assert [r["id"] for r in rows] == [0, 1] and rows[1]["text"] == f"awful{separator}boring"

@@ -1,0 +1,58 @@
+"""The figures stay readable: many runs told apart, legends that name runs, underflowing gradients
+marked, and HPARAMS that read true/false."""
+
+import itertools
+from types import SimpleNamespace
+
+import numpy as np
+from lightning.fabric.utilities.data import AttributeDict
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from seqclf import plots
+from seqclf.callbacks import HParamsMetric
+from seqclf.summary import legend_label
+
+
+def test_an_18_job_sweep_gets_18_different_line_styles():
+    jobs = [[f"model={c}", f"model.hidden_size={h}", f"seed={s}"]
+            for c, h, s in itertools.product(["rnn", "lstm", "gru"], [4, 8], [1, 2, 3])]  # fmt: skip
+    styles = plots.distinct_styles(jobs)
+    looks = {(str(s["color"]), s["linestyle"], s["marker"]) for s in styles}
+    assert len(looks) == 18
+    assert len({str(s["color"]) for s in styles}) == 3  # the colour follows the cell, the first swept key
+    many = plots.distinct_styles([[f"seed={i}"] for i in range(25)])  # one key, more values than colours
+    assert len({(str(s["color"]), s["linestyle"], s["marker"]) for s in many}) == 25
+
+
+def test_a_single_runs_legend_names_its_cell_not_its_data_path():
+    row = {"overrides": ["data.path=/very/long/path/to/imdb", "trainer.max_epochs=3"], "cell": "gru",
+           "status": "completed", "run": "2026-11-29_17-00-00_000000"}  # fmt: skip
+    assert legend_label(row) == "model=gru trainer.max_epochs=3 (completed)"
+
+
+def test_gradients_that_underflow_to_zero_stay_on_a_log_plot(tmp_path):
+    image = plots.position_curves([("epoch 1", [0.0, 0.0, 1e-6, 1e-3]), ("epoch 2", [1e-7, 1e-5, 1e-4, 1e-2])],
+                                  "|dLoss/dx_t|", "gradient", log_y=True)  # fmt: skip
+    assert image.ndim == 3 and image.shape[2] == 3 and image.shape[1] <= 520  # drawn small, for TensorBoard's card
+    plots.position_curves([("a", [0.0, 1e-3])], "g", "t", log_y=True, path=tmp_path / "g.png")
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_hparams_booleans_are_logged_as_true_and_false():
+    logged = {}
+
+    class Logger(TensorBoardLogger):
+        def __init__(self):
+            pass
+
+        def log_hyperparams(self, params, metrics=None, step=None):
+            logged.update(params)
+
+    hparams = AttributeDict(bidirectional=True, dropout=0.0, monitor="val/acc")
+    module = SimpleNamespace(best_monitored=0.8, hparams=hparams)
+    trainer = SimpleNamespace(
+        loggers=[Logger()], datamodule=SimpleNamespace(hparams={"reshuffle": False}), global_step=3
+    )
+    HParamsMetric().on_fit_end(trainer, module)
+    assert logged == {"bidirectional": "true", "dropout": 0.0, "monitor": "val/acc", "reshuffle": "false"}
+    assert np.isclose(module.best_monitored, 0.8)
