@@ -45,6 +45,10 @@ def load(path: str | Path) -> dict[str, Any]:
             f"ckpt_path={path} is a folder; give a checkpoint file such as {path}/checkpoints/last.ckpt "
             "(or resume=<run folder> to continue a run)."
         )
+    if not path.is_file():  # opening a named pipe would wait for a writer for ever
+        raise CheckpointError(
+            f"ckpt_path={path} is not a regular file (a named pipe, a socket or a device); give a checkpoint file."
+        )
     if path.stat().st_size == 0:
         raise CheckpointError(
             f"{path} is empty (0 bytes); use another checkpoint, e.g. checkpoints/last.ckpt of the run."
@@ -99,8 +103,16 @@ def adopt_model(ckpt: dict[str, Any], model_cfg, chosen: set[str]) -> list[str]:
 
 
 def check_model(ckpt: dict[str, Any], model_settings: dict[str, Any], path: str | Path) -> None:
-    """The requested model must be the checkpoint's model; name every setting that differs."""
+    """The requested model must be the checkpoint's model; name every setting that differs. The
+    learning-rate schedule too: the checkpoint holds its schedule's state, which another would misread."""
     saved = ckpt["hyper_parameters"]
+    schedule, saved_schedule = model_settings.get("lr_schedule"), saved.get("lr_schedule", "none")
+    if schedule is not None and schedule != saved_schedule:
+        raise CheckpointError(
+            f"the checkpoint {path} was trained with optimizer.lr_schedule={saved_schedule}, and continuing it with "
+            f"optimizer.lr_schedule={schedule} would mix the two schedules' state. Continue with "
+            f"optimizer.lr_schedule={saved_schedule}, or start a new run without ckpt_path."
+        )
     diffs = [f"model.{k}={model_settings[k]!r} (checkpoint: {saved.get(k)!r})" for k in MODEL_KEYS
              if k in model_settings and k in saved and model_settings[k] != saved[k]]  # fmt: skip
     if diffs:

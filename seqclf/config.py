@@ -12,7 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seqclf import CONF_DIR, resolvers
+from seqclf import CONF_DIR, resolvers, threads
 from seqclf.errors import ConfigError, check_positive_int
 from seqclf.instantiate import instantiate
 from seqclf.models.rnn import check_settings
@@ -32,6 +32,7 @@ def validate(cfg: DictConfig) -> None:
     seed = OmegaConf.select(cfg, "seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise ConfigError(f"seed={seed!r} must be an integer from 0 to 4294967295 (e.g. seed=1).")
+    threads.check_setting(OmegaConf.select(cfg, "threads", default="auto"))
     task_name = str(OmegaConf.select(cfg, "task_name"))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task_name):
         raise ConfigError(

@@ -21,7 +21,7 @@ from seqclf.errors import SeqclfError
 
 USAGE = (
     'usage: seqclf-predict ckpt_path=PATH (text="A review." [text=...] | input=FILE) '
-    "[output=FILE] [top_k=N] [batch_size=256] [device=auto|cpu|cuda]"
+    "[output=FILE|-] [top_k=N] [batch_size=256] [device=auto|cpu|cuda]"
 )
 KEYS = ("ckpt_path", "text", "input", "output", "top_k", "batch_size", "device")
 
@@ -68,6 +68,8 @@ def read_input(path: str) -> list[dict]:
     say) are passed through. Every line gives one record, a blank one too (an empty review), so
     the predictions line up with the input."""
     file = Path(path).expanduser()
+    if file.exists() and not file.is_dir() and not file.is_file():  # a pipe would block the read
+        raise SeqclfError(f"input={path} is not a regular file (a named pipe, a socket or a device); give a file.")
     try:
         lines = text_lines(file.read_bytes().decode("utf-8"))
     except FileNotFoundError:
@@ -137,14 +139,25 @@ def main(argv: list[str] | None = None) -> None:
     except SeqclfError as e:
         cli.fail("seqclf-predict", f"{e}\n{USAGE}")
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    if "output" in args:
-        try:
-            write_atomic(Path(args["output"]).expanduser(), lambda f: f.write(lines.encode("utf-8")))
-        except OSError as e:
-            cli.fail("seqclf-predict", f"output={args['output']} cannot be written: {e.strerror}; give another path.")
-        print(f"{len(rows)} predictions written to {args['output']}", file=sys.stderr)
-    else:
+    if args.get("output", "-") in ("-", "/dev/stdout"):
         sys.stdout.write(lines)
+        return
+    try:
+        write_output(Path(args["output"]).expanduser(), lines.encode("utf-8"))
+    except OSError as e:
+        cli.fail("seqclf-predict", f"output={args['output']} cannot be written: {e.strerror}; give another path.")
+    print(f"{len(rows)} predictions written to {args['output']}", file=sys.stderr)
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all, through a link to its target (the link stays a
+    link); a target that is not a regular file (a device, a pipe) is written to as it is."""
+    target = path.resolve() if path.is_symlink() else path
+    if target.exists() and not target.is_file():
+        with target.open("wb") as f:
+            f.write(data)
+        return
+    write_atomic(target, lambda f: f.write(data))
 
 
 if __name__ == "__main__":

@@ -33,11 +33,23 @@ def find_runs(folder: Path) -> list[Path]:
         return [folder]
 
     def job_number(run: Path) -> tuple[int, str]:
-        hydra_cfg = run / ".hydra" / "hydra.yaml"
-        num = OmegaConf.select(OmegaConf.load(hydra_cfg), "hydra.job.num") if hydra_cfg.is_file() else None
+        hydra_cfg = _read_yaml(run / ".hydra" / "hydra.yaml")
+        num = OmegaConf.select(hydra_cfg, "hydra.job.num") if hydra_cfg is not None else None
         return (num if isinstance(num, int) else sys.maxsize, str(run))
 
     return sorted((p.parent.parent for p in folder.rglob(".hydra/config.yaml")), key=job_number)
+
+
+def _read_yaml(path: Path):
+    """The YAML file's content; None if there is none, with a warning if it is damaged (a killed job
+    can leave one cut short)."""
+    if not path.is_file():
+        return None
+    try:
+        return OmegaConf.load(path)
+    except Exception as e:  # YAML's parser errors have no common base class worth naming
+        log.warning("%s is unreadable (%s); read as missing.", path, str(e).splitlines()[0] if str(e) else e)
+        return None
 
 
 @rank_zero_only  # one writer per run, also under DDP
@@ -125,8 +137,9 @@ def run_overrides(run: Path) -> list[str]:
     merged: dict[str, str] = {}
     files = [run / ".hydra" / "overrides.yaml", *sorted((run / ".hydra").glob("resume-*/overrides.yaml"))]
     for path in files:
-        if path.is_file():
-            for override in OmegaConf.to_container(OmegaConf.load(path)) or []:
+        recorded = _read_yaml(path)
+        if recorded is not None:
+            for override in OmegaConf.to_container(recorded) or []:
                 key = str(override).split("=", 1)[0].lstrip("+~")
                 if key != "resume":
                     merged[key] = str(override)
@@ -135,12 +148,8 @@ def run_overrides(run: Path) -> list[str]:
 
 def run_cell(run: Path) -> str | None:
     """The run's recurrent cell (rnn, lstm or gru), from its composed config."""
-    config = run / ".hydra" / "config.yaml"
-    try:
-        return str(OmegaConf.select(OmegaConf.load(config), "model.cell"))
-    except Exception as e:  # a damaged or missing file: read as missing, as every run file
-        log.warning("%s is unreadable (%s); read as missing.", config, e)
-        return None
+    config = _read_yaml(run / ".hydra" / "config.yaml")
+    return None if config is None else OmegaConf.select(config, "model.cell")
 
 
 def last_grad_norm(run: Path) -> list[float]:

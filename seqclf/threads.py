@@ -127,13 +127,29 @@ def _environment_threads() -> int | None:
     return None
 
 
+def check_setting(setting) -> None:
+    """``threads``: ``auto`` or a positive number; a number above the usable cores is allowed, with a
+    warning (threads then wait for cores, and a run gets many times slower)."""
+    if setting != "auto" and (isinstance(setting, bool) or not isinstance(setting, int) or setting < 1):
+        raise ConfigError(f"threads={setting!r} must be 'auto' or a positive integer (torch threads for this run).")
+    cores = usable_cores()
+    if setting != "auto" and setting > cores:
+        log.warning(
+            "threads=%d is more than the %d cores this process may use: its threads will wait for cores, which "
+            "slows training down many times; threads=auto (or at most %d) is faster.",
+            setting,
+            cores,
+            cores,
+        )
+
+
 def configure(setting: int | str = "auto") -> int:
     """Set torch's thread count for this process, before its first parallel work: ``setting`` threads
     if it is a number; with ``auto``, the OMP_NUM_THREADS/MKL_NUM_THREADS that a user or a launcher
     set, else the usable cores divided among the live seqclf runs (and then kept up to date by
     ``ThreadShare``). Returns the count."""
     if setting != "auto" and (isinstance(setting, bool) or not isinstance(setting, int) or setting < 1):
-        raise ConfigError(f"threads={setting!r} must be 'auto' or a positive integer (torch threads for this run).")
+        check_setting(setting)  # raises; checked with the other settings before a run starts
     _state["setting"] = setting
     _state["history"], _state["cap"] = [], None
     _register()

@@ -22,6 +22,7 @@ import seqclf
 from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, runs, summary, threads
 from seqclf.atomic import check_writable
 from seqclf.config import chosen_model_settings, validate
+from seqclf.errors import SeqclfError
 from seqclf.instantiate import instantiate, instantiate_all
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,14 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
         check_writable(resumed.data.cache_dir, f"data.cache_dir={resumed.data.cache_dir}")
     else:
         validate(cfg)
+        run_dir = Path(cfg.hydra.run.dir).expanduser()
+        if run_dir.exists() and not run_dir.is_dir():
+            raise SeqclfError(f"hydra.run.dir={run_dir} is a file, not a folder; give a folder for the run.")
+        if runs.is_run(run_dir.resolve()):
+            raise SeqclfError(
+                f"hydra.run.dir={run_dir} already holds a run; a new run there would overwrite its config, checkpoints "
+                f"and metrics. Continue that run with resume={run_dir}, or give another folder."
+            )
         chosen = "hydra.run.dir" if any(o.startswith("hydra.run.dir=") for o in overrides) else "paths.log_dir"
         check_writable(Path(cfg.hydra.run.dir).parent, f"{chosen}={OmegaConf.select(cfg, chosen)}")
         check_writable(cfg.data.cache_dir, f"data.cache_dir={cfg.data.cache_dir}")

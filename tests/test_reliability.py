@@ -4,6 +4,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from seqclf import checkpoints, evaluate, predict
 from seqclf import train as train_module
 from seqclf.checkpoints import AtomicCheckpointIO
 from seqclf.data import TextDataModule
-from seqclf.errors import TrainingError
+from seqclf.errors import DataError, SeqclfError, TrainingError
 from seqclf.train import train
 
 
@@ -356,6 +357,19 @@ def finished_run(tmp_path, imdb_dir, cli_env) -> Path:
     return run
 
 
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory, imdb_dir) -> Path:
+    """A finished run that the tests below read but never change (one training for all of them)."""
+    from conftest import TINY as tiny
+
+    work = tmp_path_factory.mktemp("shared_run")
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "SEQCLF_CACHE_DIR": str(work / "cache")}
+    done = run_seqclf("train", f"data.path={imdb_dir}", *tiny, env=env, cwd=work)
+    assert done.returncode == 0, done.stderr
+    (run,) = (work / "outputs" / "train" / "runs").iterdir()
+    return run
+
+
 def test_a_moved_run_folder_resumes_into_itself(tmp_path, imdb_dir, finished_run, cli_env):
     moved = tmp_path / "elsewhere" / "my-run"
     moved.parent.mkdir()
@@ -440,6 +454,10 @@ def test_a_full_disk_is_one_message_and_leaves_nothing_half_written(
         ("evaluate", "--ckpt-path=x.ckpt", "seqclf-eval takes Hydra overrides, key=value with no dashes, e.g. "
                                            "ckpt_path=x.ckpt"),
         ("train", "lstm", "'lstm' is not an override; give settings as key=value"),
+        # checked with the other settings, before any folder (they were refused only once the run had started)
+        ("train", "threads=0", "threads=0 must be 'auto' or a positive integer"),
+        ("train", "threads=abc", "threads='abc' must be 'auto' or a positive integer"),
+        ("train", "threads=1.5", "threads=1.5 must be 'auto' or a positive integer"),
     ],
 )  # fmt: skip
 def test_a_mistake_on_the_command_line_is_one_paragraph_before_any_run_folder(
@@ -450,3 +468,71 @@ def test_a_mistake_on_the_command_line_is_one_paragraph_before_any_run_folder(
     assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
     assert result.stderr.startswith(f"seqclf-{'eval' if command == 'evaluate' else 'train'}: error: ")
     assert not (tmp_path / "outputs").exists()  # nothing was started, so nothing is left behind
+
+
+def test_threads_far_above_the_usable_cores_are_warned_about(tmp_path, caplog):
+    from seqclf.config import validate
+
+    validate(compose_train(tmp_path, ["threads=100000"]))
+    assert "threads=100000 is more than the" in caplog.text and "threads=auto" in caplog.text
+
+
+def test_a_new_run_is_never_written_over_an_existing_one(shared_run, tmp_path, monkeypatch, capsys):
+    before = snapshot(shared_run)
+    argv = ["seqclf-train", f"hydra.run.dir={shared_run}", *TINY]
+    code = run_cli(train_module.console, argv, monkeypatch, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2 and "already holds a run" in err and f"resume={shared_run}" in err
+    assert snapshot(shared_run) == before  # not even .hydra/config.yaml was rewritten
+    (tmp_path / "a_file").write_text("x")
+    code = run_cli(
+        train_module.console, ["seqclf-train", f"hydra.run.dir={tmp_path / 'a_file'}"], monkeypatch, tmp_path
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "is a file, not a folder" in err and "Traceback" not in err
+
+
+def test_a_named_pipe_where_a_file_belongs_is_refused_before_any_read_blocks(tmp_path, imdb_dir, capsys):
+    folder = tmp_path / "pipes"
+    folder.mkdir()
+    (folder / "test.jsonl").write_text('{"text": "a", "label": 0}\n')
+    os.mkfifo(folder / "train.jsonl")
+    with pytest.raises(DataError, match="train.jsonl is not a regular file"):
+        TextDataModule(path=str(folder), cache_dir=str(tmp_path / "cache")).prepare_data()
+    os.mkfifo(tmp_path / "model.ckpt")
+    with pytest.raises(SeqclfError, match="is not a regular file"):
+        checkpoints.load(tmp_path / "model.ckpt")
+    with pytest.raises(SystemExit):
+        predict.main([f"ckpt_path={tmp_path / 'model.ckpt'}", f"input={folder / 'train.jsonl'}"])
+    assert "input=" in (err := capsys.readouterr().err) and "is not a regular file" in err
+
+
+def test_predict_writes_to_stdout_and_through_links_never_replacing_them(shared_run, tmp_path, capsys):
+    ckpt = shared_run / "checkpoints" / "last.ckpt"
+    predict.main([f"ckpt_path={ckpt}", "text=a fine film", "output=-"])
+    assert json.loads(capsys.readouterr().out)["text"] == "a fine film"
+    target, link = tmp_path / "real.jsonl", tmp_path / "link.jsonl"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    predict.main([f"ckpt_path={ckpt}", "text=a fine film", f"output={link}"])
+    assert link.is_symlink() and json.loads(target.read_text())["text"] == "a fine film"
+
+
+def test_report_reads_a_sweep_whose_hydra_records_were_cut_short(tmp_path, shared_run, caplog):
+    from seqclf import summary
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(shared_run, sweep / "job0")
+    for name in ("hydra.yaml", "overrides.yaml"):
+        path = sweep / "job0" / ".hydra" / name
+        path.write_text(path.read_text()[: len(path.read_text()) // 2] + "\n  - [unclosed")
+    rows = summary.write_summary(sweep)
+    assert len(rows) == 1 and rows[0]["status"] == "completed" and "is unreadable" in caplog.text
+
+
+def test_a_checkpoint_with_another_learning_rate_schedule_is_refused(shared_run, tmp_path, imdb_dir):
+    ckpt = shared_run / "checkpoints" / "last.ckpt"
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", f"ckpt_path={ckpt}", "optimizer.lr_schedule=cosine",
+                                   "trainer.max_epochs=2"])  # fmt: skip
+    with pytest.raises(checkpoints.CheckpointError, match="trained with optimizer.lr_schedule=none, and continuing"):
+        train(cfg)

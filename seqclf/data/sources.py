@@ -78,6 +78,12 @@ def _split_files(root: Path, names: tuple[str, ...]) -> list[Path]:
             folder = root / sub
             for ext in FORMATS:
                 found = sorted(folder.glob(f"{name}-*{ext}")) or sorted(folder.glob(f"{name}{ext}"))
+                for path in found:  # a named pipe would block the read for ever; a folder cannot be read
+                    if not path.is_file():
+                        raise DataError(
+                            f"{path} is not a regular file (a folder, a named pipe, a socket or a device); the "
+                            "data files must be ordinary files."
+                        )
                 if found:
                     return found
     return []
