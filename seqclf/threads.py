@@ -15,6 +15,8 @@ import contextlib
 import logging
 import math
 import os
+import re
+import stat
 import statistics
 import tempfile
 from collections.abc import Iterator
@@ -33,7 +35,10 @@ except ImportError:  # Windows: no registry, every run takes all usable cores
 
 log = logging.getLogger(__name__)
 
-REGISTRY = Path(tempfile.gettempdir()) / "seqclf-runs"
+# One folder per user, mode 0700: another user cannot plant links or pipes in it (the shared temp
+# folder is writable by everyone). Runs of other users are not counted.
+REGISTRY = Path(tempfile.gettempdir()) / f"seqclf-runs-{os.getuid() if hasattr(os, 'getuid') else 0}"
+ENTRY = re.compile(r"\d+-[A-Za-z0-9_]+")  # the lock files seqclf writes: <pid>-<random>
 CGROUP = Path("/sys/fs/cgroup")
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # set by a user, a DDP launcher or joblib's workers
 
@@ -59,36 +64,62 @@ def _cgroup_quota() -> float | None:
     return None
 
 
+def _private_registry() -> Path | None:
+    """The registry folder, made if missing: a real folder (not a link) of this user's, which no one
+    else may write to; else None (a warning, and the run counts itself alone)."""
+    with contextlib.suppress(FileExistsError):
+        REGISTRY.mkdir(mode=0o700)
+    try:
+        info = os.lstat(REGISTRY)
+    except OSError as e:
+        log.warning("threads=auto: cannot use %s (%s); this run takes all usable cores.", REGISTRY, e.strerror)
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        log.warning(
+            "threads=auto: %s is not a private folder of this user (a link, another owner, or open to others); "
+            "it is left alone, and this run takes all usable cores. Remove it to share cores among runs again.",
+            REGISTRY,
+        )
+        return None
+    return REGISTRY
+
+
 def _register() -> None:
     """A lock file for this process, held until it exits (the kernel drops the lock then)."""
     if fcntl is None or _state["lock"] is not None:
         return
+    registry = _private_registry()
+    if registry is None:
+        return
     with contextlib.suppress(OSError):
-        REGISTRY.mkdir(mode=0o1777, exist_ok=True)
         # Locked under a hidden name first, so no other run takes the new file for a stale one.
-        fd, tmp = tempfile.mkstemp(prefix=".new-", dir=REGISTRY)
-        os.fchmod(fd, 0o644)  # other users' runs may take a shared lock to see that it is alive
+        fd, tmp = tempfile.mkstemp(prefix=".new-", dir=registry)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        path = REGISTRY / f"{os.getpid()}-{Path(tmp).name[5:]}"
+        path = registry / f"{os.getpid()}-{Path(tmp).name[5:]}"
         os.rename(tmp, path)
         _state["lock"] = (fd, path)
 
 
 def active_runs() -> int:
-    """seqclf runs alive on this machine, this one included; stale files of dead runs are removed."""
+    """seqclf runs of this user alive on this machine, this one included. Only files named as seqclf
+    names them are looked at, opened without following links or waiting (a pipe never blocks), and
+    only a regular file of this user's that no live run locks is removed: a dead run's."""
     if _state["lock"] is None:
         return 1
     own = _state["lock"][1]
     count = 1
     with contextlib.suppress(OSError):
-        for path in REGISTRY.iterdir():
-            if path == own or path.name.startswith(".new-"):
+        for path in own.parent.iterdir():
+            if path == own or not ENTRY.fullmatch(path.name):
                 continue
             try:
-                fd = os.open(path, os.O_RDONLY)
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             except OSError:
-                continue  # gone meanwhile, or another user's file we may not open
+                continue  # gone meanwhile, a link, or not ours to open
             try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+                    continue
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:
                 count += 1  # its owner holds the lock: a live run

@@ -19,7 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import seqclf
-from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, runs, summary, threads
+from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, runs, stopping, summary, threads
 from seqclf.atomic import check_writable
 from seqclf.config import chosen_model_settings, validate
 from seqclf.errors import SeqclfError
@@ -56,8 +56,9 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read
     # The loader applies limit_train_batches: Lightning would count its blocks, not the batches in them.
     datamodule = instantiate(cfg.data, limit_train_batches=cfg.trainer.get("limit_train_batches"))
-    datamodule.prepare_data()
-    datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
+    with stopping.on_signals():  # Lightning handles SIGTERM during fit; before it, seqclf does
+        datamodule.prepare_data()
+        datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
     rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
     labels = datamodule.labels
     model = instantiate(  # the classes and their counts, hyperparameters too, come from the data
@@ -138,11 +139,13 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
             log.info("Resuming %s from %s", out, cfg.ckpt_path)
         runfiles.write_status(out, "running")
         metrics = _train(cfg)  # validated in main
-    except SIGTERMException:  # Lightning stops cleanly, then exits 0 unless told otherwise
-        runfiles.write_status(out, "interrupted")
-        cli.log_to_files(log, "Stopped by SIGTERM.")
-        print(f"seqclf-train: stopped by SIGTERM; resume=<run folder> continues {out}.", file=sys.stderr)
-        sys.exit(128 + signal.SIGTERM)
+    except (SIGTERMException, stopping.Stopped) as e:  # Lightning stops cleanly, then exits 0 unless told otherwise
+        signum = getattr(e, "signum", signal.SIGTERM)
+        name = signal.Signals(signum).name
+        runfiles.write_status(out, "interrupted", error=f"stopped by {name}")
+        cli.log_to_files(log, f"Stopped by {name}.")
+        print(f"seqclf-train: stopped by {name}; resume=<run folder> continues {out}.", file=sys.stderr)
+        sys.exit(128 + signum)
     except (KeyboardInterrupt, SystemExit):
         runfiles.write_status(out, "interrupted")
         raise

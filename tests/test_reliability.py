@@ -14,7 +14,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import TINY, compose_train, run_seqclf, start_seqclf, write_split
+from conftest import TINY, compose_train, make_reviews, run_seqclf, start_seqclf, write_split
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
@@ -446,6 +446,21 @@ def test_a_full_disk_is_one_message_and_leaves_nothing_half_written(
         ("evaluate", "data.pth=x", "data.pth is not a setting; did you mean data.path?"),
         ("evaluate", "data.progress=false", "ckpt_path is required"),
         ("evaluate", "ckpt_path=missing.ckpt", "missing.ckpt does not exist"),
+    ],
+)
+def test_a_mistake_on_the_command_line_is_one_paragraph_before_any_run_folder(
+    tmp_path, cli_env, command, override, message
+):
+    result = run_seqclf(command, *override.split(" "), env=cli_env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith(f"seqclf-{'eval' if command == 'evaluate' else 'train'}: error: ")
+    assert not (tmp_path / "outputs").exists()  # nothing was started, so nothing is left behind
+
+
+@pytest.mark.parametrize(
+    "command, args, message",
+    [
         # other tools' habits
         ("train", "--max_epochs 3", "--max_epochs is not an option: seqclf-train takes Hydra overrides, key=value "
                                     "with no dashes, e.g. trainer.max_epochs=3"),
@@ -460,14 +475,16 @@ def test_a_full_disk_is_one_message_and_leaves_nothing_half_written(
         ("train", "threads=1.5", "threads=1.5 must be 'auto' or a positive integer"),
     ],
 )  # fmt: skip
-def test_a_mistake_on_the_command_line_is_one_paragraph_before_any_run_folder(
-    tmp_path, cli_env, command, override, message
+def test_other_tools_habits_and_bad_thread_counts_are_refused_before_any_run_folder(
+    tmp_path, monkeypatch, capsys, command, args, message
 ):
-    result = run_seqclf(command, *override.split(" "), env=cli_env, cwd=tmp_path, timeout=120)
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
-    assert result.stderr.startswith(f"seqclf-{'eval' if command == 'evaluate' else 'train'}: error: ")
-    assert not (tmp_path / "outputs").exists()  # nothing was started, so nothing is left behind
+    """The command's own entry point in this process (the subprocess table above covers the rest)."""
+    console = {"train": train_module.console, "evaluate": evaluate.console}[command]
+    prog = f"seqclf-{'eval' if command == 'evaluate' else 'train'}"
+    code = run_cli(console, [prog, *args.split(" ")], monkeypatch, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.startswith(f"{prog}: error: ") and "Traceback" not in err
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_threads_far_above_the_usable_cores_are_warned_about(tmp_path, caplog):
@@ -536,3 +553,46 @@ def test_a_checkpoint_with_another_learning_rate_schedule_is_refused(shared_run,
                                    "trainer.max_epochs=2"])  # fmt: skip
     with pytest.raises(checkpoints.CheckpointError, match="trained with optimizer.lr_schedule=none, and continuing"):
         train(cfg)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # field 6, the session id
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_during_data_preparation_is_recorded_and_ends_the_tokeniser_workers(tmp_path, cli_env, sig):
+    rows = make_reviews(40_000, seed=3)
+    for split in ("train", "test"):
+        write_split(tmp_path / "big", split, rows, "jsonl")
+    command = [sys.executable, "-m", "seqclf.train", f"data.path={tmp_path / 'big'}", *TINY, "data.num_proc=2"]
+    proc = subprocess.Popen(command, env=cli_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the tokeniser's two worker processes run
+    assert len(_children(proc.pid)) >= 2, "the workers never started"
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, out[-2000:]
+    (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "interrupted" and signal.Signals(sig).name in status["error"]
+    for _ in range(100):  # the workers end with the run
+        if not _session_members(proc.pid):
+            break
+        time.sleep(0.05)
+    assert _session_members(proc.pid) == []

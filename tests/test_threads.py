@@ -117,3 +117,38 @@ def test_a_short_trial_keeps_one_thread_only_if_it_is_faster(
         cfg.callbacks.thread_share.warmup = 1
         cfg.callbacks.thread_share.trials = 2
     assert train(cfg)["threads"] == expected
+
+
+def test_the_registry_is_a_private_folder_and_a_planted_link_deletes_nothing(tmp_path, monkeypatch, caplog):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for name in ("123-abcdef", "notes.txt"):  # one named like a stale lock file, one not
+        (victim / name).write_text("keep me")
+    link = tmp_path / "seqclf-runs-link"
+    link.symlink_to(victim)
+    monkeypatch.setattr(threads, "REGISTRY", link)
+    monkeypatch.setitem(threads._state, "lock", None)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 1)
+    with threads.share("auto"):
+        assert threads.active_runs() == 1
+    assert "is not a private folder of this user" in caplog.text
+    assert sorted(p.name for p in victim.iterdir()) == ["123-abcdef", "notes.txt"]
+
+
+def test_a_pipe_or_a_stranger_file_in_the_registry_neither_blocks_nor_is_removed(registry, monkeypatch):
+    import os
+    import threading
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 1)
+    registry.mkdir(mode=0o700)
+    os.mkfifo(registry / "999-pipe")
+    (registry / "notes.txt").write_text("not seqclf's")
+    threads.configure("auto")
+    counted = []
+    worker = threading.Thread(target=lambda: counted.append(threads.active_runs()), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    threads._release()
+    assert counted == [1], "the count blocked on a pipe"
+    assert {p.name for p in registry.iterdir()} == {"999-pipe", "notes.txt"}
+    assert oct(registry.stat().st_mode & 0o777) == "0o700"

@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import unicodedata
 from collections import Counter
@@ -78,7 +79,8 @@ def _map_chunks(fn: Callable, texts: Sequence[str], workers: int | None, desc: s
         with contextlib.ExitStack() as stack:
             bar = stack.enter_context(tqdm(total=len(texts), desc=desc, unit=" texts", disable=not progress))
             if parallel:
-                results = stack.enter_context(multiprocessing.get_context("fork").Pool(workers)).imap(fn, bounds)
+                pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals)
+                results = stack.enter_context(pool).imap(fn, bounds)
             else:
                 results = map(fn, bounds)
             done = []
@@ -88,6 +90,13 @@ def _map_chunks(fn: Callable, texts: Sequence[str], workers: int | None, desc: s
             return done
     finally:
         _SHARED.clear()
+
+
+def _worker_signals() -> None:
+    """A forked worker starts with the parent's signal handlers; it takes the defaults back, so that
+    the pool's terminate() (its SIGTERM) ends it whatever the parent does with the signal."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def _count_words(bounds: tuple[int, int]) -> tuple[Counter, list[str], np.ndarray]:
