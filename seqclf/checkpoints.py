@@ -14,7 +14,7 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from seqclf.atomic import write_atomic
-from seqclf.data.labels import Labels
+from seqclf.data.labels import IMDB_NAMES, Labels
 from seqclf.data.text import WordTokenizer
 from seqclf.errors import SeqclfError
 
@@ -138,7 +138,7 @@ def labels(ckpt: dict[str, Any]) -> Labels:
     state = _data_state(ckpt).get("labels")
     if state:
         return Labels.from_dict(state)
-    return Labels(("neg", "pos"))
+    return Labels(IMDB_NAMES)
 
 
 def model(ckpt: dict[str, Any], path: str | Path):

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 from torchmetrics.classification import MulticlassAccuracy, MultilabelExactMatch
 
+from seqclf.data.labels import IMDB_NAMES, Labels
 from seqclf.errors import ConfigError, TrainingError
 from seqclf.models import RNNClassifier
 from seqclf.monitor import check_monitor, monitor_mode
@@ -43,9 +44,6 @@ def check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_c
         raise ConfigError(
             f"optimizer.gradient_clip_algorithm={gradient_clip_algorithm!r} is not valid; choose norm or value."
         )
-
-
-DEFAULT_LABELS = ("neg", "pos")  # checkpoints written before seqclf had classes were IMDB's
 
 
 def check_classification(class_weights, threshold, monitor) -> None:
@@ -133,7 +131,7 @@ class SeqClassifier(L.LightningModule):
         super().__init__()
         check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
         check_classification(class_weights, threshold, monitor)
-        labels = list(labels or DEFAULT_LABELS)
+        labels = list(labels or IMDB_NAMES)
         if monitor == "val/f1_micro" and not multi_label:
             raise ConfigError("monitor=val/f1_micro is logged for multi-label data only; use val/f1_macro or val/acc.")
         # Hydra's containers (ListConfig, DictConfig) become plain data in hparams and checkpoints.
@@ -143,7 +141,7 @@ class SeqClassifier(L.LightningModule):
         class_counts = [int(c) for c in class_counts] if class_counts is not None else None
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.kind = "multilabel" if multi_label else "binary" if len(labels) == 2 else "multiclass"
+        self.kind = Labels(tuple(labels), multi_label).kind
         self.net = RNNClassifier(
             vocab_size,
             cell,
@@ -157,7 +155,7 @@ class SeqClassifier(L.LightningModule):
         )
         weights = resolve_class_weights(class_weights, labels, class_counts, multi_label, train_texts)
         self.register_buffer("class_weight", None if weights is None else torch.tensor(weights), persistent=False)
-        self.loss_fn = nn.BCEWithLogitsLoss()
+        self.loss_fn = nn.BCEWithLogitsLoss() if self.kind == "binary" else None  # the lecture's loss
         # One metric object per stage; validate_args=False skips checks that sync the device.
         num = len(labels)
         self.train_acc = (
@@ -176,7 +174,7 @@ class SeqClassifier(L.LightningModule):
 
     @property
     def label_names(self) -> list[str]:
-        return list(self.hparams.labels or DEFAULT_LABELS)
+        return list(self.hparams.labels or IMDB_NAMES)
 
     @property
     def best_monitored(self) -> float | None:

@@ -76,38 +76,6 @@ def test_class_weights_and_the_monitored_metric_are_one_setting_each(tmp_path, t
         train(compose_train(tmp_path / "bad", [*overrides, "monitor=val/f1"]))
 
 
-def test_a_multi_class_run_resumed_mid_epoch_equals_an_uninterrupted_one(tmp_path, topics_dir):
-    overrides = [
-        f"data.path={topics_dir}",
-        "data.text_column=quip",
-        "data.label_column=topic",
-        "model.class_weights=balanced",
-        "monitor=val/f1_macro",
-        "trainer.deterministic=true",
-        "trainer.max_epochs=2",
-        "trainer.limit_train_batches=8",
-        "data.steps_per_execution=3",
-        "model.dropout=0.3",
-        "callbacks.step_checkpoint.every_n_train_steps=4",
-    ]
-    straight = compose_train(tmp_path / "straight", overrides)
-    train(straight)
-    killed = compose_train(tmp_path / "killed", overrides)
-    with open_dict(killed):
-        killed.callbacks.kill = {"_target_": "test_train.StopAtStep", "step": 14}  # mid epoch 2
-    with pytest.raises(RuntimeError, match="killed"):
-        train(killed)
-    step_ckpt = Path(killed.paths.output_dir) / "checkpoints" / "last-step.ckpt"
-    assert torch.load(step_ckpt, weights_only=True)["global_step"] == 14
-    resumed = compose_train(tmp_path / "resumed", [*overrides, f"ckpt_path={step_ckpt}"])
-    train(resumed)
-    a = torch.load(Path(straight.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
-    b = torch.load(Path(resumed.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
-    assert a["global_step"] == b["global_step"] == 16
-    for key, value in a["state_dict"].items():
-        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, msg=key)
-
-
 def fasttext_lines(n: int, seed: int) -> str:
     rng = random.Random(seed)
     lines = []

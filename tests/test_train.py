@@ -162,12 +162,18 @@ class StopAtStep(L.Callback):
             raise RuntimeError("killed")
 
 
-@pytest.mark.parametrize("stop_at", [6, 16])
-def test_resume_from_a_step_checkpoint_mid_epoch_equals_an_uninterrupted_run(tmp_path, imdb_dir, stop_at):
+@pytest.mark.parametrize("data, stop_at", [("imdb", 6), ("imdb", 16), ("topics", 16)])
+def test_resume_from_a_step_checkpoint_mid_epoch_equals_an_uninterrupted_run(tmp_path, request, data, stop_at):
     """Blocks of 3 steps, 10 steps an epoch (blocks end at 3, 6, 9, 10, 13, 16, ...), a step checkpoint
-    every 4 steps; dropout, so the random state matters too."""
+    every 4 steps; dropout, so the random state matters too. Binary IMDB, and three topics with string
+    labels, class weights and macro-F1 monitored."""
+    dataset = {
+        "imdb": [f"data.path={request.getfixturevalue('imdb_dir')}"],
+        "topics": [f"data.path={request.getfixturevalue('topics_dir')}", "data.text_column=quip",
+                   "data.label_column=topic", "model.class_weights=balanced", "monitor=val/f1_macro"],
+    }[data]  # fmt: skip
     overrides = [
-        f"data.path={imdb_dir}",
+        *dataset,
         "trainer.deterministic=true",
         "trainer.max_epochs=3",
         "trainer.limit_train_batches=10",

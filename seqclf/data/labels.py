@@ -23,6 +23,8 @@ from seqclf.errors import DataError
 log = logging.getLogger(__name__)
 
 KINDS = ("binary", "multiclass", "multilabel")
+# The classes of checkpoints written before seqclf had classes: IMDB's.
+IMDB_NAMES = ("neg", "pos")
 HIDDEN = -1  # what GLUE-style test splits hold where the label is withheld
 
 
