@@ -1,35 +1,43 @@
-"""Signals that end a run before Lightning's fit takes them over: SIGTERM and SIGHUP during data
-preparation become an exception, so the run records that it was interrupted and the tokeniser's
-worker processes are ended with it (the default action would kill the process on the spot)."""
+"""Signals that end a run before Lightning's fit takes them over: SIGTERM or SIGHUP while the data is
+read and tokenised records the run as interrupted and exits at once, and the tokeniser's worker
+processes end with it (seqclf.data.text starts them so that they die with their parent). Lightning
+handles the same signals during training (a clean stop after the step)."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import signal
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
+from seqclf import cli, runfiles
+
+log = logging.getLogger(__name__)
 SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None)
 
 
-class Stopped(Exception):
-    """A signal asked the run to end."""
-
-    def __init__(self, signum: int):
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.signum = signum
-
-
-def _raise(signum, frame) -> None:
-    raise Stopped(signum)
-
-
 @contextlib.contextmanager
-def on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise Stopped; the previous handlers are restored after
-    (Lightning installs its own for training). Only in the main thread, where handlers can be set."""
+def exit_on_signals(out: Path) -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP write ``interrupted`` into the run's status.json, say so in
+    its train.log and on the terminal, and exit with 128 + the signal's number. Exiting from the
+    handler rather than raising keeps the tokeniser's process pool out of it (an exception in the
+    middle of its bookkeeping can leave it waiting for ever). The previous handlers come back after."""
+
+    def stop(signum, frame) -> None:
+        name = signal.Signals(signum).name
+        with contextlib.suppress(Exception):  # the exit must happen whatever the disk says
+            runfiles.write_status(out, "interrupted", error=f"stopped by {name}")
+            cli.log_to_files(log, f"Stopped by {name} while preparing the data.")
+        print(f"seqclf-train: stopped by {name} while preparing the data; start the run again.", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
     try:
-        previous = {s: signal.signal(s, _raise) for s in SIGNALS}
-    except ValueError:  # not the main thread
+        previous = {s: signal.signal(s, stop) for s in SIGNALS}
+    except ValueError:  # not the main thread: handlers cannot be set
         previous = {}
     try:
         yield

@@ -56,7 +56,7 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read
     # The loader applies limit_train_batches: Lightning would count its blocks, not the batches in them.
     datamodule = instantiate(cfg.data, limit_train_batches=cfg.trainer.get("limit_train_batches"))
-    with stopping.on_signals():  # Lightning handles SIGTERM during fit; before it, seqclf does
+    with stopping.exit_on_signals(out):  # Lightning handles SIGTERM during fit; before it, seqclf does
         datamodule.prepare_data()
         datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
     rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
@@ -139,13 +139,11 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
             log.info("Resuming %s from %s", out, cfg.ckpt_path)
         runfiles.write_status(out, "running")
         metrics = _train(cfg)  # validated in main
-    except (SIGTERMException, stopping.Stopped) as e:  # Lightning stops cleanly, then exits 0 unless told otherwise
-        signum = getattr(e, "signum", signal.SIGTERM)
-        name = signal.Signals(signum).name
-        runfiles.write_status(out, "interrupted", error=f"stopped by {name}")
-        cli.log_to_files(log, f"Stopped by {name}.")
-        print(f"seqclf-train: stopped by {name}; resume=<run folder> continues {out}.", file=sys.stderr)
-        sys.exit(128 + signum)
+    except SIGTERMException:  # Lightning stops cleanly, then exits 0 unless told otherwise
+        runfiles.write_status(out, "interrupted", error="stopped by SIGTERM")
+        cli.log_to_files(log, "Stopped by SIGTERM.")
+        print(f"seqclf-train: stopped by SIGTERM; resume=<run folder> continues {out}.", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     except (KeyboardInterrupt, SystemExit):
         runfiles.write_status(out, "interrupted")
         raise

@@ -10,6 +10,7 @@ sides) and serialises to a JSON string, so it travels inside checkpoints as plai
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import json
 import multiprocessing
@@ -94,9 +95,14 @@ def _map_chunks(fn: Callable, texts: Sequence[str], workers: int | None, desc: s
 
 def _worker_signals() -> None:
     """A forked worker starts with the parent's signal handlers; it takes the defaults back, so that
-    the pool's terminate() (its SIGTERM) ends it whatever the parent does with the signal."""
+    the pool's terminate() (its SIGTERM) ends it, and asks Linux to kill it when its parent dies,
+    however the parent ends (seqclf.stopping exits without the pool's clean-up)."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
+    with contextlib.suppress(Exception):  # prctl(PR_SET_PDEATHSIG, SIGKILL), Linux only
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before the request took hold
+        os._exit(1)
 
 
 def _count_words(bounds: tuple[int, int]) -> tuple[Counter, list[str], np.ndarray]:
