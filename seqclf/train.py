@@ -181,14 +181,16 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
         check_writable(resumed.resume, f"resume={cfg.resume}")
         with runs.hold(Path(resumed.resume)):  # free now, held again once the run starts
             pass
-        runs.check_left_to_do(resumed)  # a finished run is not started again
+        if runfiles.read_status(Path(resumed.resume)).get("status") == "completed":
+            runs.check_left_to_do(resumed)  # a finished run is not started again
         check_writable(resumed.data.cache_dir, f"data.cache_dir={resumed.data.cache_dir}")
     else:
         validate(cfg)
         run_dir = Path(cfg.hydra.run.dir).expanduser()
         if run_dir.exists() and not run_dir.is_dir():
             raise SeqclfError(f"hydra.run.dir={run_dir} is a file, not a folder; give a folder for the run.")
-        if runs.is_run(run_dir.resolve()):
+        # DDP's other processes are started in the first one's run folder (Lightning sets hydra.run.dir)
+        if rank_zero_only.rank == 0 and runs.is_run(run_dir.resolve()):
             raise SeqclfError(
                 f"hydra.run.dir={run_dir} already holds a run; a new run there would overwrite its config, checkpoints "
                 f"and metrics. Continue that run with resume={run_dir}, or give another folder."
