@@ -131,17 +131,17 @@ class SeqClassifier(L.LightningModule):
         super().__init__()
         check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
         check_classification(class_weights, threshold, monitor)
-        labels = list(labels or IMDB_NAMES)
         if monitor == "val/f1_micro" and not multi_label:
             raise ConfigError("monitor=val/f1_micro is logged for multi-label data only; use val/f1_macro or val/acc.")
         # Hydra's containers (ListConfig, DictConfig) become plain data in hparams and checkpoints.
+        task = Labels(tuple(str(name) for name in labels or IMDB_NAMES), multi_label)
+        labels = list(task.names)
         if hasattr(class_weights, "items"):
             class_weights = {str(k): float(v) for k, v in class_weights.items()}
-        labels = [str(name) for name in labels] if labels is not None else None
         class_counts = [int(c) for c in class_counts] if class_counts is not None else None
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.kind = Labels(tuple(labels), multi_label).kind
+        self.kind = task.kind
         self.net = RNNClassifier(
             vocab_size,
             cell,
@@ -151,18 +151,17 @@ class SeqClassifier(L.LightningModule):
             bidirectional,
             dropout,
             pooling=pooling,
-            num_outputs=1 if self.kind == "binary" else len(labels),
+            num_outputs=task.num_outputs,
         )
         weights = resolve_class_weights(class_weights, labels, class_counts, multi_label, train_texts)
         self.register_buffer("class_weight", None if weights is None else torch.tensor(weights), persistent=False)
         self.loss_fn = nn.BCEWithLogitsLoss() if self.kind == "binary" else None  # the lecture's loss
         # One metric object per stage; validate_args=False skips checks that sync the device.
         num = len(labels)
-        self.train_acc = (
-            MultilabelExactMatch(num, validate_args=False)
-            if multi_label
-            else (MulticlassAccuracy(num, average="micro", validate_args=False))
-        )
+        if multi_label:
+            self.train_acc = MultilabelExactMatch(num, validate_args=False)
+        else:
+            self.train_acc = MulticlassAccuracy(num, average="micro", validate_args=False)
         self.train_loss = MeanMetric()
         self.val_scores, self.test_scores = StageScores(num, multi_label), StageScores(num, multi_label)
         self.val_loss = MeanMetric()
