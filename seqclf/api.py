@@ -34,16 +34,18 @@ class Classifier:
         ``probs`` (class name -> probability, most probable first; the ``top_k`` first when given)."""
         if isinstance(texts, str):
             texts = [texts]
+        if not texts:
+            return []
         names, module = self.label_names, self.module
         tokens = torch.from_numpy(self.tokenizer.encode(texts).astype("int64"))
         logits = torch.cat([module(batch.to(self.device)).cpu() for batch in tokens.split(batch_size)])
-        if not len(texts):
-            return []
         out = []
         for p, pick in zip(module.probabilities(logits).tolist(), module.predicted(logits).tolist(), strict=True):
             ranked = sorted(range(len(names)), key=lambda k: -p[k])
-            record = {"labels": [names[k] for k in ranked if pick[k]]} if module.hparams.multi_label else {}
-            record = record or {"label": names[pick]}
+            if module.hparams.multi_label:
+                record = {"labels": [names[k] for k in ranked if pick[k]]}
+            else:
+                record = {"label": names[pick]}
             record["probs"] = {names[k]: round(p[k], 6) for k in ranked[:top_k]}
             out.append(record)
         return out
