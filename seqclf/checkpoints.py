@@ -14,6 +14,7 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from seqclf.atomic import write_atomic
+from seqclf.data.batches import check_mid_epoch
 from seqclf.data.labels import IMDB_NAMES, Labels
 from seqclf.data.text import WordTokenizer
 from seqclf.errors import SeqclfError
@@ -120,6 +121,25 @@ def check_model(ckpt: dict[str, Any], model_settings: dict[str, Any], path: str 
             f"the checkpoint {path} was trained with other model settings: {', '.join(diffs)}. "
             "Drop these overrides (or use the same config) to continue from it."
         )
+
+
+def check_restart(ckpt: dict[str, Any], data_cfg, limit_train_batches, path: str | Path) -> None:
+    """A checkpoint saved in the middle of an epoch continues only with the batch order and blocks it
+    was trained in: checked before anything runs (the data loader checks it again, with the number
+    of DDP processes too, when it restarts)."""
+    fit_loop = ckpt.get("loops", {}).get("fit_loop", {})
+    progress = fit_loop.get("epoch_loop.batch_progress", {})
+    mid_epoch = progress.get("current", {}).get("ready", 0) > 0 and not progress.get("is_last_batch", True)
+    loaders = fit_loop.get("state_dict", {}).get("combined_loader") or [{}]
+    if mid_epoch and isinstance(loaders[0], dict):
+        current = {
+            "steps_per_execution": data_cfg.get("steps_per_execution"),
+            "batch_size": data_cfg.get("batch_size"),
+            "seed": data_cfg.get("seed"),
+            "reshuffle": data_cfg.get("reshuffle"),
+            "limit_train_batches": limit_train_batches,
+        }
+        check_mid_epoch(loaders[0], current, f"the checkpoint {path}")
 
 
 def _data_state(ckpt: dict[str, Any]) -> dict[str, Any]:

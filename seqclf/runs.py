@@ -145,10 +145,9 @@ def resume_config(cfg: DictConfig, overrides: list[str], choices: DictConfig) ->
     return resumed
 
 
-def check_left_to_do(resumed: DictConfig) -> None:
+def check_left_to_do(resumed: DictConfig, ckpt: dict) -> None:
     """A completed run that has trained all its epochs (or steps) is not started again to re-test
-    (a killed run's newest checkpoint may count its last epoch processed before it was tested)."""
-    ckpt = checkpoints.load(resumed.ckpt_path)
+    (a killed run's newest checkpoint, ``ckpt``, may count its last epoch processed before it was tested)."""
     epochs = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {}).get("processed")
     max_epochs, max_steps = resumed.trainer.get("max_epochs"), resumed.trainer.get("max_steps", -1)
     if isinstance(epochs, int) and isinstance(max_epochs, int) and epochs >= max_epochs:

@@ -52,6 +52,7 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         if adopted:
             rank_zero_only(log.info)("The model's settings from %s: %s", ckpt_path, " ".join(adopted))
         checkpoints.check_model(ckpt, OmegaConf.to_container(cfg.model, resolve=True), ckpt_path)
+        checkpoints.check_restart(ckpt, cfg.data, cfg.trainer.get("limit_train_batches"), ckpt_path)
 
     callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read
     # The loader applies limit_train_batches: Lightning would count its blocks, not the batches in them.
@@ -181,8 +182,10 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
         check_writable(resumed.resume, f"resume={cfg.resume}")
         with runs.hold(Path(resumed.resume)):  # free now, held again once the run starts
             pass
+        ckpt = checkpoints.load(resumed.ckpt_path)
         if runfiles.read_status(Path(resumed.resume)).get("status") == "completed":
-            runs.check_left_to_do(resumed)  # a finished run is not started again
+            runs.check_left_to_do(resumed, ckpt)  # a finished run is not started again
+        checkpoints.check_restart(ckpt, resumed.data, resumed.trainer.get("limit_train_batches"), resumed.ckpt_path)
         check_writable(resumed.data.cache_dir, f"data.cache_dir={resumed.data.cache_dir}")
     else:
         validate(cfg)

@@ -600,3 +600,36 @@ def test_a_signal_during_data_preparation_is_recorded_and_ends_the_tokeniser_wor
             break
         time.sleep(0.05)
     assert _session_members(proc.pid) == []
+
+
+def test_a_mid_epoch_resume_with_another_batch_order_is_refused_and_changes_nothing(
+    tmp_path, imdb_dir, monkeypatch, capsys
+):
+    """A run killed in the middle of an epoch (its newest checkpoint: the step checkpoint at step 4 of
+    8) continues only with the blocks and order it was trained in; any other is refused before the
+    folder is touched (a huge block was once accepted and ended the run at the wrong step)."""
+    from seqclf.module import SeqClassifier
+
+    def killed(self, batch, batch_idx):
+        if self.trainer.global_step >= 6:
+            raise RuntimeError("killed")
+
+    settings = [f"data.path={imdb_dir}", *TINY, "trainer.limit_train_batches=8", "data.steps_per_execution=2",
+                "callbacks.step_checkpoint.every_n_train_steps=4"]  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setattr(SeqClassifier, "on_train_batch_start", killed, raising=False)
+        assert run_cli(train_module.console, ["seqclf-train", *settings], monkeypatch, tmp_path) == 1
+    capsys.readouterr()
+    (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    assert torch.load(run / "checkpoints" / "last-step.ckpt", weights_only=True)["global_step"] == 4
+    before = {k: v for k, v in snapshot(run).items() if k != ".lock"}
+    for changed in ("data.steps_per_execution=1000000000", "data.steps_per_execution=3", "data.batch_size=4",
+                    "seed=3", "trainer.limit_train_batches=6"):  # fmt: skip
+        code = run_cli(train_module.console, ["seqclf-train", f"resume={run}", changed], monkeypatch, tmp_path)
+        err = capsys.readouterr().err
+        assert code == 2 and "saved in the middle of an epoch" in err and "Traceback" not in err, (changed, err)
+        assert {k: v for k, v in snapshot(run).items() if k != ".lock"} == before, changed
+    monkeypatch.setattr(sys, "argv", ["seqclf-train", f"resume={run}"])
+    GlobalHydra.instance().clear()
+    train_module.console()  # with its own settings it continues, to the step an uninterrupted run ends at
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8

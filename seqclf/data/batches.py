@@ -113,7 +113,18 @@ class TrainBlocks(Sampler[tuple[torch.Tensor, tuple[int, ...]]]):
     ):
         self.order, self.steps_per_execution, self.limit, self.position = order, steps_per_execution, limit, position
         self.epoch = 0
-        self.saved_steps_per_execution = steps_per_execution  # of the checkpoint resumed from
+        self.saved: dict = {}  # the position settings of the checkpoint resumed from
+
+    def settings(self) -> dict:
+        """What a position in the middle of an epoch depends on (kept in checkpoints)."""
+        return {
+            "steps_per_execution": self.steps_per_execution,
+            "batch_size": self.order.batch_size,
+            "seed": self.order.seed,
+            "reshuffle": self.order.reshuffle,
+            "limit_train_batches": self.limit,
+            "processes": _world()[1],
+        }
 
     @property
     def num_steps(self) -> int:
@@ -128,12 +139,8 @@ class TrainBlocks(Sampler[tuple[torch.Tensor, tuple[int, ...]]]):
 
     def __iter__(self):
         epoch, done = self.position() if self.position else (self.epoch, 0)
-        if done and self.saved_steps_per_execution != self.steps_per_execution:
-            raise DataError(
-                f"data.steps_per_execution={self.steps_per_execution} differs from the checkpoint's "
-                f"{self.saved_steps_per_execution}, which was saved in the middle of an epoch; resume with "
-                f"data.steps_per_execution={self.saved_steps_per_execution} (it can change at an epoch's end)."
-            )
+        if done:
+            check_mid_epoch(self.saved, self.settings())
         batches = self.order.batches(epoch)[: self.num_steps]
         k = self.steps_per_execution
         for i in range(done * k, len(batches), k):
@@ -146,8 +153,35 @@ class TrainLoader(DataLoader):
     continues after the blocks Lightning's restored progress counts), and its state, kept in
     checkpoints, is the block size those blocks were counted in."""
 
-    def state_dict(self) -> dict[str, int]:
-        return {"steps_per_execution": self.sampler.steps_per_execution}
+    def state_dict(self) -> dict:
+        return self.sampler.settings()
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.sampler.saved_steps_per_execution = int(state["steps_per_execution"])
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.saved = dict(state)
+
+
+# The setting behind each of TrainBlocks.settings(), as the user gives it.
+SETTING_NAMES = {
+    "steps_per_execution": "data.steps_per_execution",
+    "batch_size": "data.batch_size",
+    "seed": "data.seed",
+    "reshuffle": "data.reshuffle",
+    "limit_train_batches": "trainer.limit_train_batches",
+    "processes": "trainer.devices",
+}
+
+
+def check_mid_epoch(saved: dict, current: dict, source: str = "the checkpoint") -> None:
+    """A run restarted in the middle of an epoch skips the blocks its checkpoint counts, in the
+    order and block size the checkpoint was trained with: every setting that order depends on must
+    be the checkpoint's (those it records; ``current`` may hold only some). They may change at an
+    epoch's end."""
+    changed = [key for key in SETTING_NAMES if key in saved and key in current and current[key] != saved[key]]
+    if changed:
+        diffs = ", ".join(f"{SETTING_NAMES[k]}={current[k]} (checkpoint: {saved[k]})" for k in changed)
+        keep = " ".join(f"{SETTING_NAMES[k]}={saved[k]}" for k in changed)
+        raise DataError(
+            f"{source} was saved in the middle of an epoch, and continuing it needs the batches in the order and "
+            f"blocks it was trained in, but {diffs}. Continue with {keep}; these may change at an epoch's end "
+            "(from checkpoints/last.ckpt, saved when an epoch ends)."
+        )
