@@ -145,11 +145,11 @@ def _setting_named(name: str, conf_dir: str, config_name: str) -> str | None:
     return min(found, key=len) if found else None
 
 
-def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str, check=None) -> None:
+def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str, check=None, check_sweep=None) -> None:
     """Compose ``config_name`` with the command line's overrides (a sweep's first value of each)
     before Hydra runs anything, so that a mistyped key, an unknown option or, for a single run, a bad
     value (``check(cfg, overrides)``; ``cfg`` has its ``hydra`` node) stops with one paragraph before
-    any run folder exists. Flags such as
+    any run folder exists; a multirun gets ``check_sweep(cfg)`` instead. Flags such as
     --help or --cfg are left to Hydra."""
     import hydra
     from hydra.core.global_hydra import GlobalHydra
@@ -171,13 +171,17 @@ def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str,
                 elif override.is_discrete_sweep():  # a value such as interval(...) has nothing to compose
                     overrides.append(f"{override.get_key_element()}={next(override.sweep_string_iterator())}")
         try:
-            cfg = hydra.compose(config_name, overrides=overrides, return_hydra_config=check is not None)
+            cfg = hydra.compose(
+                config_name, overrides=overrides, return_hydra_config=(check or check_sweep) is not None
+            )
         except Exception as e:
             message = explain(e, hydra.compose(config_name))
             if message is None:
                 raise
             fail(prog, message)
-        if check is not None and not multirun:
-            with errors_as_messages(prog):
+        with errors_as_messages(prog):
+            if check is not None and not multirun:
                 check(cfg, overrides)
+            if check_sweep is not None and multirun:
+                check_sweep(cfg)
     GlobalHydra.instance().clear()

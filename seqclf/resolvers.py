@@ -3,16 +3,15 @@ monitored metric's mode and direction."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from datetime import datetime
-from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from seqclf.monitor import direction, monitor_mode
 from seqclf.runs import resume_target
+from seqclf.study import trials_held
 
 SWEEP_KEYS_ENV = "SEQCLF_SWEEP_KEYS"  # set by seqclf.sweep.SweepSummary when a multirun starts
 
@@ -35,19 +34,7 @@ def study_seed(seed: int, storage: str | None, study_name: str | None) -> int:
     holds. Optuna's sweeper re-opens a study to continue it, and a sampler seeded alike in each new
     process would propose the first trials again; the same command from an empty study still
     proposes the same trials. Storage other than a sqlite file keeps ``seed``."""
-    path = Path(str(storage).removeprefix("sqlite:///")) if str(storage).startswith("sqlite:///") else None
-    if path is None or not path.is_file():
-        return int(seed)
-    import sqlite3
-
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
-            (count,) = con.execute(
-                "select count(*) from trials join studies using (study_id) where study_name = ?", (study_name,)
-            ).fetchone()
-    except sqlite3.Error:  # not a study file (yet): the sweeper reports that itself
-        return int(seed)
-    return int(seed) + int(count)
+    return int(seed) + trials_held(storage, study_name)
 
 
 def register() -> None:

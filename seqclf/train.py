@@ -19,7 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import seqclf
-from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, runs, stopping, summary, threads
+from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, runs, stopping, study, summary, threads
 from seqclf.atomic import check_writable
 from seqclf.config import chosen_model_settings, validate
 from seqclf.errors import SeqclfError
@@ -123,7 +123,7 @@ def main(cfg: DictConfig) -> float | None:
     except Exception as e:
         if multirun:
             runfiles.write_status(out, "failed", error=f"{type(e).__name__}: {e}")
-            log.exception("This job failed; the sweep goes on.")
+            _job_failed(e)
             return None
         message = cli.explain(e)
         if message is None:
@@ -131,6 +131,15 @@ def main(cfg: DictConfig) -> float | None:
         cli.fail("seqclf-train", message)
     with held:
         return _run(cfg, out, multirun)
+
+
+def _job_failed(error: Exception) -> None:
+    """A sweep job's failure in the log: a mistake the user can fix as its one paragraph, a crash with its traceback."""
+    message = cli.explain(error)
+    if message is None:
+        log.exception("This job failed; the sweep goes on.")
+    else:
+        log.error("This job failed; the sweep goes on: %s", message)
 
 
 def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
@@ -158,7 +167,7 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
             out, "failed", error=f"{cause} (in another DDP process; then {error})" if cause else error
         )
         if multirun:
-            log.exception("This job failed; the sweep goes on.")
+            _job_failed(e)
             return None
         message = cli.explain(e)
         if message is None and cause:  # a crash elsewhere: its own traceback is in its log, not here
@@ -203,9 +212,14 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
         check_writable(cfg.data.cache_dir, f"data.cache_dir={cfg.data.cache_dir}")
 
 
+def check_sweep(cfg: DictConfig) -> None:
+    """seqclf-train -m's checks before Hydra starts: a search's study file (the jobs check their own values)."""
+    study.check_storage(OmegaConf.select(cfg, "hydra.sweeper.storage"))
+
+
 def console() -> None:
     """The seqclf-train command: the overrides are checked first (seqclf.cli.check_overrides)."""
-    cli.check_overrides(CONF_DIR, "train", sys.argv[1:], "seqclf-train", check=check_command)
+    cli.check_overrides(CONF_DIR, "train", sys.argv[1:], "seqclf-train", check=check_command, check_sweep=check_sweep)
     main()
 
 

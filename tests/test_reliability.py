@@ -633,3 +633,66 @@ def test_a_mid_epoch_resume_with_another_batch_order_is_refused_and_changes_noth
     GlobalHydra.instance().clear()
     train_module.console()  # with its own settings it continues, to the step an uninterrupted run ends at
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8
+
+
+def _study(path: Path) -> Path:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(storage=f"sqlite:///{path}", study_name="imdb32")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["damaged", "not_a_study", "locked", "folder"])
+def test_a_search_whose_study_file_cannot_be_used_is_one_paragraph_before_anything_runs(
+    tmp_path, imdb_dir, monkeypatch, capsys, kind
+):
+    import sqlite3
+
+    pytest.importorskip("optuna")
+    db = tmp_path / "study.db"
+    holder = None
+    if kind == "damaged":
+        db.write_bytes(os.urandom(4096))
+    elif kind == "not_a_study":
+        with sqlite3.connect(db) as con:
+            con.execute("create table notes (line text)")
+    elif kind == "locked":  # another program holds the write lock (a sqlite shell in a transaction, say)
+        holder = sqlite3.connect(_study(db), isolation_level=None)
+        holder.execute("begin exclusive")
+    else:
+        db.mkdir()
+    before = db.read_bytes() if db.is_file() else None
+    argv = ["seqclf-train", "-m", "hparams_search=imdb32", f"data.path={imdb_dir}", *TINY,
+            f"hydra.sweeper.storage=sqlite:///{db}"]  # fmt: skip
+    code = run_cli(train_module.console, argv, monkeypatch, tmp_path)
+    if holder is not None:
+        holder.close()
+    err = capsys.readouterr().err
+    expected = {"damaged": "is not a readable study file (sqlite: file is not a database)",
+                "not_a_study": "is a sqlite database but not an Optuna study", "locked": "is locked by another process",
+                "folder": "is not a regular file"}[kind]  # fmt: skip
+    assert code == 2 and expected in err and str(db) in err and "Traceback" not in err, err
+    assert err.startswith("seqclf-train: error: ") and err.count("\n") == 1  # one paragraph
+    assert not (tmp_path / "outputs").exists() and (before is None or db.read_bytes() == before)
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="runs the command as another user with setpriv")
+def test_a_search_whose_study_file_is_read_only_is_one_paragraph(tmp_path, imdb_dir, cli_env):
+    """Read-only for the user who runs the search (root may write any file, so the command runs as nobody)."""
+    import tempfile
+
+    pytest.importorskip("optuna")
+    tmp_path = Path(tempfile.mkdtemp())  # pytest's folder is private to the user running the tests
+    tmp_path.chmod(0o777)
+    db = _study(tmp_path / "study.db")
+    db.chmod(0o444)
+    args = ["-m", "hparams_search=imdb32", f"data.path={imdb_dir}", *TINY, f"hydra.sweeper.storage=sqlite:///{db}"]
+    command = [sys.executable, "-m", "seqclf.train", *args]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    env = {**cli_env, "HOME": str(tmp_path), "MPLCONFIGDIR": str(tmp_path)}
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "cannot be written (read-only)" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and not (tmp_path / "outputs").exists()
+    shutil.rmtree(tmp_path)

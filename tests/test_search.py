@@ -27,6 +27,9 @@ def test_a_search_runs_records_every_trial_and_continues_its_study(tmp_path, imd
     first = search(tmp_path, imdb_dir, cli_env, n_trials=3)
     db = tmp_path / "outputs" / "search" / "imdb32.db"
     assert db.is_file(), first.stderr[-3000:]
+    # trial 0 (seed 42) draws optimizer.lr=nan: refused with its one paragraph, no traceback
+    assert "This job failed; the sweep goes on: optimizer.lr=nan must be" in first.stdout + first.stderr
+    assert "Traceback" not in first.stdout + first.stderr
     (sweep,) = list((tmp_path / "outputs" / "search" / "multiruns").iterdir())
     assert (sweep / "optimization_results.yaml").is_file()
     with (sweep / "summary.csv").open() as f:
