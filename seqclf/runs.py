@@ -19,6 +19,8 @@ RENAMED_TARGETS = {
     "lightning.pytorch.callbacks.ModelCheckpoint": "seqclf.checkpoints.RunCheckpoint",
     "seqclf.data.IMDBDataModule": "seqclf.data.TextDataModule",
 }
+# Settings earlier versions' classes took and today's do not (ThreadShare re-counted live runs every interval_s).
+DROPPED_SETTINGS = {"seqclf.threads.ThreadShare": ("interval_s", "warmup", "trials")}
 
 
 def is_run(folder: Path) -> bool:
@@ -109,6 +111,8 @@ def resumable(resume: str) -> tuple[Path, DictConfig]:
     for node in [*(resumed.get("callbacks") or {}).values(), resumed.get("data")]:
         if node and node.get("_target_") in RENAMED_TARGETS:
             node._target_ = RENAMED_TARGETS[node._target_]
+        for key in DROPPED_SETTINGS.get(node.get("_target_") if node else None, ()):
+            node.pop(key, None)
     unknown = config_targets(resumed) - shipped_targets()
     if unknown:
         raise SeqclfError(

@@ -1,12 +1,15 @@
-"""torch's threads per training process: the cores this process may really use, shared with the
-other seqclf runs active on the machine.
+"""torch's threads per training process: a count for training steps and one for evaluation,
+chosen once per run from things that do not depend on timing, kept for the whole run and recorded
+in its checkpoints, so the same command gives the same weights however busy the machine is.
 
-torch starts one thread per core it counts, and its parallel regions spin while they wait for a
-thread that another process has pushed off its core; with the lecture model's tiny kernels two
-runs sharing the cores that way can each get many times slower. So each run registers itself in a
-folder of lock files (one per live run, released by the kernel when the process ends, however it
-ends), counts the live runs now and then, and takes its share of the usable cores: the CPU
-affinity mask and the cgroup CPU quota, not the host's core count.
+The count is part of what makes a CPU run reproducible: oneDNN's LSTM kernel, which torch uses for
+small LSTMs, sums in an order that depends on it. A model whose step is small (the lecture's) is
+faster on one thread, and one thread never waits for another; a larger step, or evaluation's large
+batches, take the usable cores (the CPU affinity mask and the cgroup CPU quota, not the host's core
+count), shared among the seqclf runs of this user alive when the run starts (a folder of lock
+files, one per live run, released by the kernel when the process ends, however it ends).
+seqclf/__init__ also shortens the OpenMP runtime's spin before a waiting thread sleeps, so runs that
+come to share cores later do not slow each other down many times.
 """
 
 from __future__ import annotations
@@ -17,11 +20,10 @@ import math
 import os
 import re
 import stat
-import statistics
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from time import monotonic, perf_counter
 
 import lightning as L
 import torch
@@ -42,7 +44,11 @@ ENTRY = re.compile(r"\d+-[A-Za-z0-9_]+")  # the lock files seqclf writes: <pid>-
 CGROUP = Path("/sys/fs/cgroup")
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # set by a user, a DDP launcher or joblib's workers
 
-_state: dict = {"setting": None, "lock": None, "history": [], "cap": None}
+# Multiply-adds of one step's recurrent layers below which one thread is faster than two (measured
+# on a 2-core machine, README "Threads"): the lecture's LSTM step is 6 M, a 64-unit LSTM's 25 M.
+ONE_THREAD_WORK = 16e6
+
+_state: dict = {"lock": None, "plan": None}
 
 
 def usable_cores() -> int:
@@ -142,15 +148,6 @@ def _release() -> None:
     os.close(fd)
 
 
-@contextlib.contextmanager
-def share(setting: int | str = "auto") -> Iterator[int]:
-    """``configure(setting)`` for the duration of a training run; the run leaves the registry after."""
-    try:
-        yield configure(setting)
-    finally:
-        _release()
-
-
 def _environment_threads() -> int | None:
     for name in ENV_VARS:
         with contextlib.suppress(KeyError, ValueError):
@@ -174,102 +171,92 @@ def check_setting(setting) -> None:
         )
 
 
-def configure(setting: int | str = "auto") -> int:
-    """Set torch's thread count for this process, before its first parallel work: ``setting`` threads
-    if it is a number; with ``auto``, the OMP_NUM_THREADS/MKL_NUM_THREADS that a user or a launcher
-    set, else the usable cores divided among the live seqclf runs (and then kept up to date by
-    ``ThreadShare``). Returns the count."""
-    if setting != "auto" and (isinstance(setting, bool) or not isinstance(setting, int) or setting < 1):
-        check_setting(setting)  # raises; checked with the other settings before a run starts
-    _state["setting"] = setting
-    _state["history"], _state["cap"] = [], None
-    _register()
-    if setting == "auto" and _environment_threads() is None:
-        return rebalance()
-    return _apply(setting if setting != "auto" else _environment_threads())
+def recurrent_work(cell: str, embed_dim: int, hidden_size: int, num_layers: int, bidirectional: bool,
+                   batch: int, length: int) -> float:  # fmt: skip
+    """Multiply-adds of the recurrent layers' forward pass over one batch: what decides whether more
+    threads pay (the embedding and the output layer are small beside it)."""
+    gates = {"lstm": 4, "gru": 3}.get(cell, 1)
+    directions = 2 if bidirectional else 1
+    inputs = embed_dim + (num_layers - 1) * hidden_size * directions  # each layer's input width, summed
+    return batch * length * gates * hidden_size * directions * (inputs + num_layers * hidden_size)
 
 
-def rebalance() -> int:
-    """With ``threads=auto``: this run's share of the usable cores given the live runs now, capped
-    at one thread if the run's trial found one faster (see ThreadShare)."""
-    if not adaptive():
-        return torch.get_num_threads()
-    share = max(1, usable_cores() // active_runs())
-    return _apply(min(share, _state["cap"] or share))
+@dataclass(frozen=True)
+class Plan:
+    """The thread counts of one run: for training steps, and for validation and test."""
+
+    train: int
+    eval: int
+    why: str
+
+    def to_dict(self) -> dict:
+        return {"train": self.train, "eval": self.eval, "why": self.why}
 
 
-def adaptive() -> bool:
-    """Whether seqclf chooses the thread count (``threads=auto`` and no OMP/MKL_NUM_THREADS)."""
-    return _state["setting"] == "auto" and _environment_threads() is None
+def plan(setting: int | str, train_work: float, eval_work: float, recorded: dict | None = None) -> Plan:
+    """Choose and apply this run's thread counts (``threads`` setting; the work of a training and of
+    an evaluation batch, from recurrent_work; ``recorded``: the plan in the checkpoint a run
+    continues from). ``threads=N`` is N everywhere; OMP_NUM_THREADS/MKL_NUM_THREADS, which a user,
+    joblib's workers or a DDP launcher set, likewise; with ``auto`` a resumed run keeps its recorded
+    counts, and a new one takes one thread for a small step and else its share of the usable cores."""
+    if setting != "auto":
+        chosen = Plan(setting, setting, f"threads={setting}")
+    elif _environment_threads() is not None:
+        n = _environment_threads()
+        chosen = Plan(n, n, "OMP_NUM_THREADS/MKL_NUM_THREADS")
+    elif recorded and {"train", "eval"} <= set(recorded):
+        chosen = Plan(int(recorded["train"]), int(recorded["eval"]), "recorded in the checkpoint resumed from")
+    else:
+        _register()
+        runs = active_runs()
+        share = max(1, usable_cores() // runs)
+        counts = [1 if work < ONE_THREAD_WORK else share for work in (train_work, eval_work)]
+        chosen = Plan(*counts, f"threads=auto: {usable_cores()} usable cores, {runs} live seqclf run(s)")
+    _state["plan"] = chosen
+    use("train")
+    return chosen
 
 
-def _apply(threads: int) -> int:
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    if not _state["history"] or _state["history"][-1] != threads:
-        _state["history"].append(threads)
-    return threads
+def current() -> Plan | None:
+    return _state["plan"]
 
 
-def history() -> list[int]:
-    """The thread counts this process trained with, in order (one entry unless runs came or went)."""
-    return list(_state["history"])
+def use(phase: str) -> None:
+    """Set torch's count to the plan's for ``phase`` (train or eval)."""
+    if _state["plan"] is not None:
+        threads = getattr(_state["plan"], phase)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def registered() -> Iterator[None]:
+    """For the duration of a training run: it counts among the live runs (once it has a plan) and
+    leaves the registry after (an idle process keeps no share of the cores)."""
+    try:
+        yield
+    finally:
+        _release()
+        _state["plan"] = None
 
 
 class ThreadShare(L.Callback):
-    """With ``threads=auto``: every ``interval_s`` seconds of training (and before each validation)
-    recounts the live seqclf runs and resizes this run's share of the cores.
-
-    First, on a CPU, a short trial: after ``warmup`` training blocks, ``trials`` blocks each with the
-    share and with one thread, alternating. If one thread is faster per step, as for models as small
-    as the lecture's (the README has the measurements), the run keeps one thread; larger models and
-    batches keep their share. The thread count does not change the results (measured on CPU).
-    """
-
-    def __init__(self, interval_s: float = 2.0, warmup: int = 2, trials: int = 3) -> None:
-        self.interval_s, self.warmup, self.trials = interval_s, warmup, trials
-        self._next = 0.0
-        self._plan: list[int] = []  # thread counts of the trial blocks still to run
-        self._seconds: dict[int, list[float]] = {}
-        self._block: tuple[int, float, int] | None = None  # (threads, start time, start step)
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        share = torch.get_num_threads()
-        if adaptive() and share > 1 and pl_module.device.type == "cpu" and _state["cap"] is None:
-            self._plan = [share, 1] * self.trials
-            self._seconds = {share: [], 1: []}
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
-        if self._plan and batch_idx >= self.warmup:
-            threads = self._plan.pop(0)
-            torch.set_num_threads(threads)
-            self._block = (threads, perf_counter(), trainer.global_step)
-            return
-        now = monotonic()
-        if now >= self._next and not self._plan:
-            self._next = now + self.interval_s
-            rebalance()
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
-        if self._block is None:
-            return
-        threads, start, step = self._block
-        self._block = None
-        if trainer.global_step > step:
-            self._seconds[threads].append((perf_counter() - start) / (trainer.global_step - step))
-        if not self._plan:  # the trial is over
-            share = max(self._seconds)
-            one, many = (statistics.median(self._seconds[n] or [math.inf]) for n in (1, share))
-            _state["cap"] = 1 if one < many else None
-            log.info(
-                "threads=auto: %.0f us/step with 1 thread, %.0f with %d; using %s",
-                one * 1e6,
-                many * 1e6,
-                share,
-                "1" if one < many else f"up to {share}",
-            )
-            rebalance()
+    """Evaluation with the plan's evaluation count (large batches need no gradients, and more threads
+    pay there), training with its training count; the plan is saved in every checkpoint, so a
+    resumed run uses the counts it started with."""
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self._plan:
-            rebalance()
+        use("eval")
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        use("train")
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        use("eval")
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        use("eval")
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        if _state["plan"] is not None:
+            checkpoint["threads"] = _state["plan"].to_dict()

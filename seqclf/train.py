@@ -36,7 +36,7 @@ def train(cfg: DictConfig) -> dict:
 
 
 def _train(cfg: DictConfig) -> dict:
-    with threads.share(cfg.get("threads", "auto")):  # set before torch's first parallel work
+    with threads.registered():
         return _fit_and_test(cfg)
 
 
@@ -53,6 +53,8 @@ def _fit_and_test(cfg: DictConfig) -> dict:
             rank_zero_only(log.info)("The model's settings from %s: %s", ckpt_path, " ".join(adopted))
         checkpoints.check_model(ckpt, OmegaConf.to_container(cfg.model, resolve=True), ckpt_path)
         checkpoints.check_restart(ckpt, cfg.data, cfg.trainer.get("limit_train_batches"), ckpt_path)
+    plan = threads_plan(cfg, ckpt)  # before torch's first parallel work; the same counts for the whole run
+    rank_zero_only(log.info)("Threads: %d for training, %d for evaluation (%s)", plan.train, plan.eval, plan.why)
 
     callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read
     # The loader applies limit_train_batches: Lightning would count its blocks, not the batches in them.
@@ -90,13 +92,26 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         **fit_summary,
         "labels": list(labels.names),
         "class_weights": model.class_weight.tolist() if model.class_weight is not None else None,
-        "threads": threads.history(),
+        "threads": plan.to_dict(),
     }
     runfiles.write_metrics(out, metrics)
     if "test" in model.reports:
         rank_zero_only(classreport.write)(out, model.reports["test"])
     rank_zero_only(log.info)("Results (%s):\n%s", out, summary.table(metrics))
     return metrics
+
+
+def threads_plan(cfg: DictConfig, ckpt: dict | None) -> threads.Plan:
+    """The run's thread counts, from its settings (the model's and batches' sizes) and, when it
+    continues a checkpoint, the counts recorded there."""
+    m, d = cfg.model, cfg.data
+    shape = (m.cell, m.embed_dim, m.hidden_size, m.num_layers, m.bidirectional)
+    return threads.plan(
+        cfg.get("threads", "auto"),
+        threads.recurrent_work(*shape, d.batch_size, d.max_len),
+        threads.recurrent_work(*shape, d.eval_batch_size, d.max_len),
+        recorded=(ckpt or {}).get("threads"),
+    )
 
 
 _jobs_started = 0  # jobs this process has run (a sweep's basic or joblib launcher runs several)

@@ -269,10 +269,7 @@ def test_kill_9_at_random_moments_then_resume_finishes_with_the_weights_of_an_un
 
     args = [f"data.path={imdb_dir}", *TINY, "trainer.deterministic=true", "trainer.limit_train_batches=1.0",
             "trainer.max_epochs=12", "data.steps_per_execution=3", "model.dropout=0.3",
-            "callbacks.step_checkpoint.every_n_train_steps=7",
-            # threads=auto chooses its count by timing, and the count changes the float sums: a fixed one
-            # keeps this test about kills and resumes on a slow or busy machine
-            "threads=1"]  # fmt: skip
+            "callbacks.step_checkpoint.every_n_train_steps=7"]  # fmt: skip
     (tmp_path / "straight").mkdir()
     (tmp_path / "killed").mkdir()
     straight = run_seqclf("train", *args, env=cli_env, cwd=tmp_path / "straight")
