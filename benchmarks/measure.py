@@ -218,15 +218,17 @@ def first_step_and_rss(data: str, work: Path, cache: Path, device: str) -> tuple
     return metrics["first_step_seconds"], wall, rss_mb
 
 
-def concurrency(data: str, cell: str, work: Path, cache: Path, steps: int = 200, runs: int = 2) -> dict[str, float]:
-    """Seconds per epoch of ``steps`` training steps of the lecture's model: one `seqclf-train`
-    process alone, then ``runs`` started at once (each sharing the cores with the others)."""
+def concurrency(data: str, model: str, work: Path, cache: Path, steps: int = 200, runs: int = 2) -> dict[str, float]:
+    """Seconds per epoch of ``steps`` training steps of the lecture's model (``model``: a cell, or
+    ``cell:units`` for a larger one): one `seqclf-train` process alone, then ``runs`` started at once
+    (each sharing the cores with the others)."""
+    cell, _, units = model.partition(":")
 
     def start(name: str) -> tuple[subprocess.Popen, Path]:
-        root = work / "concurrency" / name
+        root = work / "concurrency" / name.replace(":", "-")
         args = [
             sys.executable, "-m", "seqclf.train", "experiment=lecture", f"model={cell}", f"data.path={data}",
-            f"trainer.limit_train_batches={steps}", "trainer.max_epochs=3", "trainer=cpu", "test=false",
+            *([f"model.hidden_size={units}"] if units else []), f"trainer.limit_train_batches={steps}", "trainer.max_epochs=3", "trainer=cpu", "test=false",
             "callbacks.progress_bar.refresh_rate=0", f"paths.log_dir={root}",
         ]  # fmt: skip
         env = {**os.environ, "SEQCLF_CACHE_DIR": str(cache)}
@@ -234,12 +236,12 @@ def concurrency(data: str, cell: str, work: Path, cache: Path, steps: int = 200,
 
     def epoch_s(root: Path) -> tuple[float, list[int]]:
         metrics = json.loads(next(root.glob("lecture/runs/*/metrics.json")).read_text())
-        return statistics.median(metrics["epoch_seconds"][1:]), metrics["threads"]  # first epoch: warm-up
+        return statistics.median(metrics["epoch_seconds"][1:]), metrics["threads"]["train"]  # first epoch: warm-up
 
-    alone, root = start(f"{cell}-alone")
+    alone, root = start(f"{model}-alone")
     alone.wait()
     alone_s, alone_threads = epoch_s(root)
-    together = [start(f"{cell}-together{i}") for i in range(runs)]
+    together = [start(f"{model}-together{i}") for i in range(runs)]
     for proc, _ in together:
         proc.wait()
     each = [epoch_s(root) for _, root in together]
@@ -249,4 +251,67 @@ def concurrency(data: str, cell: str, work: Path, cache: Path, steps: int = 200,
         "together_s": [s for s, _ in each],
         "together_threads": [t for _, t in each],
         "slowdown": max(s for s, _ in each) / alone_s,
+    }
+
+
+def hand_evaluate(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> None:
+    """The reference evaluation: the network over every review in batches, no gradients."""
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            model(x[i : i + batch_size])
+    model.train()
+
+
+class EvalInterleave(L.Callback):
+    """Times each seqclf validation pass (its own thread count, seqclf.threads) and, right after it,
+    the hand evaluation of the same reviews with one thread and with all the hand loops' threads:
+    neighbouring passes share the machine's speed of the moment."""
+
+    threads = 2
+    rows: list[dict[str, float]] = []
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._threads = torch.get_num_threads()  # seqclf's own count for evaluation
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        row = {"seqclf": time.perf_counter() - self._start, "seqclf_threads": self._threads}
+        x = trainer.datamodule.val_set.x
+        before = torch.get_num_threads()
+        for n in sorted({1, self.threads}):
+            torch.set_num_threads(n)
+            start = time.perf_counter()
+            hand_evaluate(pl_module.net, x)
+            row[f"hand_{n}"] = time.perf_counter() - start
+        torch.set_num_threads(before)
+        if trainer.current_epoch > 0:  # the first pass warms up
+            self.rows.append(row)
+
+
+def evaluation(
+    data: str, cell: str, work: Path, epochs: int = 6, threads: int = 2, extra: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """Validation of the 25,000 test reviews at batch 1024, as the lecture's experiment validates
+    every epoch: seqclf (threads=auto) against the hand loop's evaluation at its faster thread count."""
+    EvalInterleave.threads, EvalInterleave.rows = threads, []
+    overrides = [
+        "experiment=lecture", f"model={cell}", f"data.path={data}", "trainer=cpu", f"trainer.max_epochs={epochs}",
+        "trainer.limit_train_batches=16", "data.progress=false", "test=false", "threads=auto", *extra,
+    ]  # fmt: skip
+    cfg = load_config(overrides, output_dir=work)
+    with open_dict(cfg):
+        cfg.callbacks.benchmark = {"_target_": f"{__name__}.EvalInterleave"}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        train(cfg)
+    rows, med = EvalInterleave.rows, statistics.median
+    best_hand = [min(r[f"hand_{n}"] for n in {1, threads}) for r in rows]
+    return {
+        "seqclf_s": med(r["seqclf"] for r in rows),
+        "seqclf_threads": rows[0]["seqclf_threads"] if rows else None,
+        **{f"hand_{n}_threads_s": med(r[f"hand_{n}"] for r in rows) for n in sorted({1, threads})},
+        "ratio_to_best_hand": med(r["seqclf"] / h for r, h in zip(rows, best_hand, strict=True)),
+        "passes": len(rows),
     }

@@ -36,6 +36,7 @@ from measure import (
     Interleave,
     bare_lightning,
     concurrency,
+    evaluation,
     first_step_and_rss,
     hand_loop,
     interleaved,
@@ -88,6 +89,34 @@ def print_tables(result: dict) -> None:
     machine, cells = result["machine"], result["cells"]
     print(f"\n{machine['device']} ({machine['device_name']}), batch {result['settings']['batch_size']}, ", end="")
     print(f"torch {machine['torch']}, {machine['cpus']} CPUs, {machine['torch_threads']} torch threads on every loop")
+    if cells:
+        print_training(cells)
+    if result.get("evaluation"):
+        print("\nValidation of 25,000 reviews at batch 1024, interleaved with the hand loop's evaluation (median):")
+        print("| cell | seqclf s (threads) | hand, 1 thread s | hand, all threads s | seqclf / faster hand | passes |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for cell, e in result["evaluation"].items():
+            hand = [e[k] for k in sorted(k for k in e if k.startswith("hand_"))]
+            print(
+                f"| {cell} | {e['seqclf_s']:.3f} ({e['seqclf_threads']}) | {hand[0]:.3f} | {hand[-1]:.3f} "
+                f"| {e['ratio_to_best_hand']:.2f}x | {e['passes']} |"
+            )
+    if result.get("concurrency"):
+        print("\nTwo seqclf-train runs at once against one alone (200 steps an epoch, median after the first):")
+        print("| model | alone s/epoch (threads) | each of two at once s/epoch (threads) | slowdown |")
+        print("| --- | ---: | ---: | ---: |")
+        for cell, c in result["concurrency"].items():
+            together = ", ".join(f"{s:.2f} ({t})" for s, t in zip(c["together_s"], c["together_threads"], strict=True))
+            print(f"| {cell} | {c['alone_s']:.2f} ({c['alone_threads']}) | {together} | {c['slowdown']:.2f}x |")
+    runs = ", ".join(f"{t:.2f}" for t in result["data_prep_cold_runs_s"])
+    print(f"\ndata preparation (train+test): cold {result['data_prep_cold_s']:.2f} s (median of {runs}), ", end="")
+    print(f"warm {result['data_prep_warm_s']:.3f} s")
+    if result["first_step_s"] is not None:
+        print(f"process start to first training step (warm cache): {result['first_step_s']:.2f} s")
+        print(f"peak RSS of a one-epoch default run: {result['peak_rss_mb']:.0f} MB")
+
+
+def print_training(cells: dict) -> None:
     print("\nSeconds per training epoch (median), and paired ratios:")
     print(
         "| cell | hand loop | hand loop, fused Adam | bare Lightning | seqclf K=1 | seqclf | seqclf / hand "
@@ -111,18 +140,9 @@ def print_tables(result: dict) -> None:
     print("\nGradientFlow (grad/*, gates/*) per validation epoch, against a seqclf training epoch:")
     for cell, c in cells.items():
         print(f"  {cell}: {c['grad_flow_s'] * 1000:.0f} ms, {c['grad_flow_share']:.1%} of an epoch")
-    if result.get("concurrency"):
-        print("\nTwo seqclf-train runs at once against one alone (200 steps an epoch, median after the first):")
-        print("| cell | alone s/epoch (threads) | each of two at once s/epoch (threads) | slowdown |")
-        print("| --- | ---: | ---: | ---: |")
-        for cell, c in result["concurrency"].items():
-            together = ", ".join(f"{s:.2f} ({t})" for s, t in zip(c["together_s"], c["together_threads"], strict=True))
-            print(f"| {cell} | {c['alone_s']:.2f} ({c['alone_threads']}) | {together} | {c['slowdown']:.2f}x |")
-    runs = ", ".join(f"{t:.2f}" for t in result["data_prep_cold_runs_s"])
-    print(f"\ndata preparation (train+test): cold {result['data_prep_cold_s']:.2f} s (median of {runs}), ", end="")
-    print(f"warm {result['data_prep_warm_s']:.3f} s")
-    print(f"process start to first training step (warm cache): {result['first_step_s']:.2f} s")
-    print(f"peak RSS of a one-epoch default run: {result['peak_rss_mb']:.0f} MB")
+
+
+SECTIONS = ("prep", "startup", "train", "eval", "concurrency")
 
 
 def main() -> None:
@@ -138,7 +158,17 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument(
-        "--concurrency-cells", nargs="*", default=["lstm", "gru"], help="cells for the two-runs-at-once case (CPU)"
+        "--concurrency-cells",
+        nargs="*",
+        default=["lstm", "gru", "lstm:128"],
+        help="models for the two-runs-at-once case (CPU): a cell, or cell:units for a larger one",
+    )
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        default=list(SECTIONS),
+        choices=SECTIONS,
+        help="what to measure (default: everything)",
     )
     parser.add_argument(
         "--threads", type=int, default=torch.get_num_threads(), help="torch threads for every timed loop"
@@ -157,12 +187,18 @@ def main() -> None:
         for file in Path(data).rglob("*"):  # cold means "not tokenised yet", not "not in the page cache"
             if file.is_file():
                 file.read_bytes()
-        colds = [prepare(data, work / f"cache-cold{i}")[1] for i in range(args.prep_runs)]
+        sections = set(args.sections)
+        colds = [prepare(data, work / f"cache-cold{i}")[1] for i in range(args.prep_runs if "prep" in sections else 1)]
         dm, warm = prepare(data, work / "cache-cold0")
-        first_step, run_wall, rss_mb = first_step_and_rss(data, work, work / "cache-cold0", args.device)
-        cells = {cell: measure_cell(args, dm, data, cell, work) for cell in args.cells}
+        first_step = run_wall = rss_mb = None
+        if "startup" in sections:
+            first_step, run_wall, rss_mb = first_step_and_rss(data, work, work / "cache-cold0", args.device)
+        cells = {cell: measure_cell(args, dm, data, cell, work) for cell in args.cells} if "train" in sections else {}
+        evals = {}
+        if "eval" in sections and args.device == "cpu":
+            evals = {cell: evaluation(data, cell, work / f"eval-{cell}", threads=args.threads) for cell in args.cells}
         together = {}
-        if args.device == "cpu":
+        if "concurrency" in sections and args.device == "cpu":
             together = {c: concurrency(data, c, work, work / "cache-cold0") for c in args.concurrency_cells}
 
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
@@ -184,6 +220,7 @@ def main() -> None:
         "one_epoch_run_wall_s": run_wall,
         "peak_rss_mb": rss_mb,
         "cells": cells,
+        "evaluation": evals,
         "concurrency": together,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
