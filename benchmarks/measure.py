@@ -228,7 +228,8 @@ def concurrency(data: str, model: str, work: Path, cache: Path, steps: int = 200
         root = work / "concurrency" / name.replace(":", "-")
         args = [
             sys.executable, "-m", "seqclf.train", "experiment=lecture", f"model={cell}", f"data.path={data}",
-            *([f"model.hidden_size={units}"] if units else []), f"trainer.limit_train_batches={steps}", "trainer.max_epochs=3", "trainer=cpu", "test=false",
+            *([f"model.hidden_size={units}"] if units else []), f"trainer.limit_train_batches={steps}",
+            "trainer.max_epochs=3", "trainer=cpu", "test=false",
             "callbacks.progress_bar.refresh_rate=0", f"paths.log_dir={root}",
         ]  # fmt: skip
         env = {**os.environ, "SEQCLF_CACHE_DIR": str(cache)}

@@ -14,15 +14,18 @@ import torch
 from seqclf import checkpoints
 from seqclf.data.labels import Labels
 from seqclf.data.text import WordTokenizer
-from seqclf.module import SeqClassifier
+from seqclf.models import RNNClassifier, readout
 
 
 class Classifier:
-    """A trained classifier and what turns text into its input, both from one checkpoint."""
+    """A trained classifier and what turns text into its input, both from one checkpoint (the plain
+    network: prediction needs no Lightning). ``threshold``: a multi-label model's (model.threshold)."""
 
-    def __init__(self, module: SeqClassifier, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu"):
-        self.module, self.tokenizer, self.labels = module.to(device).eval(), tokenizer, labels
-        self.device = device
+    def __init__(
+        self, net: RNNClassifier, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu", threshold: float = 0.5
+    ):
+        self.net, self.tokenizer, self.labels = net.to(device).eval(), tokenizer, labels
+        self.device, self.threshold = device, threshold
 
     @property
     def label_names(self) -> list[str]:
@@ -36,13 +39,14 @@ class Classifier:
             texts = [texts]
         if not texts:
             return []
-        names, module = self.label_names, self.module
+        names, kind = self.label_names, self.labels.kind
         tokens = torch.from_numpy(self.tokenizer.encode(texts).astype("int64"))
-        logits = torch.cat([module(batch.to(self.device)).cpu() for batch in tokens.split(batch_size)])
+        logits = torch.cat([self.net(batch.to(self.device)).cpu() for batch in tokens.split(batch_size)])
+        probs, picks = readout.probabilities(logits, kind), readout.class_ids(logits, kind, self.threshold)
         out = []
-        for p, pick in zip(module.probabilities(logits).tolist(), module.predicted(logits).tolist(), strict=True):
+        for p, pick in zip(probs.tolist(), picks.tolist(), strict=True):
             ranked = sorted(range(len(names)), key=lambda k: -p[k])
-            if module.hparams.multi_label:
+            if self.labels.multi_label:
                 record = {"labels": [names[k] for k in ranked if pick[k]]}
             else:
                 record = {"label": names[pick]}
@@ -57,6 +61,7 @@ def load(path: str | Path, device: str = "auto") -> Classifier:
     ckpt = checkpoints.load(path)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    threshold = float(ckpt["hyper_parameters"].get("threshold", 0.5))
     return Classifier(
-        checkpoints.model(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt), device
+        checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt), device, threshold
     )

@@ -1,19 +1,14 @@
-"""Reading checkpoints safely: tensors and plain values only, with errors that say what to do."""
+"""Reading checkpoints safely: tensors and plain values only, with errors that say what to do. (No
+Lightning here: seqclf-predict reads checkpoints without it; seqclf.saving writes them in training.)"""
 
 from __future__ import annotations
 
-import os
 import pickle
-import warnings
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.fabric.plugins import TorchCheckpointIO
-from lightning.pytorch.callbacks import ModelCheckpoint
 
-from seqclf.atomic import write_atomic
 from seqclf.data.batches import check_mid_epoch
 from seqclf.data.labels import IMDB_NAMES, Labels
 from seqclf.data.text import WordTokenizer
@@ -161,6 +156,24 @@ def labels(ckpt: dict[str, Any]) -> Labels:
     return Labels(IMDB_NAMES)
 
 
+def network(ckpt: dict[str, Any], path: str | Path):
+    """The plain network of a checkpoint (an RNNClassifier with its trained weights, in eval mode):
+    all prediction needs, without Lightning."""
+    from seqclf.models import RNNClassifier
+
+    hp = ckpt["hyper_parameters"]
+    task = labels(ckpt)
+    try:
+        settings = {k: hp[k] for k in ("cell", "embed_dim", "hidden_size", "num_layers", "bidirectional") if k in hp}
+        net = RNNClassifier(
+            hp["vocab_size"], **settings, pooling=hp.get("pooling", "last"), num_outputs=task.num_outputs
+        )
+        net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+    except (KeyError, TypeError, RuntimeError, ValueError) as e:
+        raise CheckpointError(f"{path} does not match the seqclf model ({str(e).splitlines()[0]}).") from None
+    return net.eval()
+
+
 def model(ckpt: dict[str, Any], path: str | Path):
     """The SeqClassifier of a checkpoint, built from its hyperparameters and weights, in eval mode."""
     from seqclf.module import SeqClassifier
@@ -182,102 +195,3 @@ def newest(run: Path) -> Path:
             f"{run} has no checkpoints/last.ckpt to resume from; the run stopped before its first save."
         )
     return max(candidates, key=lambda p: (load(p).get("global_step", -1), p.name == "last.ckpt"))
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint to a temporary file in its own folder, fsyncs it and renames it into
-    place, so a kill at any moment leaves either the previous file or the new one, both whole.
-    (Lightning's own save stages the file in the system temp folder, and moving it from there
-    is a copy, not a rename, whenever that folder is on another file system.)"""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        if storage_options is not None:
-            raise TypeError("AtomicCheckpointIO takes no storage_options")
-        write_atomic(path, lambda f: torch.save(checkpoint, f))
-
-
-class RunCheckpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint for a run folder that may be resumed, moved or copied:
-    - resumed in a moved or copied folder, the checkpoint's paths into the old folder are read as
-      the same files in this one, where they are (Lightning would forget its best and last checkpoints and keep a
-      ``best_model_path`` into the other folder);
-    - its file names may say ``{epoch_number}``, the epoch counted from 1;
-    - it says nothing about the folder holding checkpoints: each run has its own, so they are this
-      run's (resumed), and it removes the temporary files of a save that a kill interrupted (the run
-      folder is held by this process alone, seqclf.runs.hold).
-    """
-
-    def _monitor_candidates(self, trainer: L.Trainer) -> dict[str, torch.Tensor]:
-        """Also ``epoch_number``, for file names: epochs count from 1 wherever seqclf shows them
-        (Lightning's ``epoch`` is the 0-based index)."""
-        candidates = super()._monitor_candidates(trainer)
-        candidates["epoch_number"] = torch.tensor(trainer.current_epoch + 1)
-        return candidates
-
-    @property
-    def state_key(self) -> str:
-        """Lightning's own key for a ModelCheckpoint: runs saved before this class resume their state."""
-        key = super().state_key
-        return "ModelCheckpoint" + key.removeprefix("RunCheckpoint") if key.startswith("RunCheckpoint") else key
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty")
-            super().setup(trainer, pl_module, stage)
-        if trainer.is_global_zero and self.dirpath and os.path.isdir(self.dirpath):
-            for stale in Path(self.dirpath).glob(".*.ckpt.*.tmp"):  # seqclf.atomic.write_atomic's names
-                stale.unlink(missing_ok=True)
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        old = state_dict.get("dirpath")
-        if old and self.dirpath and old != self.dirpath:
-            old_dir, new_dir = Path(old), Path(self.dirpath)
-
-            def moved(path):
-                if not path or not Path(path).is_relative_to(old_dir):
-                    return path
-                return str(new_dir / Path(path).relative_to(old_dir))
-
-            kept = [state_dict.get(k) for k in ("best_model_path", "last_model_path") if state_dict.get(k)]
-            if not kept or not all(Path(moved(path)).is_file() for path in kept):
-                # Not this run moved: a new run started from another's checkpoint (ckpt_path=). Its
-                # best is its own, not a file in the other run's folder.
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", "The dirpath has changed")
-                    super().load_state_dict(state_dict)
-                self.best_model_path = ""
-                return
-            state_dict = {
-                **state_dict,
-                "dirpath": self.dirpath,
-                "best_model_path": moved(state_dict.get("best_model_path")),
-                "kth_best_model_path": moved(state_dict.get("kth_best_model_path")),
-                "last_model_path": moved(state_dict.get("last_model_path")),
-                "best_k_models": {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()},
-            }
-        super().load_state_dict(state_dict)
-
-
-class StepCheckpoint(RunCheckpoint):
-    """``every_n_train_steps`` as optimizer steps when a ``training_step`` call runs a block of
-    several: saved at the end of the block in which a multiple of N was reached. (Lightning's own
-    test is ``global_step % N == 0``, which a step count moving a block at a time can jump over,
-    and under manual optimization it warns at every save.)"""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._seen_step = 0
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_train_start(trainer, pl_module)
-        self._seen_step = trainer.global_step
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
-        every, step = self._every_n_train_steps, trainer.global_step
-        crossed = every >= 1 and step // every > self._seen_step // every
-        self._seen_step = step
-        if not crossed or self._should_skip_saving_checkpoint(trainer):
-            return
-        candidates = self._monitor_candidates(trainer)
-        self._save_topk_checkpoint(trainer, candidates)
-        self._save_last_checkpoint(trainer, candidates)

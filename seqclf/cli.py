@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 from hydra.errors import ConfigCompositionException, HydraException, InstantiationException, MissingConfigException
-from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
@@ -62,7 +61,7 @@ def explain(error: BaseException, defaults: DictConfig | None = None) -> str | N
         if any("mismatched input '='" in ln for ln in lines):
             lines.append("A value holding '=' or ',' (such as a sweep job's folder) must be quoted: key='value'.")
         return " ".join(lines) or type(error).__name__
-    if isinstance(error, MisconfigurationException):
+    if _is_lightning_refusal(error):
         return f"Lightning refused a trainer setting: {error}"
     if isinstance(error, OSError) and error.errno in _DISK_ERRORS:
         where = f" {error.filename}" if error.filename else ""
@@ -71,6 +70,13 @@ def explain(error: BaseException, defaults: DictConfig | None = None) -> str | N
             "(paths.log_dir for runs, data.cache_dir for the data cache)."
         )
     return None
+
+
+def _is_lightning_refusal(error: BaseException) -> bool:
+    """Lightning's MisconfigurationException; Lightning is not imported for that (only a command
+    that has imported it can have raised one)."""
+    lightning = sys.modules.get("lightning.fabric.utilities.exceptions")
+    return lightning is not None and isinstance(error, lightning.MisconfigurationException)
 
 
 @contextmanager

@@ -15,8 +15,9 @@ from seqclf import plots
 from seqclf.atomic import write_json
 from seqclf.errors import ConfigError, check_positive_int
 from seqclf.models.probes import GATES, REPORTED, gate_activations, grad_norm_per_position
+from seqclf.runfiles import GRAD_FLOW_FILE
 
-FILE = "grad_flow.json"  # in the run folder; seqclf-report's sweep plot reads it
+FILE = GRAD_FLOW_FILE
 HISTOGRAM_VALUES = 16384  # gate values per histogram, at most
 
 

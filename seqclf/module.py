@@ -17,7 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy, MultilabelExactMatch
 
 from seqclf.data.labels import IMDB_NAMES, Labels
 from seqclf.errors import ConfigError, TrainingError
-from seqclf.models import RNNClassifier
+from seqclf.models import RNNClassifier, readout
 from seqclf.monitor import check_monitor, monitor_mode
 from seqclf.scores import StageScores
 
@@ -202,19 +202,10 @@ class SeqClassifier(L.LightningModule):
         return F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction=reduction)
 
     def predicted(self, logits: torch.Tensor) -> torch.Tensor:
-        """Class ids (binary: logit > 0; multi-class: the largest), or 0/1 per label over the threshold."""
-        if self.kind == "binary":
-            return (logits > 0).long()
-        if self.kind == "multiclass":
-            return logits.argmax(dim=-1)
-        return (logits.sigmoid() > self.hparams.threshold).long()
+        return readout.class_ids(logits, self.kind, self.hparams.threshold)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """(batch, classes): each class's probability (multi-label: each label's, independently)."""
-        if self.kind == "binary":
-            p = logits.sigmoid()
-            return torch.stack([1 - p, p], dim=-1)
-        return logits.softmax(dim=-1) if self.kind == "multiclass" else logits.sigmoid()
+        return readout.probabilities(logits, self.kind)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.net(tokens)

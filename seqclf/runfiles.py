@@ -7,17 +7,25 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.utilities import rank_zero_only
+from lightning_utilities.core.rank_zero import rank_zero_only  # the object Lightning uses, torch-free
 from omegaconf import OmegaConf
 
 from seqclf import atomic
-from seqclf.gradflow import FILE as GRAD_FLOW_FILE
 from seqclf.runs import is_run
+
+# The process's rank as Lightning sets it when imported (the same environment variables, the same
+# object), so the commands can ask before they import Lightning; Lightning keeps a rank already set.
+rank_zero_only.rank = getattr(rank_zero_only, "rank", None) or next(
+    (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK") if k in os.environ), 0
+)
+
+GRAD_FLOW_FILE = "grad_flow.json"  # GradientFlow's record in the run folder; seqclf-report's sweep plot reads it
 
 log = logging.getLogger(__name__)
 

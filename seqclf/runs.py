@@ -11,12 +11,15 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seqclf import CONF_DIR, checkpoints
+from seqclf import CONF_DIR
 from seqclf.errors import NothingToDo, SeqclfError
 
 # What earlier seqclf versions' configs built, and what builds it now: their run folders stay resumable.
 RENAMED_TARGETS = {
-    "lightning.pytorch.callbacks.ModelCheckpoint": "seqclf.checkpoints.RunCheckpoint",
+    "lightning.pytorch.callbacks.ModelCheckpoint": "seqclf.saving.RunCheckpoint",
+    "seqclf.checkpoints.RunCheckpoint": "seqclf.saving.RunCheckpoint",
+    "seqclf.checkpoints.StepCheckpoint": "seqclf.saving.StepCheckpoint",
+    "seqclf.checkpoints.AtomicCheckpointIO": "seqclf.saving.AtomicCheckpointIO",
     "seqclf.data.IMDBDataModule": "seqclf.data.TextDataModule",
 }
 # Settings earlier versions' classes took and today's do not (ThreadShare re-counted live runs every interval_s).
@@ -108,7 +111,8 @@ def resumable(resume: str) -> tuple[Path, DictConfig]:
             "Give the folder of an earlier run, e.g. resume=outputs/train/runs/<date_time>."
         )
     resumed = OmegaConf.load(run / ".hydra" / "config.yaml")
-    for node in [*(resumed.get("callbacks") or {}).values(), resumed.get("data")]:
+    plugins = OmegaConf.select(resumed, "trainer.plugins") or []
+    for node in [*(resumed.get("callbacks") or {}).values(), resumed.get("data"), *plugins]:
         if node and node.get("_target_") in RENAMED_TARGETS:
             node._target_ = RENAMED_TARGETS[node._target_]
         for key in DROPPED_SETTINGS.get(node.get("_target_") if node else None, ()):
@@ -128,6 +132,8 @@ def resume_config(cfg: DictConfig, overrides: list[str], choices: DictConfig) ->
     on top (e.g. a larger ``trainer.max_epochs``), writing into the same folder, continuing from its
     newest checkpoint. ``cfg`` is this command's composed config, ``overrides`` its command line
     and ``choices`` its config groups (which must be the run's)."""
+    from seqclf import checkpoints  # torch: imported when a run is resumed, not by every command
+
     run, resumed = resumable(cfg.resume)
     old_choices = OmegaConf.load(run / ".hydra" / "hydra.yaml").hydra.runtime.choices
     for override in overrides:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
-from typing import Any
-
-import lightning as L
+from typing import TYPE_CHECKING, Any
 
 from seqclf import plots, runfiles
-from seqclf.callbacks import EpochTimer
 from seqclf.monitor import monitor_mode
+
+if TYPE_CHECKING:  # seqclf-report reads run folders without Lightning
+    import lightning as L
 
 COLUMNS = (
     "run",
@@ -53,6 +53,8 @@ def fit_summary(trainer: L.Trainer, out: Path) -> dict:
             f"epoch{'s' if stopper.patience != 1 else ''} (callbacks.early_stopping.patience)"
         )
     metrics["global_step"] = trainer.global_step
+    from seqclf.callbacks import EpochTimer
+
     timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
     if timer is not None:
         metrics.update(timer.summary())

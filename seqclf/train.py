@@ -9,38 +9,50 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.utilities import rank_zero_only
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import seqclf
-from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, runs, stopping, study, summary, threads
+from seqclf import CONF_DIR, cli, resolvers, runfiles, runs, study
 from seqclf.atomic import check_writable
-from seqclf.config import chosen_model_settings, validate
 from seqclf.errors import SeqclfError
-from seqclf.instantiate import instantiate, instantiate_all
+from seqclf.runfiles import rank_zero_only
 
+if TYPE_CHECKING:
+    from seqclf import threads
+
+# Lightning and torch are imported where training needs them: `seqclf-train --help` and a mistyped
+# setting answer before they load (README "Start-up").
 log = logging.getLogger(__name__)
 resolvers.register()  # before Hydra composes the run folder's name
 
 
 def train(cfg: DictConfig) -> dict:
     """Check ``cfg``, then train and test (seqclf-train's main, after its own checks, calls ``_train``)."""
+    from seqclf.config import validate
+
     validate(cfg)
     return _train(cfg)
 
 
 def _train(cfg: DictConfig) -> dict:
+    from seqclf import threads
+
     with threads.registered():
         return _fit_and_test(cfg)
 
 
 def _fit_and_test(cfg: DictConfig) -> dict:
+    import lightning as L
+
+    from seqclf import checkpoints, classreport, stopping, summary
+    from seqclf.config import chosen_model_settings
+    from seqclf.instantiate import instantiate, instantiate_all
+
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -104,6 +116,8 @@ def _fit_and_test(cfg: DictConfig) -> dict:
 def threads_plan(cfg: DictConfig, ckpt: dict | None) -> threads.Plan:
     """The run's thread counts, from its settings (the model's and batches' sizes) and, when it
     continues a checkpoint, the counts recorded there."""
+    from seqclf import threads
+
     m, d = cfg.model, cfg.data
     shape = (m.cell, m.embed_dim, m.hidden_size, m.num_layers, m.bidirectional)
     return threads.plan(
@@ -129,6 +143,8 @@ def main(cfg: DictConfig) -> float | None:
     _jobs_started += 1
     held = contextlib.ExitStack()
     try:  # refused before the run's status changes
+        from seqclf.config import validate
+
         if cfg.get("resume"):
             hydra_cfg = HydraConfig.get()
             cfg = runs.resume_config(cfg, hydra_cfg.overrides.task, hydra_cfg.runtime.choices)
@@ -159,6 +175,8 @@ def _job_failed(error: Exception) -> None:
 
 def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
     """One job's training with its status.json kept, and a known error as one paragraph."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     try:
         if cfg.get("resume"):
             log.info("Resuming %s from %s", out, cfg.ckpt_path)
@@ -200,7 +218,11 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
 def check_command(cfg: DictConfig, overrides: list[str]) -> None:
     """seqclf-train's checks before Hydra creates or touches a run folder (seqclf.cli.check_overrides):
     a refused command leaves no new folder behind and changes nothing in the run it names."""
+    from seqclf.config import validate
+
     if cfg.get("resume"):
+        from seqclf import checkpoints
+
         resumed = runs.resume_config(cfg, overrides, cfg.hydra.runtime.choices)
         validate(resumed)
         check_writable(resumed.resume, f"resume={cfg.resume}")

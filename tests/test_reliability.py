@@ -20,9 +20,9 @@ from omegaconf import open_dict
 
 from seqclf import checkpoints, evaluate, predict
 from seqclf import train as train_module
-from seqclf.checkpoints import AtomicCheckpointIO
 from seqclf.data import TextDataModule
 from seqclf.errors import DataError, SeqclfError, TrainingError
+from seqclf.saving import AtomicCheckpointIO
 from seqclf.train import train
 
 

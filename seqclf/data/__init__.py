@@ -1,7 +1,21 @@
-"""The data package: the text-classification DataModule, its classes and the tokenizer."""
+"""The data package: the text-classification DataModule, its classes and the tokenizer (each
+imported when first used: seqclf-predict needs the tokenizer and the classes, not Lightning)."""
 
-from seqclf.data.datamodule import IMDBDataModule, TextDataModule
-from seqclf.data.labels import Labels
-from seqclf.data.text import WordTokenizer, tokenize
+from importlib import import_module
 
-__all__ = ["IMDBDataModule", "Labels", "TextDataModule", "WordTokenizer", "tokenize"]
+_PUBLIC = {
+    "IMDBDataModule": "seqclf.data.datamodule",
+    "TextDataModule": "seqclf.data.datamodule",
+    "Labels": "seqclf.data.labels",
+    "WordTokenizer": "seqclf.data.text",
+    "tokenize": "seqclf.data.text",
+}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'seqclf.data' has no attribute {name!r}")
+
+
+__all__ = sorted(_PUBLIC)

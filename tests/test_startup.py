@@ -1,0 +1,45 @@
+"""Commands load only what they use: --help and a mistyped setting answer before torch loads, and
+seqclf-predict and seqclf-report run without Lightning (README "Start-up")."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def loaded_after(command: str) -> set[str]:
+    """Which of torch and lightning a fresh interpreter has imported after ``command`` ran."""
+    code = textwrap.dedent(f"""
+        import sys
+        try:
+            {command}
+        except SystemExit:
+            pass
+        finally:
+            print("LOADED:" + " ".join(m for m in ("torch", "lightning") if m in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("LOADED:")]
+    return set(line.removeprefix("LOADED:").split())
+
+
+@pytest.mark.parametrize("args", [["--help"], ["trainer.max_epoch=3"], ["model=lstmm"]])
+def test_help_and_a_mistyped_setting_answer_before_torch_loads(args):
+    command = f"sys.argv = ['seqclf-train', *{args!r}]; from seqclf.train import console; console()"
+    assert loaded_after(command) == set()
+
+
+def test_predict_and_report_run_without_lightning(tmp_path, imdb_dir):
+    from conftest import compose_train
+
+    from seqclf.train import train
+
+    cfg = compose_train(tmp_path, [f"data.path={imdb_dir}"])
+    train(cfg)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    argv = ["seqclf-predict", f"ckpt_path={ckpt}", "text=a fine film"]
+    predict = f"sys.argv = {argv!r}; from seqclf.predict import main; main()"
+    assert loaded_after(predict) == {"torch"}
+    report = f"sys.argv = ['seqclf-report', '{tmp_path}']; from seqclf.report import main; main()"
+    assert "lightning" not in loaded_after(report)
