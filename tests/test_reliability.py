@@ -693,3 +693,22 @@ def test_a_search_whose_study_file_is_read_only_is_one_paragraph(tmp_path, imdb_
     assert result.returncode == 2 and "cannot be written (read-only)" in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr and not (tmp_path / "outputs").exists()
     shutil.rmtree(tmp_path)
+
+
+def test_a_run_folder_of_an_earlier_version_resumes(tmp_path, finished_run, cli_env):
+    """Its config names classes by their earlier places and settings ThreadShare no longer takes."""
+    config = finished_run / ".hydra" / "config.yaml"
+    text = config.read_text()
+    for new, old in (
+        ("seqclf.saving.", "seqclf.checkpoints."),
+        ("seqclf.data.TextDataModule", "seqclf.data.IMDBDataModule"),
+    ):
+        assert new in text
+        text = text.replace(new, old)
+    text = text.replace(
+        "_target_: seqclf.threads.ThreadShare", "_target_: seqclf.threads.ThreadShare\n    interval_s: 2.0"
+    )
+    config.write_text(text)
+    resumed = run_seqclf("train", f"resume={finished_run}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((finished_run / "metrics.json").read_text())["epochs"] == 2
