@@ -47,26 +47,49 @@ def distinct_styles(keys: Sequence[Sequence[str]]) -> list[dict]:
     return styles
 
 
-def epoch_curves(
-    curves: Sequence[tuple[str, Sequence[float]]], path: Path, ylabel: str, title: str, styles: list[dict] | None = None
-) -> None:
-    """One line per (label, values) against the epoch (1, 2, ...; whole-number ticks), saved to
-    ``path``; ``styles`` (seqclf.plots.distinct_styles) tell many runs apart."""
+def _epoch_axis(ax, longest: int) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    longest = max((len(values) for _, values in curves), default=0)
-    for (label, values), style in zip(curves, styles or [{"marker": "o"}] * len(curves), strict=True):
-        if len(values):
-            label = textwrap.shorten(label, width=90, placeholder=" ...")
-            ax.plot(range(1, len(values) + 1), values, label=label, **style)
     if 0 < longest <= 20:
         ax.set_xticks(range(1, longest + 1))  # a one-epoch run's single tick is 1, not 0.96 ... 1.04
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
+
+
+def epoch_curves(
+    curves: Sequence[tuple[str, Sequence[float]]],
+    path: Path,
+    ylabel: str,
+    title: str,
+    styles: list[dict] | None = None,
+    losses: Sequence[tuple[Sequence[float], Sequence[float]]] | None = None,
+) -> None:
+    """One line per (label, values) against the epoch (1, 2, ...; whole-number ticks), saved to
+    ``path``; ``styles`` (seqclf.plots.distinct_styles) tell many runs apart. ``losses``: each
+    run's (training, validation) loss per epoch, drawn in a second panel in the run's colour
+    (validation in its style, training dotted): where one falls while the other rises, the run
+    overfits."""
+    plt = _pyplot()
+    styles = styles or [{"marker": "o"}] * len(curves)
+    panels = 2 if losses is not None and any(len(t) or len(v) for t, v in losses) else 1
+    fig, axes = plt.subplots(1, panels, figsize=(8 * panels, 5), squeeze=False)
+    ax = axes[0][0]
+    longest = max((len(values) for _, values in curves), default=0)
+    for (label, values), style in zip(curves, styles, strict=True):
+        if len(values):
+            label = textwrap.shorten(label, width=90, placeholder=" ...")
+            ax.plot(range(1, len(values) + 1), values, label=label, **style)
+    _epoch_axis(ax, longest)
+    ax.set(ylabel=ylabel, title=title)
+    if panels == 2:
+        right = axes[0][1]
+        for (train, val), style in zip(losses, styles, strict=True):
+            right.plot(range(1, len(val) + 1), val, **style)
+            right.plot(range(1, len(train) + 1), train, color=style.get("color"), linestyle=":", alpha=0.8)
+        _epoch_axis(right, max(max(len(t), len(v)) for t, v in losses))
+        right.set(ylabel="loss", title="loss per epoch: validation (as on the left), training (dotted)")
     _legend_below(ax, columns=2 if len(curves) > 8 else 1)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)

@@ -100,6 +100,10 @@ def summarize_run(run: Path, root: Path) -> dict[str, Any]:
         "grad_first_over_last": grad_norm[0] / grad_norm[-1] if grad_norm else None,
         "error": status.get("error", ""),
         "curve": curve,
+        "losses": (
+            [v for _, v in runfiles.scalars(run, "train/loss")],
+            [v for _, v in runfiles.scalars(run, "val/loss")],
+        ),
         "grad_norm": grad_norm,
     }
 
@@ -177,6 +181,7 @@ def _plot(rows: list[dict[str, Any]], folder: Path) -> None:
         ylabel=" or ".join(monitors),
         title=f"{' or '.join(monitors)} per epoch",
         styles=styles,
+        losses=[row["losses"] for row in rows],
     )
     probed = [i for i, row in enumerate(rows) if row["grad_norm"]]
     if probed:

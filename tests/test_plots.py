@@ -56,3 +56,16 @@ def test_hparams_booleans_are_logged_as_true_and_false():
     HParamsMetric().on_fit_end(trainer, module)
     assert logged == {"bidirectional": "true", "dropout": 0.0, "monitor": "val/acc", "reshuffle": "false"}
     assert np.isclose(module.best_monitored, 0.8)
+
+
+def test_the_summary_shows_training_and_validation_loss_beside_the_monitored_metric(tmp_path):
+    from matplotlib.image import imread
+
+    curves = [("model=rnn", [0.6, 0.7, 0.72]), ("model=gru", [0.65, 0.75, 0.74])]
+    losses = [([0.6, 0.4, 0.2], [0.62, 0.6, 0.7]), ([0.55, 0.3, 0.1], [0.6, 0.55, 0.65])]
+    plots.epoch_curves(curves, tmp_path / "one.png", "val/acc", "val/acc per epoch")
+    plots.epoch_curves(curves, tmp_path / "two.png", "val/acc", "val/acc per epoch", losses=losses)
+    one, two = imread(tmp_path / "one.png"), imread(tmp_path / "two.png")
+    assert two.shape[1] > 1.7 * one.shape[1]  # a second panel: the losses
+    plots.epoch_curves(curves, tmp_path / "none.png", "val/acc", "t", losses=[([], []), ([], [])])
+    assert imread(tmp_path / "none.png").shape[1] < 1.2 * one.shape[1]  # runs without losses: one panel

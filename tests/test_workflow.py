@@ -48,6 +48,9 @@ def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, c
     assert md.count(f"data.path={imdb_dir}") == 1 and md.startswith("Every run: `")
     assert "| run | overrides | status |" in md
     assert (sweep / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    for job in jobs:  # the loss panel's curves: training and validation loss of each epoch
+        train_loss, val_loss = summary.summarize_run(sweep / job, sweep)["losses"]
+        assert len(train_loss) == len(val_loss) == 1 and train_loss[0] > 0 and val_loss[0] > 0
     # The gradient reaching each word, one line per job, and its first/last ratio per row.
     assert (sweep / "grad_flow.png").read_bytes()[:4] == b"\x89PNG"
     for row in rows:
