@@ -316,3 +316,64 @@ def evaluation(
         "ratio_to_best_hand": med(r["seqclf"] / h for r, h in zip(rows, best_hand, strict=True)),
         "passes": len(rows),
     }
+
+
+class EpochInterleave(L.Callback):
+    """After each whole seqclf epoch (its training steps, its validation and the checkpoints saved
+    after it, from the epoch's start to its end), one epoch of the fused-Adam hand loop and the hand
+    evaluation of the validation reviews, with seqclf's thread counts for each part: neighbouring
+    epochs share the machine's speed of the moment."""
+
+    hand: HandLoop | None = None
+    eval_x: torch.Tensor | None = None
+    counts = {"train": 1, "eval": 1}
+    pairs: list[tuple[float, float]] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        ours = time.perf_counter() - self._start
+        before = torch.get_num_threads()
+        start = time.perf_counter()
+        torch.set_num_threads(self.counts["train"])
+        self.hand.steps()
+        torch.set_num_threads(self.counts["eval"])
+        hand_evaluate(self.hand.model, self.eval_x)
+        hand = time.perf_counter() - start
+        torch.set_num_threads(before)
+        if trainer.current_epoch > 0:  # the first epoch warms up
+            self.pairs.append((ours, hand))
+
+
+def epochs_with_validation(dm: TextDataModule, data: str, cell: str, work: Path, epochs: int = 5) -> dict[str, float]:
+    """The lecture's epoch, validation on the 25,000 test reviews included: seqclf (threads=auto)
+    against the fused-Adam hand loop followed by the hand evaluation (EpochInterleave), in one run."""
+    from seqclf import threads
+
+    shape = (cell, 16, 32, 1, False)  # experiment=lecture's network
+    cores = threads.usable_cores()
+    counts = {
+        "train": 1 if threads.recurrent_work(*shape, 32, 32) < threads.ONE_THREAD_WORK else cores,
+        "eval": 1 if threads.recurrent_work(*shape, 1024, 32) < threads.ONE_THREAD_WORK else cores,
+    }
+    dm.setup("test")
+    EpochInterleave.hand, EpochInterleave.eval_x = HandLoop(dm, cell, 32, "cpu", 0, fused=True), dm.test_set.x
+    EpochInterleave.counts, EpochInterleave.pairs = counts, []
+    overrides = [
+        "experiment=lecture", f"model={cell}", f"data.path={data}", "trainer=cpu", f"trainer.max_epochs={epochs}",
+        "data.progress=false", "test=false", "threads=auto",
+    ]  # fmt: skip
+    cfg = load_config(overrides, output_dir=work)
+    with open_dict(cfg):
+        cfg.callbacks.benchmark = {"_target_": f"{__name__}.EpochInterleave"}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        train(cfg)
+    pairs, med = EpochInterleave.pairs, statistics.median
+    return {
+        "seqclf_epoch_s": med(o for o, _ in pairs),
+        "hand_fused_epoch_s": med(h for _, h in pairs),
+        "ratio": med(o / h for o, h in pairs),
+        "threads": counts,
+        "pairs": len(pairs),
+    }

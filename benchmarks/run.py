@@ -36,6 +36,7 @@ from measure import (
     Interleave,
     bare_lightning,
     concurrency,
+    epochs_with_validation,
     evaluation,
     first_step_and_rss,
     hand_loop,
@@ -100,6 +101,18 @@ def print_tables(result: dict) -> None:
             print(
                 f"| {cell} | {e['seqclf_s']:.3f} ({e['seqclf_threads']}) | {hand[0]:.3f} | {hand[-1]:.3f} "
                 f"| {e['ratio_to_best_hand']:.2f}x | {e['passes']} |"
+            )
+    if result.get("epochs_with_validation"):
+        print("\nThe lecture's whole epoch, validation on 25,000 reviews included (paired by round and epoch):")
+        print(
+            "| cell | seqclf s | hand loop (fused Adam) + evaluation s | threads: train, eval | seqclf / hand | pairs |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for cell, e in result["epochs_with_validation"].items():
+            t = e["threads"]
+            print(
+                f"| {cell} | {e['seqclf_epoch_s']:.2f} | {e['hand_fused_epoch_s']:.2f} | {t['train']}, {t['eval']} "
+                f"| {e['ratio']:.2f}x | {e['pairs']} |"
             )
     if result.get("concurrency"):
         print("\nTwo seqclf-train runs at once against one alone (200 steps an epoch, median after the first):")
@@ -194,9 +207,10 @@ def main() -> None:
         if "startup" in sections:
             first_step, run_wall, rss_mb = first_step_and_rss(data, work, work / "cache-cold0", args.device)
         cells = {cell: measure_cell(args, dm, data, cell, work) for cell in args.cells} if "train" in sections else {}
-        evals = {}
+        evals, full_epochs = {}, {}
         if "eval" in sections and args.device == "cpu":
             evals = {cell: evaluation(data, cell, work / f"eval-{cell}", threads=args.threads) for cell in args.cells}
+            full_epochs = {cell: epochs_with_validation(dm, data, cell, work / f"epochs-{cell}") for cell in args.cells}
         together = {}
         if "concurrency" in sections and args.device == "cpu":
             together = {c: concurrency(data, c, work, work / "cache-cold0") for c in args.concurrency_cells}
@@ -221,6 +235,7 @@ def main() -> None:
         "peak_rss_mb": rss_mb,
         "cells": cells,
         "evaluation": evals,
+        "epochs_with_validation": full_epochs,
         "concurrency": together,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
