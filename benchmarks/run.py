@@ -103,7 +103,7 @@ def print_tables(result: dict) -> None:
                 f"| {e['ratio_to_best_hand']:.2f}x | {e['passes']} |"
             )
     if result.get("epochs_with_validation"):
-        print("\nThe lecture's whole epoch, validation on 25,000 reviews included (paired by round and epoch):")
+        print("\nThe lecture's whole epoch, validation on 25,000 reviews included (each followed by a hand epoch):")
         print(
             "| cell | seqclf s | hand loop (fused Adam) + evaluation s | threads: train, eval | seqclf / hand | pairs |"
         )
