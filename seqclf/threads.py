@@ -199,6 +199,7 @@ def plan(setting: int | str, train_work: float, eval_work: float, recorded: dict
     continues from). ``threads=N`` is N everywhere; OMP_NUM_THREADS/MKL_NUM_THREADS, which a user,
     joblib's workers or a DDP launcher set, likewise; with ``auto`` a resumed run keeps its recorded
     counts, and a new one takes one thread for a small step and else its share of the usable cores."""
+    _register()  # a run counts among the live ones whatever its counts
     if setting != "auto":
         chosen = Plan(setting, setting, f"threads={setting}")
     elif _environment_threads() is not None:
@@ -207,7 +208,6 @@ def plan(setting: int | str, train_work: float, eval_work: float, recorded: dict
     elif recorded and {"train", "eval"} <= set(recorded):
         chosen = Plan(int(recorded["train"]), int(recorded["eval"]), "recorded in the checkpoint resumed from")
     else:
-        _register()
         runs = active_runs()
         share = max(1, usable_cores() // runs)
         counts = [1 if work < ONE_THREAD_WORK else share for work in (train_work, eval_work)]
