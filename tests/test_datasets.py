@@ -327,6 +327,7 @@ for name, overrides in json.loads(sys.argv[1]).items():
 """
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_every_preset_trains_from_the_hub_in_its_own_layout(tmp_path, cli_env):
     repos = {PRESETS[name][0]: preset_repo(name) for name in PRESETS}
     server, hub = serve_repos(repos)

@@ -6,6 +6,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from conftest import TINY, make_reviews, run_seqclf
 from fake_hub import serve
 
@@ -16,6 +17,7 @@ def parquet(rows: list[dict]) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_training_without_data_path_loads_imdb_from_the_hub_then_from_its_cache_offline(tmp_path, cli_env):
     files = {
         "plain_text/train-00000-of-00001.parquet": parquet(make_reviews(200, seed=1)),

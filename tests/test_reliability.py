@@ -348,12 +348,12 @@ def test_a_run_folder_cannot_make_resume_run_code_and_a_refused_resume_changes_n
 
 
 @pytest.fixture
-def finished_run(tmp_path, imdb_dir, cli_env) -> Path:
-    """A run folder written by the command, as resume= expects one."""
-    (tmp_path / "work").mkdir()
-    done = run_seqclf("train", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path / "work")
-    assert done.returncode == 0, done.stderr
-    (run,) = (tmp_path / "work" / "outputs" / "train" / "runs").iterdir()
+def finished_run(tmp_path, shared_run) -> Path:
+    """A run folder written by the command, as resume= expects one: a copy of shared_run for this
+    test alone (it may be moved, changed or resumed)."""
+    run = tmp_path / "work" / "outputs" / "train" / "runs" / shared_run.name
+    shutil.copytree(shared_run, run)
+    (run / ".lock").unlink(missing_ok=True)
     return run
 
 

@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import TINY, run_seqclf
 
 
@@ -23,6 +24,7 @@ def trials(db: Path) -> list[tuple[int, str]]:
         return con.execute("select number, state from trials order by number").fetchall()
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_search_runs_records_every_trial_and_continues_its_study(tmp_path, imdb_dir, cli_env):
     first = search(tmp_path, imdb_dir, cli_env, n_trials=3)
     db = tmp_path / "outputs" / "search" / "imdb32.db"

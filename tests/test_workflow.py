@@ -58,6 +58,7 @@ def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, c
         assert float(row["grad_first_over_last"]) == pytest.approx(norms[0] / norms[-1], rel=1e-3)
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_failing_job_is_recorded_and_the_others_finish(tmp_path, imdb_dir, cli_env):
     args = ["-m", "model=rnn", f"data.path={imdb_dir}", *TINY, "model.hidden_size=-1,4"]
     result = seqclf("train", *args, env=cli_env, cwd=tmp_path)
@@ -85,6 +86,7 @@ def test_a_failing_job_is_recorded_and_the_others_finish(tmp_path, imdb_dir, cli
     assert "Traceback" not in report.stderr
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_resume_continues_in_place_and_equals_an_uninterrupted_run(tmp_path, imdb_dir, cli_env):
     args = [f"data.path={imdb_dir}", *TINY, "trainer.deterministic=true", "trainer.limit_train_batches=6"]
     straight = seqclf("train", *args, "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
