@@ -255,6 +255,15 @@ def concurrency(data: str, model: str, work: Path, cache: Path, steps: int = 200
     }
 
 
+def train_quietly(overrides: list[str], work: Path, callback: str) -> dict:
+    """`seqclf-train` with ``overrides`` and this module's ``callback`` class added, its output hidden."""
+    cfg = load_config(overrides, output_dir=work)
+    with open_dict(cfg):
+        cfg.callbacks.benchmark = {"_target_": f"{__name__}.{callback}"}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return train(cfg)
+
+
 def hand_evaluate(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> None:
     """The reference evaluation: the network over every review in batches, no gradients."""
     model.eval()
@@ -302,11 +311,7 @@ def evaluation(
         "experiment=lecture", f"model={cell}", f"data.path={data}", "trainer=cpu", f"trainer.max_epochs={epochs}",
         "trainer.limit_train_batches=16", "data.progress=false", "test=false", "threads=auto", *extra,
     ]  # fmt: skip
-    cfg = load_config(overrides, output_dir=work)
-    with open_dict(cfg):
-        cfg.callbacks.benchmark = {"_target_": f"{__name__}.EvalInterleave"}
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        train(cfg)
+    train_quietly(overrides, work, "EvalInterleave")
     rows, med = EvalInterleave.rows, statistics.median
     best_hand = [min(r[f"hand_{n}"] for n in {1, threads}) for r in rows]
     return {
@@ -364,11 +369,7 @@ def epochs_with_validation(dm: TextDataModule, data: str, cell: str, work: Path,
         "experiment=lecture", f"model={cell}", f"data.path={data}", "trainer=cpu", f"trainer.max_epochs={epochs}",
         "data.progress=false", "test=false", "threads=auto",
     ]  # fmt: skip
-    cfg = load_config(overrides, output_dir=work)
-    with open_dict(cfg):
-        cfg.callbacks.benchmark = {"_target_": f"{__name__}.EpochInterleave"}
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        train(cfg)
+    train_quietly(overrides, work, "EpochInterleave")
     pairs, med = EpochInterleave.pairs, statistics.median
     return {
         "seqclf_epoch_s": med(o for o, _ in pairs),
