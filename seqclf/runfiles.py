@@ -103,21 +103,29 @@ def read_metrics(run: Path) -> dict[str, Any]:
 
 def scalars(run: Path, tag: str) -> list[tuple[int, float]]:
     """(step, value) of a logged scalar, from the run's TensorBoard events, else its CSV log."""
+    return scalar_series(run, (tag,))[tag]
+
+
+def scalar_series(run: Path, tags: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
+    """``scalars`` of several tags, each log of the run read once."""
+    found: dict[str, list[tuple[int, float]]] = {}
     for events in (run, run / "tensorboard"):  # runs of seqclf 0.1 kept their events in tensorboard/
-        if not any(events.glob("events.out.tfevents.*")):
+        if all(tag in found for tag in tags) or not any(events.glob("events.out.tfevents.*")):
             continue
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
         logging.getLogger("tensorboard").setLevel(logging.WARNING)  # it narrates every file it reads
         acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
         acc.Reload()
-        if tag in acc.Tags()["scalars"]:
-            return sorted((e.step, e.value) for e in acc.Scalars(tag))
+        for tag in set(tags) & set(acc.Tags()["scalars"]) - set(found):
+            found[tag] = sorted((e.step, e.value) for e in acc.Scalars(tag))
     metrics_csv = run / "csv" / "metrics.csv"
-    if metrics_csv.is_file():
+    if not all(tag in found for tag in tags) and metrics_csv.is_file():
         with metrics_csv.open() as f:
-            return [(int(row["step"]), float(row[tag])) for row in csv.DictReader(f) if row.get(tag)]
-    return []
+            rows = list(csv.DictReader(f))
+        for tag in set(tags) - set(found):
+            found[tag] = [(int(row["step"]), float(row[tag])) for row in rows if row.get(tag)]
+    return {tag: found.get(tag, []) for tag in tags}
 
 
 def other_process_error(run: Path, wait_s: float = 2.0) -> str | None:

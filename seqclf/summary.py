@@ -79,10 +79,11 @@ def summarize_run(run: Path, root: Path) -> dict[str, Any]:
     monitor = next(
         (k.removesuffix("_best") for k in metrics if k.startswith("val/") and k.endswith("_best")), "val/acc"
     )
-    curve = [value for _, value in runfiles.scalars(run, monitor)]
+    tags = (monitor, "val/f1_macro", "train/loss", "val/loss")
+    series = runfiles.scalar_series(run, tags)
+    curve, f1_curve, train_loss, val_loss = ([value for _, value in series[tag]] for tag in tags)
     pick = min if monitor_mode(monitor) == "min" else max
     best = metrics.get(f"{monitor}_best", pick(curve) if curve else None)
-    f1_curve = [value for _, value in runfiles.scalars(run, "val/f1_macro")]
     best_epoch = curve.index(pick(curve)) if curve else None
     grad_norm = runfiles.last_grad_norm(run)
     return {
@@ -100,10 +101,7 @@ def summarize_run(run: Path, root: Path) -> dict[str, Any]:
         "grad_first_over_last": grad_norm[0] / grad_norm[-1] if grad_norm else None,
         "error": status.get("error", ""),
         "curve": curve,
-        "losses": (
-            [v for _, v in runfiles.scalars(run, "train/loss")],
-            [v for _, v in runfiles.scalars(run, "val/loss")],
-        ),
+        "losses": (train_loss, val_loss),
         "grad_norm": grad_norm,
     }
 
