@@ -24,8 +24,8 @@ from seqclf.callbacks import EpochTimer
 from seqclf.config import load_config
 from seqclf.data import TextDataModule
 from seqclf.data.batches import BatchOrder
-from seqclf.gradflow import FILE as GRAD_FLOW_FILE
 from seqclf.models import RNNClassifier
+from seqclf.runfiles import GRAD_FLOW_FILE
 from seqclf.train import train
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from seqclf.data.batches import check_mid_epoch
+from seqclf.data.batches import SETTING_NAMES, check_mid_epoch
 from seqclf.data.labels import IMDB_NAMES, Labels
 from seqclf.data.text import WordTokenizer
 from seqclf.errors import SeqclfError
@@ -118,22 +118,19 @@ def check_model(ckpt: dict[str, Any], model_settings: dict[str, Any], path: str 
         )
 
 
-def check_restart(ckpt: dict[str, Any], data_cfg, limit_train_batches, path: str | Path) -> None:
+def check_restart(ckpt: dict[str, Any], cfg, path: str | Path) -> None:
     """A checkpoint saved in the middle of an epoch continues only with the batch order and blocks it
-    was trained in: checked before anything runs (the data loader checks it again, with the number
-    of DDP processes too, when it restarts)."""
+    was trained in: checked against the config ``cfg`` before anything runs (the data loader checks
+    it again, with the number of DDP processes too, when it restarts)."""
+    from omegaconf import OmegaConf
+
     fit_loop = ckpt.get("loops", {}).get("fit_loop", {})
     progress = fit_loop.get("epoch_loop.batch_progress", {})
     mid_epoch = progress.get("current", {}).get("ready", 0) > 0 and not progress.get("is_last_batch", True)
     loaders = fit_loop.get("state_dict", {}).get("combined_loader") or [{}]
     if mid_epoch and isinstance(loaders[0], dict):
-        current = {
-            "steps_per_execution": data_cfg.get("steps_per_execution"),
-            "batch_size": data_cfg.get("batch_size"),
-            "seed": data_cfg.get("seed"),
-            "reshuffle": data_cfg.get("reshuffle"),
-            "limit_train_batches": limit_train_batches,
-        }
+        # every setting by its name in the config; the process count is known only once DDP has started
+        current = {key: OmegaConf.select(cfg, name) for key, name in SETTING_NAMES.items() if key != "processes"}
         check_mid_epoch(loaders[0], current, f"the checkpoint {path}")
 
 
@@ -164,10 +161,8 @@ def network(ckpt: dict[str, Any], path: str | Path):
     hp = ckpt["hyper_parameters"]
     task = labels(ckpt)
     try:
-        settings = {k: hp[k] for k in ("cell", "embed_dim", "hidden_size", "num_layers", "bidirectional") if k in hp}
-        net = RNNClassifier(
-            hp["vocab_size"], **settings, pooling=hp.get("pooling", "last"), num_outputs=task.num_outputs
-        )
+        settings = {k: hp[k] for k in ARCHITECTURE if k in hp}  # older checkpoints: the network's defaults
+        net = RNNClassifier(hp["vocab_size"], **settings, num_outputs=task.num_outputs)
         net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path} does not match the seqclf model ({str(e).splitlines()[0]}).") from None

@@ -17,7 +17,6 @@ from seqclf.errors import ConfigError, check_positive_int
 from seqclf.models.probes import GATES, REPORTED, gate_activations, grad_norm_per_position
 from seqclf.runfiles import GRAD_FLOW_FILE
 
-FILE = GRAD_FLOW_FILE
 HISTOGRAM_VALUES = 16384  # gate values per histogram, at most
 
 
@@ -107,7 +106,7 @@ class GradientFlow(L.Callback):
                 self._images(trainer)
         self.history["seconds"].append(time.perf_counter() - start)
         if trainer.is_global_zero:
-            write_json(Path(trainer.default_root_dir) / FILE, self.history)
+            write_json(Path(trainer.default_root_dir) / GRAD_FLOW_FILE, self.history)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.images == "end" and trainer.is_global_zero and self.history["epoch"]:

@@ -64,7 +64,7 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         if adopted:
             rank_zero_only(log.info)("The model's settings from %s: %s", ckpt_path, " ".join(adopted))
         checkpoints.check_model(ckpt, OmegaConf.to_container(cfg.model, resolve=True), ckpt_path)
-        checkpoints.check_restart(ckpt, cfg.data, cfg.trainer.get("limit_train_batches"), ckpt_path)
+        checkpoints.check_restart(ckpt, cfg, ckpt_path)
     plan = threads_plan(cfg, ckpt)  # before torch's first parallel work; the same counts for the whole run
     rank_zero_only(log.info)("Threads: %d for training, %d for evaluation (%s)", plan.train, plan.eval, plan.why)
 
@@ -231,7 +231,7 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
         ckpt = checkpoints.load(resumed.ckpt_path)
         if runfiles.read_status(Path(resumed.resume)).get("status") == "completed":
             runs.check_left_to_do(resumed, ckpt)  # a finished run is not started again
-        checkpoints.check_restart(ckpt, resumed.data, resumed.trainer.get("limit_train_batches"), resumed.ckpt_path)
+        checkpoints.check_restart(ckpt, resumed, resumed.ckpt_path)
         check_writable(resumed.data.cache_dir, f"data.cache_dir={resumed.data.cache_dir}")
     else:
         validate(cfg)
