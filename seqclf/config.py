@@ -13,10 +13,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqclf import CONF_DIR, resolvers, threads
+from seqclf.engine import check_optimizer
 from seqclf.errors import ConfigError, check_positive_int
 from seqclf.instantiate import instantiate
 from seqclf.models.rnn import check_settings
-from seqclf.module import check_classification, check_optimizer
+from seqclf.module import check_classification
 
 _TRAINER_KEYS_THAT_DO_NOT_APPLY = (
     ("trainer.gradient_clip_val", (None, 0), "set optimizer.gradient_clip_val instead"),

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from seqclf.errors import ConfigError
 
-MONITORED = ("val/acc", "val/f1_macro", "val/f1_micro", "val/loss")
 
-
-def check_monitor(monitor) -> str:
-    """``monitor`` if it is a validation metric seqclf logs (val/f1_micro needs multi-label data)."""
-    if monitor not in MONITORED:
+def check_monitor(monitor, logged: tuple[str, ...], note: str = "") -> str:
+    """``monitor`` if it is one of the validation metrics the task logs (``logged``)."""
+    if monitor not in logged:
         raise ConfigError(
-            f"monitor={monitor!r} is not a validation metric seqclf logs; choose one of {', '.join(MONITORED)} "
-            "(val/f1_micro: multi-label data only)."
+            f"monitor={monitor!r} is not a validation metric this task logs; choose one of {', '.join(logged)}"
+            + (f" ({note})." if note else ".")
         )
     return monitor
 

@@ -1,0 +1,218 @@
+"""The training engine every task shares: blocks of optimizer steps per ``training_step`` call, the
+optimizer and its schedule, the NaN guard, step-loss logging, the best monitored score, and the
+evaluation loop's loss. A task (seqclf.module: classification, seqclf.tagger: tagging) adds its
+network, loss, metrics and what it logs."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from lightning.pytorch.plugins.precision import Precision
+from lightning.pytorch.strategies import SingleDeviceStrategy
+from lightning.pytorch.utilities.model_helpers import is_overridden
+from torchmetrics import MaxMetric, MeanMetric, MinMetric
+
+from seqclf.errors import ConfigError, TrainingError
+from seqclf.monitor import monitor_mode
+
+LR_SCHEDULES = ("none", "cosine", "plateau")
+
+
+def check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm) -> None:
+    """Raise a ConfigError naming the first optimizer setting (``optimizer.*``) that cannot work."""
+    for key, value in (("lr", lr), ("weight_decay", weight_decay)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"optimizer.{key}={value!r} must be a number >= 0 (e.g. optimizer.{key}=0.001).")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(
+            f"optimizer.lr_schedule={lr_schedule!r} is not valid; choose one of {', '.join(LR_SCHEDULES)}."
+        )
+    if gradient_clip_val is not None and (
+        isinstance(gradient_clip_val, bool)
+        or not isinstance(gradient_clip_val, (int, float))
+        or not math.isfinite(gradient_clip_val)
+        or gradient_clip_val < 0
+    ):
+        raise ConfigError(f"optimizer.gradient_clip_val={gradient_clip_val!r} must be null or a number >= 0.")
+    if gradient_clip_algorithm not in ("norm", "value"):
+        raise ConfigError(
+            f"optimizer.gradient_clip_algorithm={gradient_clip_algorithm!r} is not valid; choose norm or value."
+        )
+
+
+class BlockTrainer(L.LightningModule):
+    """The training logic of every task. Each ``training_step`` call runs several optimizer steps,
+    one per batch of the block it is given (``data.steps_per_execution``, as Keras'
+    ``steps_per_execution``): Lightning's per-call work (hook dispatch, progress, logging) is paid
+    once per block instead of once per step. This is manual optimization, so
+    ``trainer.global_step`` still counts optimizer steps.
+
+    A task sets ``self.net``, calls ``init_engine`` after ``save_hyperparameters`` (hparams ``lr``,
+    ``weight_decay``, ``fused``, ``gradient_clip_val``, ``gradient_clip_algorithm``, ``lr_schedule``
+    and ``monitor``) and defines:
+    - ``loss(logits, target)``: the mean loss of a batch;
+    - ``update_train(logits, target)``: the training metrics, given a block's outputs;
+    - ``train_metrics()``: those metrics by name, logged as ``train/<name>`` each epoch;
+    - ``update_scores(stage, logits, target)`` and ``compute_scores(stage)``: the validation or test
+      scores by name (logged as ``<stage>/<name>``), reset after computing."""
+
+    def init_engine(self, monitor: str) -> None:
+        self.automatic_optimization = False
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.best_score = MinMetric() if monitor_mode(monitor) == "min" else MaxMetric()
+        self.best_score.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
+        self.reports: dict[str, dict] = {}  # the last detailed report of each stage, when the task has one
+        self._direct = False  # set when training starts (see _nothing_wraps_a_step)
+
+    # -- the engine --------------------------------------------------------------------------------
+    @property
+    def best_monitored(self) -> float | None:
+        """The best value of the monitored metric so far; None before the first validation epoch."""
+        best = float(self.best_score.min_value if isinstance(self.best_score, MinMetric) else self.best_score.max_value)
+        return best if math.isfinite(best) else None
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.net(tokens)
+
+    def training_step(self, block, block_idx: int) -> None:
+        tokens, labels, sizes = block
+        optimizer = self.optimizers()
+        clip = self.hparams.gradient_clip_val
+        max_steps = self.trainer.max_steps
+        if max_steps >= 0:  # stop at max_steps exactly, also in the middle of a block
+            sizes = sizes[: max(0, max_steps - self.global_step)]
+        seen = sum(sizes)
+        labels = labels[:seen]
+        losses, logits = [], []
+        for x, y in zip(tokens[:seen].split(sizes), labels.split(sizes), strict=True):
+            out = self(x)
+            loss = self.loss(out, y)
+            optimizer.zero_grad()
+            if self._direct:
+                loss.backward()
+            else:
+                self.manual_backward(loss)
+            if clip:
+                self.clip_gradients(optimizer, clip, self.hparams.gradient_clip_algorithm)
+            if self._direct:  # the raw optimizer, and the step count behind trainer.global_step
+                optimizer._on_before_step()
+                optimizer.optimizer.step()
+                optimizer._on_after_step()
+            else:
+                optimizer.step()
+            losses.append(loss.detach())
+            logits.append(out.detach())
+        if not losses:
+            return
+        losses = torch.stack(losses)
+        self._check_losses(losses)
+        # Lightning counts one logging step per call; its loggers' x-axis should be optimizer steps.
+        self.trainer.fit_loop.epoch_loop._batches_that_stepped += len(losses) - 1
+        self.train_loss.update(losses, weight=torch.tensor(sizes, dtype=losses.dtype, device=losses.device))
+        self.update_train(torch.cat(logits), labels)
+        self._log_step_losses(losses)
+
+    def on_train_epoch_end(self) -> None:
+        # Logged once an epoch: each self.log call costs Lightning's bookkeeping, per call.
+        self.log("train/loss", self.train_loss)
+        for name, metric in self.train_metrics().items():
+            self.log(f"train/{name}", metric)
+        if self.hparams.lr_schedule == "cosine":  # manual optimization: the module steps its schedule
+            self.lr_schedulers().step()
+
+    def _log_step_losses(self, losses: torch.Tensor) -> None:
+        """``train/loss_step`` of every log_every_n_steps-th optimizer step of the block, written to the
+        loggers at the x value Lightning would give that step (its own step logging counts calls)."""
+        every, first = self.trainer.log_every_n_steps, self.global_step - len(losses)
+        if not every:
+            return
+        for step in range((first // every + 1) * every, self.global_step + 1, every):
+            loss = losses[step - first - 1]
+            for logger in self.loggers:
+                logger.log_metrics({"train/loss_step": float(loss)}, step=step - 1)
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+
+    def on_train_start(self) -> None:
+        self._direct = self._nothing_wraps_a_step()
+
+    def _nothing_wraps_a_step(self) -> bool:
+        """Whether Lightning's per-step machinery has nothing to do here. manual_backward and the wrapped
+        optimizer's step exist for mixed-precision scaling (precision plugins), DDP's gradient-sync set-up
+        before each backward, and the backward and optimizer-step hooks; they dispatch each hook to every
+        callback whether it listens or not, which costs more per step than the lecture model's optimizer
+        step itself. With 32-bit precision on one device and no listener, the step calls torch directly
+        and only counts the step for ``global_step``; anything else takes Lightning's path."""
+        trainer = self.trainer
+        if type(trainer.precision_plugin) is not Precision or type(trainer.strategy) is not SingleDeviceStrategy:
+            return False
+        hooks = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+        if any(is_overridden(hook, callback, L.Callback) for hook in hooks for callback in trainer.callbacks):
+            return False
+        own = (*hooks, "backward", "optimizer_step")
+        return not any(is_overridden(hook, self, L.LightningModule) for hook in own)
+
+    def _check_losses(self, losses: torch.Tensor) -> None:
+        """Stop on a NaN/inf training loss, naming its optimizer step, before any checkpoint can hold
+        the weights it poisoned. Once per block: on an accelerator the check waits for the device."""
+        finite = torch.isfinite(losses)
+        if bool(finite.all()):
+            return
+        index = int((~finite).nonzero()[0])
+        step = self.global_step - len(losses) + index
+        raise TrainingError(
+            f"the training loss is {float(losses[index])} at step {step} (epoch {self.current_epoch}); "
+            "training stopped and the checkpoints of the last good epoch are kept. Lower optimizer.lr, "
+            "clip gradients (optimizer.gradient_clip_val=1.0) or check the data, then resume or start again."
+        )
+
+    def _eval_step(self, batch, stage: str) -> None:
+        tokens, target = batch
+        logits = self(tokens)
+        self.update_scores(stage, logits, target)
+        getattr(self, f"{stage}_loss").update(self.loss(logits, target), weight=len(target))
+
+    def _eval_epoch_end(self, stage: str) -> dict[str, torch.Tensor]:
+        """Log the stage's loss and the task's scores; return the scalars by metric name."""
+        loss_metric = getattr(self, f"{stage}_loss")
+        # torchmetrics' compute() has reduced over all processes already.
+        scores = self.compute_scores(stage)
+        scalars = {f"{stage}/loss": loss_metric.compute(), **{f"{stage}/{k}": v for k, v in scores.items()}}
+        for name, value in scalars.items():
+            self.log(name, value, prog_bar=name.endswith(("/loss", "/acc", "/f1")), sync_dist=True)
+        loss_metric.reset()
+        return scalars
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        scalars = self._eval_epoch_end("val")
+        if not self.trainer.sanity_checking:  # a few sanity batches are not a validation score
+            monitor = self.hparams.monitor
+            self.best_score.update(scalars[monitor])
+            self.log(f"{monitor}_best", self.best_score.compute(), prog_bar=True, sync_dist=True)
+            if self.hparams.lr_schedule == "plateau":
+                self.lr_schedulers().step(scalars[monitor])
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def configure_optimizers(self):
+        # fused: one kernel per parameter instead of a dozen small ops, the same algorithm and results
+        # to float rounding (see the README's performance section for what it saves).
+        hp = self.hparams
+        optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)
+        if hp.lr_schedule == "cosine":  # from lr to 0 over the run's epochs
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.trainer.max_epochs))
+        elif hp.lr_schedule == "plateau":  # halve lr when the monitored metric has not improved for an epoch
+            schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode=monitor_mode(hp.monitor), factor=0.5, patience=1
+            )
+        else:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
