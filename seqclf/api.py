@@ -1,8 +1,11 @@
-"""seqclf from Python: load a checkpoint and classify texts with it, no config or data needed.
+"""seqclf from Python: load a checkpoint and classify (or tag) texts with it, no config or data needed.
 
 import seqclf
 model = seqclf.load("outputs/train/runs/<run>/checkpoints/last.ckpt")
 model.predict(["A wonderful, moving film.", "Dull."])  # [{"label": "pos", "probs": {...}}, ...]
+model.trace(["A wonderful, moving film."])  # the class probabilities after each word
+tagger = seqclf.load("outputs/punctuation/runs/<run>/checkpoints/last.ckpt")
+tagger.predict(["what a film i loved it"])  # [{"words": [...], "tags": ["O", "O", "EXCLAMATION", ...]}]
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from seqclf import checkpoints
+from seqclf import checkpoints, tasks
 from seqclf.data.labels import Labels
 from seqclf.data.text import WordTokenizer
-from seqclf.models import RNNClassifier, readout
+from seqclf.models import RNNClassifier, RNNTagger, readout
 
 
 class Classifier:
@@ -54,13 +57,79 @@ class Classifier:
             out.append(record)
         return out
 
+    @torch.inference_mode()
+    def trace(self, texts: list[str], batch_size: int = 256) -> list[dict]:
+        """The reading trace: for each text, ``words`` (those the model reads: the last or first
+        ``max_len``, as in training) and ``trace``, each class's probability after each of them (the
+        output layer applied to every step's state; the last entry is ``predict``'s probs)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        try:
+            logits = torch.cat(
+                [
+                    self.net.trace(batch.to(self.device)).cpu()
+                    for batch in torch.from_numpy(self.tokenizer.encode(texts).astype("int64")).split(batch_size)
+                ]
+            )
+        except ValueError as e:
+            raise checkpoints.CheckpointError(f"trace=true: {e}.") from None
+        names, out = self.label_names, []
+        for text, steps in zip(texts, logits, strict=True):
+            words = self.tokenizer.kept_words(text)
+            real = steps[len(steps) - len(words) :] if self.tokenizer.padding == "pre" else steps[: len(words)]
+            probs = readout.probabilities(real, self.labels.kind).tolist()
+            out.append({"words": words, "trace": [{n: round(p[k], 4) for k, n in enumerate(names)} for p in probs]})
+        return out
 
-def load(path: str | Path, device: str = "auto") -> Classifier:
-    """The classifier in a checkpoint written by seqclf-train, loaded safely (tensors and plain values
-    only); ``device``: auto (CUDA when present), cpu or cuda."""
+
+class Tagger:
+    """A trained tagger and its tokenizer, from one checkpoint: a tag for every word of a text (split
+    into words as training's data was, see ``WordTokenizer.words``) or of a list of words. A text
+    longer than the tokenizer's ``max_len`` is tagged in consecutive pieces of ``max_len`` words."""
+
+    def __init__(self, net: RNNTagger, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu"):
+        self.net, self.tokenizer, self.labels = net.to(device).eval(), tokenizer, labels
+        self.device = device
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.labels.names)
+
+    @torch.inference_mode()
+    def predict(self, items: list, batch_size: int = 256, top_k: int | None = None) -> list[dict]:
+        """One dict per item (a text, or a list of words): ``tags``, one per word; for a text also
+        ``words``, the words they belong to. (``top_k`` is a classifier's; a tagger gives one tag.)"""
+        if isinstance(items, str):
+            items = [items]
+        words = [self.tokenizer.words(item) if isinstance(item, str) else list(item) for item in items]
+        n = self.tokenizer.max_len
+        pieces = [(row, ws[start : start + n]) for row, ws in enumerate(words) for start in range(0, len(ws), n)]
+        ids = torch.from_numpy(self.tokenizer.encode_tokens([p for _, p in pieces]).astype("int64"))
+        picks = (
+            []
+            if not pieces
+            else torch.cat([self.net(b.to(self.device)).argmax(-1).cpu() for b in ids.split(batch_size)])
+        )
+        tags: list[list[str]] = [[] for _ in items]
+        for (row, piece), pick in zip(pieces, picks, strict=True):
+            real = pick[n - len(piece) :] if self.tokenizer.padding == "pre" else pick[: len(piece)]
+            tags[row].extend(self.label_names[k] for k in real.tolist())
+        return [
+            {"tags": t} if not isinstance(item, str) else {"words": w, "tags": t}
+            for item, w, t in zip(items, words, tags, strict=True)
+        ]
+
+
+def load(path: str | Path, device: str = "auto") -> Classifier | Tagger:
+    """The classifier (or tagger) in a checkpoint written by seqclf-train, loaded safely (tensors and
+    plain values only); ``device``: auto (CUDA when present), cpu or cuda."""
     ckpt = checkpoints.load(path)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if tasks.of_checkpoint(ckpt).name == "tagging":
+        return Tagger(
+            checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt), device
+        )
     threshold = float(ckpt["hyper_parameters"].get("threshold", 0.5))
     return Classifier(
         checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt), device, threshold

@@ -15,7 +15,7 @@ from seqclf.data.text import WordTokenizer
 from seqclf.errors import SeqclfError
 
 # Where Lightning stores the datamodule's state_dict: under its class name (older checkpoints: IMDBDataModule).
-DATA_KEYS = ("TextDataModule", "IMDBDataModule")
+DATA_KEYS = ("TextDataModule", "TaggingDataModule", "IMDBDataModule")
 MODEL_KEYS = (
     "vocab_size", "cell", "embed_dim", "hidden_size", "num_layers", "bidirectional", "pooling", "labels", "multi_label"
 )  # fmt: skip
@@ -154,15 +154,20 @@ def labels(ckpt: dict[str, Any]) -> Labels:
 
 
 def network(ckpt: dict[str, Any], path: str | Path):
-    """The plain network of a checkpoint (an RNNClassifier with its trained weights, in eval mode):
-    all prediction needs, without Lightning."""
-    from seqclf.models import RNNClassifier
+    """The plain network of a checkpoint (an RNNClassifier or RNNTagger with its trained weights, in
+    eval mode): all prediction needs, without Lightning."""
+    from seqclf import tasks
+    from seqclf.models import RNNClassifier, RNNTagger
 
     hp = ckpt["hyper_parameters"]
     task = labels(ckpt)
     try:
         settings = {k: hp[k] for k in ARCHITECTURE if k in hp}  # older checkpoints: the network's defaults
-        net = RNNClassifier(hp["vocab_size"], **settings, num_outputs=task.num_outputs)
+        if tasks.of_checkpoint(ckpt).name == "tagging":
+            settings.pop("pooling", None)
+            net = RNNTagger(hp["vocab_size"], len(task.names), **settings)
+        else:
+            net = RNNClassifier(hp["vocab_size"], **settings, num_outputs=task.num_outputs)
         net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path} does not match the seqclf model ({str(e).splitlines()[0]}).") from None
@@ -170,11 +175,14 @@ def network(ckpt: dict[str, Any], path: str | Path):
 
 
 def model(ckpt: dict[str, Any], path: str | Path):
-    """The SeqClassifier of a checkpoint, built from its hyperparameters and weights, in eval mode."""
-    from seqclf.module import SeqClassifier
+    """The LightningModule of a checkpoint (SeqClassifier or SeqTagger), built from its
+    hyperparameters and weights, in eval mode."""
+    from hydra.utils import get_class
+
+    from seqclf import tasks
 
     try:
-        net = SeqClassifier(**ckpt["hyper_parameters"])
+        net = get_class(tasks.of_checkpoint(ckpt).module)(**ckpt["hyper_parameters"])
         net.on_load_checkpoint(ckpt)  # what Lightning's own loading does first: older checkpoints' names
         net.load_state_dict(ckpt["state_dict"])
     except (TypeError, RuntimeError, ValueError) as e:

@@ -1,5 +1,6 @@
 """The per-class report of a test: ``test_report.csv`` (precision, recall, F1 and support of each
-class, then the macro and, for multi-label data, micro averages) and ``confusion_matrix.png``."""
+class, then the macro and, for multi-label data, micro averages) and ``confusion_matrix.png``; for a
+tagger, each entity type's (or tag's) precision, recall, F1 and support, then their micro average."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ MATRIX_FILE = "confusion_matrix.png"
 
 def rows(report: dict) -> list[dict]:
     """One row per class, then ``macro avg`` (the unweighted mean over classes) and, for multi-label
-    data, ``micro avg`` (from the summed counts)."""
+    data, ``micro avg`` (from the summed counts); a tagger's: one row per type, then ``micro avg``."""
+    if report.get("task") == "tagging":
+        support = sum(row["support"] for row in report["types"].values())
+        return [
+            *({"label": name, **row} for name, row in report["types"].items()),
+            {"label": "micro avg", **report["micro"], "support": support},
+        ]
     out = [
         {"label": name, "precision": p, "recall": r, "f1": f, "support": int(n)}
         for name, p, r, f, n in zip(
@@ -41,6 +48,8 @@ def write(folder: str | Path, report: dict, prefix: str = "") -> list[Path]:
         writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
     report_path, matrix_path = folder / f"{prefix}{REPORT_FILE}", folder / f"{prefix}{MATRIX_FILE}"
     write_atomic(report_path, lambda f: f.write(table.getvalue().encode("utf-8")))
+    if "confusion" not in report:  # a tagger's report
+        return [report_path]
     plots.confusion_matrix(
         report["confusion"],
         report["labels"],

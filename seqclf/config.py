@@ -12,12 +12,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seqclf import CONF_DIR, resolvers, threads
-from seqclf.engine import check_optimizer
+from seqclf import CONF_DIR, resolvers, tasks, threads
 from seqclf.errors import ConfigError, check_positive_int
 from seqclf.instantiate import instantiate
-from seqclf.models.rnn import check_settings
-from seqclf.module import check_classification
 
 _TRAINER_KEYS_THAT_DO_NOT_APPLY = (
     ("trainer.gradient_clip_val", (None, 0), "set optimizer.gradient_clip_val instead"),
@@ -40,14 +37,7 @@ def validate(cfg: DictConfig) -> None:
             f"task_name={task_name!r} names the folder under outputs/ for its runs: use letters, digits, '.', '_' "
             "and '-' only (e.g. task_name=lecture)."
         )
-    model = cfg.model
-    check_settings(model.cell, model.embed_dim, model.hidden_size, model.num_layers, model.dropout, model.pooling)
-    check_optimizer(
-        model.lr, model.weight_decay, model.lr_schedule, model.gradient_clip_val, model.gradient_clip_algorithm
-    )
-    check_classification(
-        model.get("class_weights"), model.get("threshold", 0.5), model.get("monitor", cfg.get("monitor", "val/acc"))
-    )
+    tasks.check_model(cfg)
     check_positive_int("trainer.max_epochs", OmegaConf.select(cfg, "trainer.max_epochs"))
     for key, unset, fix in _TRAINER_KEYS_THAT_DO_NOT_APPLY:
         value = OmegaConf.select(cfg, key)

@@ -13,7 +13,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, summary
+from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, summary, tasks
 from seqclf.errors import SeqclfError
 from seqclf.instantiate import instantiate
 
@@ -28,6 +28,13 @@ def prepare(cfg: DictConfig) -> tuple[Path, torch.nn.Module, L.LightningDataModu
         raise SeqclfError("ckpt_path is required: seqclf-eval ckpt_path=path/to/checkpoint.ckpt [data.path=DIR]")
     path = Path(cfg.ckpt_path).expanduser().resolve()
     ckpt = checkpoints.load(path)
+    task = tasks.of_checkpoint(ckpt)
+    if cfg.data.get("_target_") != task.datamodule:
+        raise SeqclfError(
+            f"{path} is a {task.name} checkpoint, and data={OmegaConf.select(cfg, 'hydra.runtime.choices.data')} is "
+            f"not {task.name} data; name the data it was trained on, e.g. data=conll2003 or data=imdb_punctuation "
+            "(its settings are in the run's .hydra/config.yaml)."
+        )
     model = checkpoints.model(ckpt, path)
     tokenizer = checkpoints.tokenizer(ckpt, path)
     labels = checkpoints.labels(ckpt).to_dict()

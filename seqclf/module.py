@@ -133,6 +133,17 @@ class SeqClassifier(BlockTrainer):
         self.val_scores, self.test_scores = StageScores(num, multi_label), StageScores(num, multi_label)
         self.init_engine(monitor)
 
+    @staticmethod
+    def data_inputs(datamodule) -> dict:
+        """The hyperparameters that come from the data: the classes and their counts."""
+        labels = datamodule.labels
+        return {
+            "labels": list(labels.names),
+            "multi_label": labels.multi_label,
+            "class_counts": datamodule.class_counts,
+            "train_texts": len(datamodule.train_set),
+        }
+
     @property
     def label_names(self) -> list[str]:
         return list(self.hparams.labels or IMDB_NAMES)

@@ -199,3 +199,45 @@ def confusion_matrix(
     image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
     return image
+
+
+def reading_trace(traces: Sequence[dict], label: str, path: str | Path, width: int = 96) -> Path:
+    """Texts word by word, each word's background the probability of ``label`` after reading it
+    (red 0, yellow 0.5, green 1): how a many-to-one classifier's opinion moves through a text.
+    ``traces``: records with ``words`` and ``trace`` (class -> probability, one per word)."""
+    plt = _pyplot()
+    cmap = plt.get_cmap("RdYlGn")
+    layouts = []
+    for record in traces:  # lines of (column, word, probability), monospace columns
+        lines, column = [[]], 0
+        for word, probs in zip(record["words"], record["trace"], strict=True):
+            if column and column + len(word) > width:
+                lines.append([])
+                column = 0
+            lines[-1].append((column, word, probs[label]))
+            column += len(word) + 1
+        layouts.append(lines)
+    rows = sum(len(lines) + 2 for lines in layouts)
+    fig = plt.figure(figsize=(width * 0.085 + 0.4, 0.24 * rows + 0.9))
+    ax = fig.add_axes((0.01, 0.9 / (0.24 * rows + 0.9), 0.98, 1 - 0.9 / (0.24 * rows + 0.9)))
+    ax.set_xlim(0, width)
+    ax.set_ylim(rows, 0)
+    ax.axis("off")
+    y = 0
+    for n, (record, lines) in enumerate(zip(traces, layouts, strict=True), start=1):
+        final = record["trace"][-1][label] if record["trace"] else float("nan")
+        ax.text(0, y + 0.5, f"text {n}: P({label}) after the last word {final:.2f}", fontsize=9, weight="bold",
+                va="center")  # fmt: skip
+        y += 1
+        for line in lines:
+            for column, word, p in line:
+                ax.text(column, y + 0.5, word, family="monospace", fontsize=9, va="center",
+                        bbox={"facecolor": cmap(p), "edgecolor": "none", "pad": 1.5})  # fmt: skip
+            y += 1
+        y += 1
+    bar = fig.add_axes((0.3, 0.25 / (0.24 * rows + 0.9), 0.4, 0.12 / (0.24 * rows + 0.9)))
+    fig.colorbar(plt.cm.ScalarMappable(cmap=cmap), cax=bar, orientation="horizontal", label=f"P({label}) so far")
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -6,7 +6,11 @@ model and its input comes from the checkpoint, so a checkpoint copied alone anyw
 Each input line gives one JSON line: {"text": ..., "label": <class name>, "probs": {<class>: <probability>,
 ...}} (multi-label data: "labels", the list of labels over the model's threshold, instead of "label"), with
 the input's other JSON Lines fields (an id, say) passed through; an empty line gives label and probs null
-and an "error". top_k=N keeps the N most probable classes in "probs".
+and an "error". top_k=N keeps the N most probable classes in "probs". trace=true adds "words" (those the
+model reads) and "trace" (each class's probability after each word) and draws the first few texts,
+coloured by the running probability, to trace_plot=FILE (default: beside output=, <output>.trace.png).
+A tagger's checkpoint gives "words" and "tags" (one per word) instead; JSON Lines may give a "tokens"
+list of words instead of a "text", and get "tags" for exactly those words.
 """
 
 from __future__ import annotations
@@ -21,9 +25,15 @@ from seqclf.errors import SeqclfError
 
 USAGE = (
     'usage: seqclf-predict ckpt_path=PATH (text="A review." [text=...] | input=FILE) '
-    "[output=FILE|-] [top_k=N] [batch_size=256] [device=auto|cpu|cuda]"
+    "[output=FILE|-] [top_k=N] [trace=true [trace_plot=FILE]] [batch_size=256] [device=auto|cpu|cuda]"
 )
-KEYS = ("ckpt_path", "text", "input", "output", "top_k", "batch_size", "device")
+KEYS = ("ckpt_path", "text", "input", "output", "top_k", "trace", "trace_plot", "batch_size", "device")
+TRACE_PLOT_TEXTS = 4  # the texts a trace picture shows
+# What an empty text gets, by the checkpoint's task.
+EMPTY = {
+    "classify": {"label": None, "probs": None, "error": "empty text: nothing to classify"},
+    "tagging": {"tags": None, "error": "empty text: nothing to tag"},
+}
 
 
 def parse(argv: list[str]) -> dict:
@@ -87,26 +97,55 @@ def read_input(path: str) -> list[dict]:
             continue
         try:
             record = json.loads(line)
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise ValueError("no 'text' string")
+            if not isinstance(record, dict) or not (isinstance(record.get("text"), str) or _is_words(record)):
+                raise ValueError("no 'text' string or 'tokens' list of words")
         except ValueError as e:
-            raise SeqclfError(f"input={path}, line {number}: not a JSON object with a 'text' field ({e}).") from None
+            raise SeqclfError(
+                f"input={path}, line {number}: not a JSON object with a 'text' field (or a 'tokens' list) ({e})."
+            ) from None
         records.append(record)
-    if not any(r["text"].strip() for r in records):
+    if not any(_content(r) for r in records):
         raise SeqclfError(f"input={path} holds no reviews; put one review per line.")
     return records
 
 
-def predict(
-    ckpt_path: str, texts: list[str], batch_size: int = 256, device: str = "auto", top_k: int | None = None
-) -> list[dict]:
-    """One record per text: the text, ``label`` (the class name; multi-label: ``labels``, every label
-    over the model's threshold) and ``probs`` (class name -> probability, the ``top_k`` most probable
-    when set)."""
-    from seqclf.api import load
+def _is_words(record: dict) -> bool:
+    words = record.get("tokens")
+    return isinstance(words, list) and all(isinstance(w, str) for w in words)
 
-    predictions = load(ckpt_path, device).predict(texts, batch_size, top_k)
-    return [{"text": text, **p} for text, p in zip(texts, predictions, strict=True)]
+
+def _content(record: dict):
+    """What a record gives the model: its list of words (a tagger's ``tokens``), else its text, if not blank."""
+    if "text" not in record and _is_words(record):
+        return record["tokens"] or None
+    return record["text"] if record["text"].strip() else None
+
+
+def predict(
+    ckpt_path: str,
+    texts: list,
+    batch_size: int = 256,
+    device: str = "auto",
+    top_k: int | None = None,
+    trace: bool = False,
+) -> tuple[list[dict], str]:
+    """One record per text: ``label`` (the class name; multi-label: ``labels``, every label over the
+    model's threshold) and ``probs`` (class name -> probability, the ``top_k`` most probable when
+    set), with ``trace``: ``words`` and ``trace`` too. A tagger's: ``tags`` (and ``words`` for a text).
+    Also the checkpoint's task (classify or tagging)."""
+    from seqclf.api import Tagger, load
+
+    model = load(ckpt_path, device)
+    if isinstance(model, Tagger):
+        if trace:
+            raise SeqclfError("trace=true is a classifier's reading trace; this checkpoint is a tagger's.")
+        return model.predict(texts, batch_size), "tagging"
+    if any(not isinstance(t, str) for t in texts):
+        raise SeqclfError("a 'tokens' list of words is a tagger's input; give a classifier each text as 'text'.")
+    predictions = model.predict(texts, batch_size, top_k)
+    if trace:
+        predictions = [{**p, **t} for p, t in zip(predictions, model.trace(texts, batch_size), strict=True)]
+    return predictions
 
 
 def _positive(args: dict, key: str, default: int | None) -> int | None:
@@ -132,10 +171,15 @@ def main(argv: list[str] | None = None) -> None:
         batch_size, top_k = _positive(args, "batch_size", 256), _positive(args, "top_k", None)
         if args.get("device", "auto") not in ("auto", "cpu", "cuda"):
             raise SeqclfError(f"device={args['device']} is not valid; choose auto, cpu or cuda.")
-        texts = [r["text"] for r in records if r["text"].strip()]
-        predictions = iter(predict(args["ckpt_path"], texts, batch_size, args.get("device", "auto"), top_k))
-        empty = {"label": None, "probs": None, "error": "empty text: nothing to classify"}
-        rows = [{**r, **(next(predictions) if r["text"].strip() else empty)} for r in records]
+        trace = _flag(args, "trace")
+        items = [item for r in records if (item := _content(r)) is not None]
+        predictions, task = predict(args["ckpt_path"], items, batch_size, args.get("device", "auto"), top_k, trace)
+        predictions = iter(predictions)
+        empty = EMPTY[task]
+        rows = [{**r, **(next(predictions) if _content(r) is not None else empty)} for r in records]
+        picture = _trace_plot_path(args) if trace else None
+        if picture is not None:
+            _draw_trace([r for r in rows if "trace" in r][:TRACE_PLOT_TEXTS], picture)
     except SeqclfError as e:
         cli.fail("seqclf-predict", f"{e}\n{USAGE}")
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
@@ -147,6 +191,39 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:
         cli.fail("seqclf-predict", f"output={args['output']} cannot be written: {e.strerror}; give another path.")
     print(f"{len(rows)} predictions written to {args['output']}", file=sys.stderr)
+
+
+def _flag(args: dict, key: str) -> bool:
+    value = args.get(key, "false").lower()
+    if value not in ("true", "false"):
+        raise SeqclfError(f"{key}={args[key]} is not valid; choose true or false.")
+    return value == "true"
+
+
+def _trace_plot_path(args: dict) -> Path | None:
+    """Where the trace picture goes: trace_plot=, else beside output= (none when printing to stdout)."""
+    if "trace_plot" in args:
+        return Path(args["trace_plot"]).expanduser()
+    if args.get("output", "-") in ("-", "/dev/stdout"):
+        return None
+    output = Path(args["output"]).expanduser()
+    return output.with_name(output.stem + ".trace.png")
+
+
+def _draw_trace(rows: list[dict], path: Path) -> None:
+    """The first texts' reading trace, coloured by the probability of the class the model gave the first
+    one (binary: the second class, IMDB's pos)."""
+    from seqclf import plots
+
+    if not rows:
+        return
+    names = list(rows[0]["trace"][-1]) if rows[0]["trace"] else []
+    label = names[-1] if len(names) == 2 else rows[0].get("label") or (names[0] if names else "")
+    try:
+        plots.reading_trace(rows, label, path)
+    except OSError as e:
+        raise SeqclfError(f"trace_plot={path} cannot be written: {e.strerror}; give another path.") from None
+    print(f"reading trace of {len(rows)} text(s) drawn to {path}", file=sys.stderr)
 
 
 def write_output(path: Path, data: bytes) -> None:

@@ -48,6 +48,7 @@ def _train(cfg: DictConfig) -> dict:
 
 def _fit_and_test(cfg: DictConfig) -> dict:
     import lightning as L
+    from hydra.utils import get_class
 
     from seqclf import checkpoints, classreport, stopping, summary
     from seqclf.config import chosen_model_settings
@@ -76,13 +77,9 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
     rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
     labels = datamodule.labels
-    model = instantiate(  # the classes and their counts, hyperparameters too, come from the data
-        cfg.model,
-        vocab_size=datamodule.tokenizer.vocab_size,
-        labels=list(labels.names),
-        multi_label=labels.multi_label,
-        class_counts=datamodule.class_counts,
-        train_texts=len(datamodule.train_set),
+    # the classes (tags) and their counts, hyperparameters too, come from the data
+    model = instantiate(
+        cfg.model, vocab_size=datamodule.tokenizer.vocab_size, **get_class(cfg.model._target_).data_inputs(datamodule)
     )
     if ckpt is not None:  # now with the vocabulary size too
         checkpoints.check_model(ckpt, dict(model.hparams), ckpt_path)
@@ -103,7 +100,7 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         **{k: float(v) for k, v in test_metrics.items()},
         **fit_summary,
         "labels": list(labels.names),
-        "class_weights": model.class_weight.tolist() if model.class_weight is not None else None,
+        "class_weights": weights.tolist() if (weights := getattr(model, "class_weight", None)) is not None else None,
         "threads": plan.to_dict(),
     }
     runfiles.write_metrics(out, metrics)

@@ -1,4 +1,4 @@
-"""The data package: the text-classification DataModule, its classes and the tokenizer (each
+"""The data package: the text-classification and tagging DataModules, its classes and the tokenizer (each
 imported when first used: seqclf-predict needs the tokenizer and the classes, not Lightning)."""
 
 from importlib import import_module
@@ -6,6 +6,7 @@ from importlib import import_module
 _PUBLIC = {
     "IMDBDataModule": "seqclf.data.datamodule",
     "TextDataModule": "seqclf.data.datamodule",
+    "TaggingDataModule": "seqclf.data.tagging",
     "Labels": "seqclf.data.labels",
     "WordTokenizer": "seqclf.data.text",
     "tokenize": "seqclf.data.text",

@@ -196,7 +196,11 @@ class TextDataModule(L.LightningDataModule):
             key["given_tokenizer"] = hashlib.sha256(self.given_tokenizer.to_json().encode()).hexdigest()
         if self.given_labels is not None:
             key["given_labels"] = self.given_labels.to_dict()
-        return cache.folder(self.cache_root, key)
+        return cache.folder(self.cache_root, {**key, **self._cache_key()})
+
+    def _cache_key(self) -> dict[str, Any]:
+        """What else the encoded arrays depend on (a subclass's own settings)."""
+        return {}
 
     def prepare_data(self) -> None:
         """Tokenise and cache the encoded splits unless a whole cache for these settings exists; a
@@ -213,19 +217,33 @@ class TextDataModule(L.LightningDataModule):
         except cache.Damaged as e:
             if str(e) != "missing":
                 log.warning("The encoded-data cache %s is damaged (%s); rebuilding it.", target, e)
-        if self.path is None:
-            raw = sources.load_hub(
-                self.hub_name, self.hub_config, self.revision, self.split_names, self.columns, self._optional
-            )
-        else:
-            raw = sources.load_local(self._local_files(), self.columns)
+        raw = self._read_raw()
         self._check_memory(sum(len(split.labels) for split in raw.values()))
         labels = self.given_labels
         if labels is None:
-            train = raw["train"]
-            labels = Labels.fit(train.labels, self._where("train"), train.names, self.label_names)
+            labels = self._fit_labels(raw["train"])
         else:
             self._check_given_labels(labels, raw)
+        tokenizer, arrays = self._encode(raw, labels)
+        meta = {"source": self._source(), "rows": {role: len(split.labels) for role, split in raw.items()}}
+        cache.write(target, tokenizer, labels, arrays, meta)
+        log.info("Encoded data cached in %s", target)
+        self._loaded = cache.Loaded(tokenizer, labels, arrays)
+        self._prepared = True
+
+    def _read_raw(self, convert=sources.to_raw, text_files: str = "fasttext") -> dict[str, sources.RawSplit]:
+        """Each split's raw rows, from the Hub or ``path``, checked by ``convert`` (see seqclf.data.sources)."""
+        if self.path is None:
+            return sources.load_hub(
+                self.hub_name, self.hub_config, self.revision, self.split_names, self.columns, self._optional, convert
+            )
+        return sources.load_local(self._local_files(), self.columns, convert, text_files)
+
+    def _fit_labels(self, train: sources.RawSplit) -> Labels:
+        return Labels.fit(train.labels, self._where("train"), train.names, self.label_names)
+
+    def _encode(self, raw: dict[str, sources.RawSplit], labels: Labels) -> tuple[WordTokenizer, dict[str, np.ndarray]]:
+        """The tokenizer (fitted on train unless given) and each split's ``<role>_x`` and ``<role>_y`` arrays."""
         arrays = {}
         if self.given_tokenizer is None:
             tokenizer, arrays["train_x"] = WordTokenizer.fit_encode(
@@ -243,11 +261,7 @@ class TextDataModule(L.LightningDataModule):
             if f"{role}_x" not in arrays:
                 arrays[f"{role}_x"] = tokenizer.encode(split.texts, progress=self.progress, workers=self.num_proc)
             arrays[f"{role}_y"] = labels.encode(split.labels, self._where(role))
-        meta = {"source": self._source(), "rows": {role: len(split.labels) for role, split in raw.items()}}
-        cache.write(target, tokenizer, labels, arrays, meta)
-        log.info("Encoded data cached in %s", target)
-        self._loaded = cache.Loaded(tokenizer, labels, arrays)
-        self._prepared = True
+        return tokenizer, arrays
 
     def _where(self, role: str) -> str:
         source = self.path or self.hub_name
@@ -312,7 +326,10 @@ class TextDataModule(L.LightningDataModule):
             val_rows = rng.permutation(val_rows)
             self.val_set = self._encoded(x[val_rows], y[val_rows])
         self.train_set = self._encoded(x[train_rows], y[train_rows])
-        self.class_counts = self.labels.counts(y[train_rows])
+        self.class_counts = self._class_counts(y[train_rows])
+
+    def _class_counts(self, y: np.ndarray) -> list[int]:
+        return self.labels.counts(y)
 
     def _encoded(self, x: np.ndarray, y: np.ndarray) -> EncodedSplit:
         """Tensors as the loss wants them: float targets for binary and multi-label data (a logit

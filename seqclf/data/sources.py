@@ -1,5 +1,5 @@
 """Where the raw texts and labels come from: the Hugging Face Hub, or a local folder of Parquet, JSON Lines,
-CSV, TSV or fastText files."""
+CSV, TSV or fastText files (tagging: CoNLL column files too)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from seqclf.errors import DataError
 SPLITS = ("train", "test")  # the roles every run reads; "validation" is read when the dataset has one
 # File types, in order of preference when a folder holds several (.json is read as JSON Lines, .txt
 # as fastText's format: "__label__pos __label__funny The text.").
-FORMATS = (".parquet", ".jsonl", ".json", ".csv", ".tsv", ".txt")
+FORMATS = (".parquet", ".jsonl", ".json", ".csv", ".tsv", ".txt", ".conll")
 # Folders searched below data.path: the folder itself, the Hub's config folders, and `data/`.
 SUBDIRS = (".", "plain_text", "default", "data")
 # What a dataset's own validation split is called, in order of preference (data.val_split=auto).
@@ -26,8 +26,8 @@ HUB_TIMEOUT_S = 3.0
 
 @dataclass
 class RawSplit:
-    texts: list[str]
-    labels: list  # as the data gives them: ids, names, or lists of either (multi-label)
+    texts: list  # the texts (classification) or each sentence's list of words (tagging)
+    labels: list  # as the data gives them: ids, names, or lists of either (multi-label; tagging: one per word)
     names: list[str] | None = None  # the class names the data itself gives (the Hub's ClassLabel), if any
 
 
@@ -175,9 +175,70 @@ def _read_fasttext(path: Path):
     return pa.table({"text": texts, "label": [names[0] for names in labels]})
 
 
-def _read_table(path: Path):
-    """One file as a pyarrow Table. pyarrow directly rather than `datasets`: the encoded splits are
-    cached by seqclf anyway, so an Arrow copy in the HF cache would only cost time."""
+def read_conll(path: Path):
+    """A CoNLL column file as a table: one word per line (its columns separated by spaces or tabs),
+    a blank line between sentences, ``-DOCSTART-`` lines skipped. The first column becomes
+    ``tokens`` and the last ``tags`` (CoNLL-2003: word, POS, chunk, NER), and every column is
+    also ``column0``, ``column1``, ... (``data.tags_column=column1``: CoNLL-2003's POS tags)."""
+    import pyarrow as pa
+
+    sentences: list[list[list[str]]] = [[]]
+    width = None
+    with path.open(encoding="utf-8", newline="") as f:
+        for number, line in enumerate(f, start=1):
+            fields = line.split()
+            if not fields or fields[0] == "-DOCSTART-":
+                if sentences[-1]:
+                    sentences.append([])
+                continue
+            if width is None:
+                width = len(fields)
+            if len(fields) != width or width < 2:
+                raise DataError(
+                    f"{path}, line {number}: {len(fields)} column(s) where the file's first word line has {width}; a "
+                    "CoNLL file has one word per line with the same columns on every line (the word first, its tag "
+                    "last) and a blank line between sentences."
+                )
+            sentences[-1].append(fields)
+    sentences = [s for s in sentences if s]
+    columns = {f"column{i}": [[w[i] for w in s] for s in sentences] for i in range(width or 2)}
+    return pa.table({"tokens": columns["column0"], "tags": columns[f"column{(width or 2) - 1}"], **columns})
+
+
+def to_raw_tokens(table, split: str, where: str, columns: Columns) -> RawSplit:
+    """Check one split of tagging data (a list of words and a list of tags per row, as the Hub's
+    token-classification datasets hold them) and take its sentences and tags."""
+    words_column, tags_column = columns.text[0], columns.label
+    missing = [c for c in (words_column, tags_column) if c not in table.column_names]
+    if missing:
+        raise DataError(
+            f"{where} lacks the column(s) {missing}; found {table.column_names}. Tagging reads a list of words "
+            f"(data.tokens_column={words_column}) and a list of tags, one per word (data.tags_column={tags_column}), "
+            "in each row: name yours with data.tokens_column=... and data.tags_column=..."
+        )
+    if table.num_rows == 0:
+        raise DataError(f"{where} has no rows: give a split with at least one tagged sentence.")
+    words, tags = table.column(words_column).to_pylist(), table.column(tags_column).to_pylist()
+    for row, (w, t) in enumerate(zip(words, tags, strict=True)):
+        if not isinstance(w, list) or not all(isinstance(x, str) for x in w):
+            raise DataError(
+                f"{where}: row {row} has {words_column} {w!r}, not a list of words; tagging data holds a list of "
+                f'words per row (e.g. ["The", "film"]), and a tag for each in {tags_column!r}.'
+            )
+        if not isinstance(t, list) or len(t) != len(w):
+            count = len(t) if isinstance(t, list) else "no list of"
+            raise DataError(
+                f"{where}: row {row} has {len(w)} words but {count} tags; {tags_column!r} needs one tag per word."
+            )
+    if split == "train" and not any(words):
+        raise DataError(f"{where}: every sentence is empty; training needs sentences with words.")
+    return RawSplit(texts=words, labels=tags, names=class_names(table, tags_column))
+
+
+def _read_table(path: Path, text_files: str = "fasttext"):
+    """One file as a pyarrow Table (``text_files``: how a .txt file reads, fasttext or conll). pyarrow
+    directly rather than `datasets`: the encoded splits are cached by seqclf anyway, so an Arrow copy
+    in the HF cache would only cost time."""
     import pyarrow
     import pyarrow.csv
     import pyarrow.json
@@ -185,6 +246,8 @@ def _read_table(path: Path):
 
     if path.suffix == ".parquet":
         return pyarrow.parquet.ParquetFile(path).read()  # read_table would import pyarrow.dataset, slow to import
+    if path.suffix == ".conll" or (path.suffix == ".txt" and text_files == "conll"):
+        return read_conll(path)
     if path.suffix == ".txt":
         return _read_fasttext(path)
     # A block holds whole rows, so one text longer than the default block (1 MB) needs a larger
@@ -210,21 +273,25 @@ def _read_table(path: Path):
                 raise
 
 
-def load_local(files: dict[str, list[Path]], columns: Columns) -> dict[str, RawSplit]:
+def load_local(
+    files: dict[str, list[Path]], columns: Columns, convert=to_raw, text_files: str = "fasttext"
+) -> dict[str, RawSplit]:
+    """Each split's files, read and checked by ``convert`` (``to_raw``: texts and labels; ``to_raw_tokens``:
+    tagging's words and tags)."""
     import pyarrow as pa
 
     raw = {}
     for split, paths in files.items():
         where = f"the {split} split ({', '.join(str(p) for p in paths)})"
         try:
-            table = pa.concat_tables([_read_table(p) for p in paths], promote_options="default")
+            table = pa.concat_tables([_read_table(p, text_files) for p in paths], promote_options="default")
         except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
             raise DataError(
                 f"could not read {where}: {e}. Check that the files are valid {paths[0].suffix[1:]} files, "
                 f"UTF-8 encoded, with the {columns.describe()}."
             ) from None
-        # fastText files name their own columns
-        raw[split] = to_raw(table, split, where, Columns() if paths[0].suffix == ".txt" else columns)
+        own = paths[0].suffix == ".txt" and text_files == "fasttext"  # fastText files name their own columns
+        raw[split] = convert(table, split, where, Columns() if own else columns)
     return raw
 
 
@@ -262,6 +329,7 @@ def load_hub(
     splits: dict[str, tuple[str, ...]],
     columns: Columns,
     optional: tuple[str, ...] = (),
+    convert=to_raw,
 ) -> dict[str, RawSplit]:
     """The splits of a Hub dataset, by role (role -> the split names it may have, as for local files)."""
     if not _offline():
@@ -284,5 +352,5 @@ def load_hub(
                 f"the Hub dataset '{name}' has no split {names[0]!r}; found {list(dd)}. Name the splits with "
                 "data.train_split, data.val_split and data.test_split."
             )
-        raw[role] = to_raw(dd[found].data.table, role, f"the {found} split of '{name}'", columns)
+        raw[role] = convert(dd[found].data.table, role, f"the {found} split of '{name}'", columns)
     return raw

@@ -32,6 +32,9 @@ from seqclf.errors import ConfigError, check_positive_int
 PAD_ID, UNK_ID = 0, 1
 SPECIALS = ("<pad>", "<unk>")
 PAD_SIDES = ("pre", "post")  # where padding and truncation apply, as in Keras
+# How a raw text becomes words: the classifier's rule (``tokenize``: lowercase, punctuation and symbols
+# dropped), or at whitespace, lowercased (tagging data whose punctuation marks are words with tags).
+SPLITS = ("tokenize", "whitespace")
 FORMAT = "seqclf.WordTokenizer/1"
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -143,7 +146,14 @@ class WordTokenizer:
     ``max_len`` words and put the zeros in front.
     """
 
-    def __init__(self, vocab: Sequence[str], max_len: int = 32, padding: str = "pre", truncation: str = "pre"):
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        max_len: int = 32,
+        padding: str = "pre",
+        truncation: str = "pre",
+        split: str = "tokenize",
+    ):
         if tuple(vocab[:2]) != SPECIALS:
             raise ValueError(f"a vocabulary must start with the special tokens {SPECIALS}")
         check_positive_int("data.max_len", max_len)
@@ -152,6 +162,45 @@ class WordTokenizer:
         self.max_len = int(max_len)
         self.padding = check_side("padding", padding)
         self.truncation = check_side("truncation", truncation)
+        if split not in SPLITS:
+            raise ValueError(f"split={split!r} is not one of {SPLITS}")
+        self.split = split
+
+    def words(self, text: str) -> list[str]:
+        """The words of a raw text, as this tokenizer's training data had them."""
+        return tokenize(text) if self.split == "tokenize" else text.lower().split()
+
+    @classmethod
+    def fit_tokens(
+        cls, sentences: Sequence[Sequence[str]], vocab_size: int, **settings
+    ) -> tuple[WordTokenizer, np.ndarray]:
+        """``fit`` and ``encode_tokens`` for data already split into words (tagging): the words are
+        lowercased, and the ``vocab_size`` most frequent kept (ties alphabetically)."""
+        if vocab_size < len(SPECIALS) + 1:
+            raise ValueError(f"data.vocab_size={vocab_size} must be at least 3 (2 special tokens + 1 word)")
+        counts = Counter(word.lower() for sentence in sentences for word in sentence)
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: vocab_size - len(SPECIALS)]
+        tokenizer = cls([*SPECIALS, *(word for word, _ in ranked)], **settings)
+        return tokenizer, tokenizer.encode_tokens(sentences)
+
+    def encode_tokens(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
+        """Sentences given as words -> ``int32`` (len(sentences), max_len) ids, truncated and padded
+        like texts; ``place`` lines up anything given per word (tags) the same way."""
+        lookup = self.index.get
+        return self.place([[lookup(w.lower(), UNK_ID) for w in sentence] for sentence in sentences], PAD_ID)
+
+    def place(self, rows: Sequence[Sequence[int]], fill: int, dtype=np.int32) -> np.ndarray:
+        """Per-word values in a (len(rows), max_len) array: truncated and padded at this tokenizer's sides."""
+        n, pre_trunc, pre_pad = self.max_len, self.truncation == "pre", self.padding == "pre"
+        out = np.full((len(rows), n), fill, dtype=dtype)
+        for i, row in enumerate(rows):
+            kept = list(row[-n:] if pre_trunc else row[:n])
+            if kept:
+                if pre_pad:
+                    out[i, n - len(kept) :] = kept
+                else:
+                    out[i, : len(kept)] = kept
+        return out
 
     @property
     def vocab_size(self) -> int:
@@ -190,7 +239,7 @@ class WordTokenizer:
             encoded.append(to_vocab[ids])
         return tokenizer, np.concatenate(encoded)
 
-    def _kept_words(self, text: str) -> list[str]:
+    def kept_words(self, text: str) -> list[str]:
         """The words that survive truncation, tokenising only the text's relevant end when it is long.
 
         Tokenisation is local (no rule looks further than a ``<br />`` tag), so the words of a
@@ -218,7 +267,7 @@ class WordTokenizer:
         out = np.full((len(texts), self.max_len), PAD_ID, dtype=np.int32)
         lookup, pre_pad = self.index.get, self.padding == "pre"
         for i, text in enumerate(texts):
-            ids = [lookup(word, UNK_ID) for word in self._kept_words(text)]
+            ids = [lookup(word, UNK_ID) for word in self.kept_words(text)]
             if ids:
                 if pre_pad:
                     out[i, self.max_len - len(ids) :] = ids
@@ -233,6 +282,7 @@ class WordTokenizer:
                 "max_len": self.max_len,
                 "padding": self.padding,
                 "truncation": self.truncation,
+                **({"split": self.split} if self.split != "tokenize" else {}),
                 "vocab": self.vocab,
             },
             ensure_ascii=False,
@@ -243,7 +293,9 @@ class WordTokenizer:
         state = json.loads(data)
         if state.get("format") != FORMAT:
             raise ValueError(f"not a seqclf tokenizer (format {state.get('format')!r}, expected {FORMAT!r})")
-        return cls(state["vocab"], state["max_len"], state["padding"], state["truncation"])
+        return cls(
+            state["vocab"], state["max_len"], state["padding"], state["truncation"], state.get("split", "tokenize")
+        )
 
     def save(self, path: str | Path) -> None:
         write_atomic(path, lambda f: f.write(self.to_json().encode("utf-8")))

@@ -1,5 +1,5 @@
-"""The models package: the network, a plain nn.Module."""
+"""The models package: the networks, plain nn.Modules."""
 
-from seqclf.models.rnn import CELLS, RNNClassifier
+from seqclf.models.rnn import CELLS, RecurrentEncoder, RNNClassifier, RNNTagger
 
-__all__ = ["CELLS", "RNNClassifier"]
+__all__ = ["CELLS", "RNNClassifier", "RNNTagger", "RecurrentEncoder"]

@@ -27,7 +27,58 @@ def check_settings(cell, embed_dim, hidden_size, num_layers, dropout, pooling) -
         raise ConfigError(f"model.pooling={pooling!r} is not valid; choose one of {', '.join(POOLINGS)}.")
 
 
-class RNNClassifier(nn.Module):
+class RecurrentEncoder(nn.Module):
+    """Embedding -> RNN/LSTM/GRU: the part every task's network shares (its ``embedding`` and
+    ``encoder`` are what a task's head reads)."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: str = "lstm",
+        embed_dim: int = 16,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        pad_idx: int = 0,
+        pooling: str = "last",
+    ):
+        super().__init__()
+        check_settings(cell, embed_dim, hidden_size, num_layers, dropout, pooling)
+        self.hidden_size, self.bidirectional, self.pad_idx = hidden_size, bidirectional, pad_idx
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
+        self.encoder = CELLS[cell](
+            embed_dim,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,  # torch applies it between layers only
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    @property
+    def features(self) -> int:
+        """The size of the encoder's output at each step."""
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+
+class RNNTagger(RecurrentEncoder):
+    """Embedding -> RNN/LSTM/GRU -> dropout -> Linear(., num_tags) at every step: a tag per word
+    (many-to-many). The loss and metrics skip the padding's steps."""
+
+    def __init__(self, vocab_size: int, num_tags: int, **settings):
+        super().__init__(vocab_size, **settings)
+        check_positive_int("num_tags", num_tags)
+        self.head = nn.Linear(self.features, num_tags)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``tokens``: (batch, time) word ids -> (batch, time, num_tags) logits."""
+        out, _ = self.encoder(self.embedding(tokens))
+        return self.head(self.dropout(out))
+
+
+class RNNClassifier(RecurrentEncoder):
     """Embedding -> RNN/LSTM/GRU -> pooling -> dropout -> Linear(., num_outputs): one logit per
     sequence (``num_outputs=1``, binary: the lecture's model) or one per class or label.
 
@@ -51,22 +102,10 @@ class RNNClassifier(nn.Module):
         pooling: str = "last",
         num_outputs: int = 1,
     ):
-        super().__init__()
-        check_settings(cell, embed_dim, hidden_size, num_layers, dropout, pooling)
+        super().__init__(vocab_size, cell, embed_dim, hidden_size, num_layers, bidirectional, dropout, pad_idx, pooling)
         check_positive_int("num_outputs", num_outputs)
-        self.hidden_size, self.bidirectional, self.pooling, self.pad_idx = hidden_size, bidirectional, pooling, pad_idx
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
-        self.encoder = CELLS[cell](
-            embed_dim,
-            hidden_size,
-            num_layers=num_layers,
-            batch_first=True,
-            bidirectional=bidirectional,
-            dropout=dropout if num_layers > 1 else 0.0,  # torch applies it between layers only
-        )
-        self.dropout = nn.Dropout(dropout)
-        features = hidden_size * (2 if bidirectional else 1) * (2 if pooling == "last_max" else 1)
-        self.head = nn.Linear(features, num_outputs)
+        self.pooling = pooling
+        self.head = nn.Linear(self.features * (2 if pooling == "last_max" else 1), num_outputs)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """``tokens``: (batch, time) word ids -> (batch,) logits, or (batch, num_outputs)."""
@@ -91,3 +130,21 @@ class RNNClassifier(nn.Module):
             features.append(torch.nan_to_num(out.amax(dim=1), neginf=0.0))  # an empty review: zeros
         logits = self.head(self.dropout(torch.cat(features, dim=-1)))
         return logits.squeeze(-1) if logits.shape[-1] == 1 else logits
+
+    def trace(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The classifier's opinion after every word: (batch, time, num_outputs) logits, the output
+        layer applied to what the pooling has seen up to each step (``last``: that step's output;
+        ``max``: the running maximum over the words so far), so the last real step's are
+        ``forward``'s. The same network, no retraining; unidirectional models only (a backward
+        direction has read the words to come)."""
+        if self.bidirectional:
+            raise ValueError("the reading trace needs a unidirectional model; this one reads in both directions")
+        real = tokens != self.pad_idx
+        out, _ = self.encoder(self.embedding(tokens))
+        features = []
+        if self.pooling in ("last", "last_max"):
+            features.append(out)
+        if self.pooling in ("max", "last_max"):
+            masked = out.masked_fill(~real.unsqueeze(-1), float("-inf"))
+            features.append(torch.nan_to_num(masked.cummax(dim=1).values, neginf=0.0))
+        return self.head(self.dropout(torch.cat(features, dim=-1)))

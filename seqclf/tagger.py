@@ -1,0 +1,115 @@
+"""The tagging task (many-to-many): a tag for every word, from the plain RNNTagger network, trained
+by the shared engine (seqclf.engine); cross-entropy over the real words only, token accuracy and
+entity-level (BIO tags) or per-word F1 (seqclf.tagscores)."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from seqclf.engine import BlockTrainer, check_optimizer
+from seqclf.errors import ConfigError
+from seqclf.models import RNNTagger
+from seqclf.monitor import check_monitor
+from seqclf.tagscores import IGNORE, TagScores
+
+# The validation metrics a tagger logs, which ``monitor`` may name.
+MONITORED = ("val/f1", "val/token_acc", "val/loss")
+# Classification settings a tagger has no use for; each must be null (conf/task/tagging.yaml sets them so).
+NOT_FOR_TAGGING = ("pooling", "class_weights", "threshold")
+
+
+def check_tagging(monitor, **classification) -> None:
+    """Raise a ConfigError for a monitored metric a tagger does not log, or a classification-only setting."""
+    check_monitor(monitor, MONITORED, "tagging")
+    for key, value in classification.items():
+        if value is not None:
+            raise ConfigError(
+                f"model.{key}={value!r} applies to classification; a tagger gives a tag at every word. Drop it "
+                "(task=tagging sets it to null)."
+            )
+
+
+class SeqTagger(BlockTrainer):
+    """A tag per word: RNNTagger's logits at every step, cross-entropy over the real words (padding
+    steps are ``IGNORE``d). ``labels`` are the tag names, from the data at instantiation; every
+    argument is a primitive, so ``SeqTagger.load_from_checkpoint(path)`` needs nothing else."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: str = "lstm",
+        embed_dim: int = 16,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        fused: bool = True,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
+        lr_schedule: str = "none",
+        labels: list[str] | None = None,
+        monitor: str = "val/f1",
+        pooling: None = None,
+        class_weights: None = None,
+        threshold: None = None,
+    ):
+        super().__init__()
+        check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
+        check_tagging(monitor, pooling=pooling, class_weights=class_weights, threshold=threshold)
+        if not labels or len(labels) < 2:
+            raise ConfigError(f"a tagger needs at least two tags (labels={labels!r}), fitted on the data.")
+        labels = [str(name) for name in labels]  # Hydra's ListConfig becomes a plain list in hparams
+        self.save_hyperparameters()
+        self.net = RNNTagger(
+            vocab_size,
+            len(labels),
+            cell=cell,
+            embed_dim=embed_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+        )
+        self.train_acc = MulticlassAccuracy(len(labels), average="micro", ignore_index=IGNORE, validate_args=False)
+        self.val_scores, self.test_scores = TagScores(labels), TagScores(labels)
+        self.init_engine(monitor)
+
+    @staticmethod
+    def data_inputs(datamodule) -> dict:
+        """The hyperparameters that come from the data: the tag names."""
+        return {"labels": list(datamodule.labels.names)}
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.hparams.labels)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the batch's real words (0 for a batch with none)."""
+        total = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="sum")
+        return total / (target != IGNORE).sum().clamp(min=1)
+
+    def update_train(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        self.train_acc.update(logits.argmax(dim=-1).flatten(), target.flatten())
+
+    def train_metrics(self) -> dict:
+        return {"token_acc": self.train_acc}
+
+    def update_scores(self, stage: str, logits: torch.Tensor, target: torch.Tensor) -> None:
+        getattr(self, f"{stage}_scores").update(logits.argmax(dim=-1), target)
+
+    def compute_scores(self, stage: str) -> dict[str, torch.Tensor]:
+        """Token accuracy, precision, recall and F1 (validation: each type's F1 too, under
+        ``val_per_class/``); the per-type report is kept in ``self.reports[stage]``."""
+        scores = getattr(self, f"{stage}_scores")
+        scalars, report = scores.compute()
+        if stage == "val" and not self.trainer.sanity_checking:
+            for name, row in report.items():
+                self.log(f"val_per_class/f1/{name}", row["f1"], sync_dist=True)
+        micro = {k: float(scalars[k]) for k in ("precision", "recall", "f1")}
+        self.reports[stage] = {"task": "tagging", "bio": scores.bio, "types": report, "micro": micro}
+        scores.reset()
+        return scalars
