@@ -77,6 +77,8 @@ class Classifier:
         for text, steps in zip(texts, logits, strict=True):
             words = self.tokenizer.kept_words(text)
             real = steps[len(steps) - len(words) :] if self.tokenizer.padding == "pre" else steps[: len(words)]
+            if real.shape[-1] == 1:  # binary: one logit per step, as readout expects it
+                real = real.squeeze(-1)
             probs = readout.probabilities(real, self.labels.kind).tolist()
             out.append({"words": words, "trace": [{n: round(p[k], 4) for k, n in enumerate(names)} for p in probs]})
         return out

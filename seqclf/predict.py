@@ -145,7 +145,7 @@ def predict(
     predictions = model.predict(texts, batch_size, top_k)
     if trace:
         predictions = [{**p, **t} for p, t in zip(predictions, model.trace(texts, batch_size), strict=True)]
-    return predictions
+    return predictions, "classify"
 
 
 def _positive(args: dict, key: str, default: int | None) -> int | None:

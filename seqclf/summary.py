@@ -24,6 +24,7 @@ COLUMNS = (
     "val_f1_macro",
     "test_acc",
     "test_f1_macro",
+    "test_f1",  # a tagger's: micro-F1 over every tag but O
     "epochs",
     "seconds_per_epoch",
     "grad_first_over_last",
@@ -37,7 +38,11 @@ def fit_summary(trainer: L.Trainer, out: Path) -> dict:
     metrics: dict = {}
     ckpt = trainer.checkpoint_callback
     module = trainer.lightning_module
-    for key in ("train/loss", "train/acc"):  # the last epoch's: debug=overfit checks that train/acc reaches 1
+    for key in (
+        "train/loss",
+        "train/acc",
+        "train/token_acc",
+    ):  # the last epoch's: debug=overfit checks that train/acc reaches 1
         if key in trainer.callback_metrics:
             metrics[key] = float(trainer.callback_metrics[key])
     best = module.best_monitored
@@ -96,6 +101,7 @@ def summarize_run(run: Path, root: Path) -> dict[str, Any]:
         "val_f1_macro": f1_curve[best_epoch] if best_epoch is not None and best_epoch < len(f1_curve) else None,
         "test_acc": metrics.get("test/acc"),
         "test_f1_macro": metrics.get("test/f1_macro"),
+        "test_f1": metrics.get("test/f1"),
         "epochs": metrics.get("epochs", len(curve) or None),
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
         "grad_first_over_last": grad_norm[0] / grad_norm[-1] if grad_norm else None,

@@ -81,7 +81,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = files[path]
             etag = '"' + hashlib.sha1(data).hexdigest() + '"'
             return self._send(200, data, "application/octet-stream", [("ETag", etag), ("X-Repo-Commit", hub.sha)])
-        if url.path in (f"{api}", f"{api}/revision/main", f"{api}/revision/{hub.sha}"):
+        if url.path == api or url.path.startswith(f"{api}/revision/"):  # any revision: the one snapshot held
             info = {
                 "id": repo,
                 "sha": hub.sha,
@@ -94,8 +94,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             }
             return self._send(200, json.dumps(info).encode())
         if url.path.startswith(f"{api}/tree/"):
-            rest = urllib.parse.unquote(url.path[len(f"{api}/tree/") :])
-            rev, _, prefix = rest.partition("/")
+            rev, _, prefix = url.path[len(f"{api}/tree/") :].partition("/")  # a revision's "/" is quoted
+            prefix = urllib.parse.unquote(prefix)
             entries = hub.entries(repo, prefix)
             if "recursive=true" not in url.query and "recursive=True" not in url.query:
                 depth = prefix.count("/") + 1 if prefix else 0

@@ -26,6 +26,11 @@ GLOBAL = {
         "lecture": {"data.max_len": 32, "data.val_split": "test", "model.cell": "lstm", "trainer.max_epochs": 10},
         "long_reviews": {"data.max_len": 200, "data.val_split": "train", "model.hidden_size": 32},
         "tuned32": {"data.max_len": 32, "model.bidirectional": True, "model.pooling": "max", "data.vocab_size": 40000},
+        "punctuation": {"data.derive": "punctuation", "model._target_": "seqclf.tagger.SeqTagger", "monitor": "val/f1"},
+    },
+    "task": {
+        "classify": {"model._target_": "seqclf.module.SeqClassifier", "monitor": "val/acc"},
+        "tagging": {"data._target_": "seqclf.data.TaggingDataModule", "data.tags_column": "ner_tags"},
     },
     "debug": {
         "default": {"trainer.accelerator": "cpu", "trainer.limit_train_batches": 4, "model.hidden_size": 4},

@@ -175,11 +175,11 @@ def _read_fasttext(path: Path):
     return pa.table({"text": texts, "label": [names[0] for names in labels]})
 
 
-def read_conll(path: Path):
+def read_conll(path: Path, columns: Columns = Columns(("tokens",), "tags")):
     """A CoNLL column file as a table: one word per line (its columns separated by spaces or tabs),
-    a blank line between sentences, ``-DOCSTART-`` lines skipped. The first column becomes
-    ``tokens`` and the last ``tags`` (CoNLL-2003: word, POS, chunk, NER), and every column is
-    also ``column0``, ``column1``, ... (``data.tags_column=column1``: CoNLL-2003's POS tags)."""
+    a blank line between sentences, ``-DOCSTART-`` lines skipped. Every column is ``column0``,
+    ``column1``, ... (``data.tags_column=column1``: CoNLL-2003's POS tags); the first is also the
+    words column ``columns`` names and the last its tags column (CoNLL-2003: word, POS, chunk, NER)."""
     import pyarrow as pa
 
     sentences: list[list[list[str]]] = [[]]
@@ -201,8 +201,9 @@ def read_conll(path: Path):
                 )
             sentences[-1].append(fields)
     sentences = [s for s in sentences if s]
-    columns = {f"column{i}": [[w[i] for w in s] for s in sentences] for i in range(width or 2)}
-    return pa.table({"tokens": columns["column0"], "tags": columns[f"column{(width or 2) - 1}"], **columns})
+    table = {f"column{i}": [[w[i] for w in s] for s in sentences] for i in range(width or 2)}
+    first, last = table["column0"], table[f"column{(width or 2) - 1}"]
+    return pa.table({**{columns.text[0]: first, columns.label: last}, **table})  # columnN names win
 
 
 def to_raw_tokens(table, split: str, where: str, columns: Columns) -> RawSplit:
@@ -235,7 +236,7 @@ def to_raw_tokens(table, split: str, where: str, columns: Columns) -> RawSplit:
     return RawSplit(texts=words, labels=tags, names=class_names(table, tags_column))
 
 
-def _read_table(path: Path, text_files: str = "fasttext"):
+def _read_table(path: Path, text_files: str = "fasttext", columns: Columns = Columns()):
     """One file as a pyarrow Table (``text_files``: how a .txt file reads, fasttext or conll). pyarrow
     directly rather than `datasets`: the encoded splits are cached by seqclf anyway, so an Arrow copy
     in the HF cache would only cost time."""
@@ -247,7 +248,7 @@ def _read_table(path: Path, text_files: str = "fasttext"):
     if path.suffix == ".parquet":
         return pyarrow.parquet.ParquetFile(path).read()  # read_table would import pyarrow.dataset, slow to import
     if path.suffix == ".conll" or (path.suffix == ".txt" and text_files == "conll"):
-        return read_conll(path)
+        return read_conll(path, columns)
     if path.suffix == ".txt":
         return _read_fasttext(path)
     # A block holds whole rows, so one text longer than the default block (1 MB) needs a larger
@@ -284,7 +285,7 @@ def load_local(
     for split, paths in files.items():
         where = f"the {split} split ({', '.join(str(p) for p in paths)})"
         try:
-            table = pa.concat_tables([_read_table(p, text_files) for p in paths], promote_options="default")
+            table = pa.concat_tables([_read_table(p, text_files, columns) for p in paths], promote_options="default")
         except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
             raise DataError(
                 f"could not read {where}: {e}. Check that the files are valid {paths[0].suffix[1:]} files, "
