@@ -128,11 +128,19 @@ def predict(
     device: str = "auto",
     top_k: int | None = None,
     trace: bool = False,
+) -> list[dict]:
+    """One record per text: the text, ``label`` (the class name; multi-label: ``labels``, every label
+    over the model's threshold) and ``probs`` (class name -> probability, the ``top_k`` most probable
+    when set), with ``trace``: ``words`` and ``trace`` too. A tagger's: ``tags`` (and ``words`` for
+    a text), for a text or a list of words (``tokens``)."""
+    predictions, _ = _predict(ckpt_path, texts, batch_size, device, top_k, trace)
+    return [{"text" if isinstance(t, str) else "tokens": t, **p} for t, p in zip(texts, predictions, strict=True)]
+
+
+def _predict(
+    ckpt_path: str, texts: list, batch_size: int, device: str, top_k: int | None, trace: bool
 ) -> tuple[list[dict], str]:
-    """One record per text: ``label`` (the class name; multi-label: ``labels``, every label over the
-    model's threshold) and ``probs`` (class name -> probability, the ``top_k`` most probable when
-    set), with ``trace``: ``words`` and ``trace`` too. A tagger's: ``tags`` (and ``words`` for a text).
-    Also the checkpoint's task (classify or tagging)."""
+    """``predict``'s outputs without the inputs, and the checkpoint's task (classify or tagging)."""
     from seqclf.api import Tagger, load
 
     model = load(ckpt_path, device)
@@ -173,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SeqclfError(f"device={args['device']} is not valid; choose auto, cpu or cuda.")
         trace = _flag(args, "trace")
         items = [item for r in records if (item := _content(r)) is not None]
-        predictions, task = predict(args["ckpt_path"], items, batch_size, args.get("device", "auto"), top_k, trace)
+        predictions, task = _predict(args["ckpt_path"], items, batch_size, args.get("device", "auto"), top_k, trace)
         predictions = iter(predictions)
         empty = EMPTY[task]
         rows = [{**r, **(next(predictions) if _content(r) is not None else empty)} for r in records]
