@@ -14,10 +14,20 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
+from seqclf.data.text import IGNORE
 from seqclf.errors import ConfigError, TrainingError
 from seqclf.monitor import monitor_mode
 
 LR_SCHEDULES = ("none", "cosine", "plateau")
+
+
+def token_cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of (batch, time, classes) logits over the real steps only (``IGNORE`` elsewhere):
+    their mean (0 for a batch with none) or sum."""
+    total = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="sum"
+    )
+    return total if reduction == "sum" else total / (target != IGNORE).sum().clamp(min=1)
 
 
 def check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm) -> None:

@@ -17,8 +17,8 @@ def check_monitor(monitor, logged: tuple[str, ...], note: str = "") -> str:
 
 
 def monitor_mode(monitor: str) -> str:
-    """max when higher is better, min for a loss (Lightning's ``mode``)."""
-    return "min" if str(monitor).endswith("loss") else "max"
+    """max when higher is better, min for a loss or a perplexity (Lightning's ``mode``)."""
+    return "min" if str(monitor).endswith(("loss", "perplexity")) else "max"
 
 
 def direction(monitor: str) -> str:

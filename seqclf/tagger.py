@@ -5,14 +5,14 @@ entity-level (BIO tags) or per-word F1 (seqclf.tagscores)."""
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
-from seqclf.engine import BlockTrainer, check_optimizer
+from seqclf.data.text import IGNORE
+from seqclf.engine import BlockTrainer, check_optimizer, token_cross_entropy
 from seqclf.errors import ConfigError
 from seqclf.models import RNNTagger
 from seqclf.monitor import check_monitor
-from seqclf.tagscores import IGNORE, TagScores
+from seqclf.tagscores import TagScores
 
 # The validation metrics a tagger logs, which ``monitor`` may name.
 MONITORED = ("val/f1", "val/token_acc", "val/loss")
@@ -89,8 +89,7 @@ class SeqTagger(BlockTrainer):
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over the batch's real words (0 for a batch with none)."""
-        total = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="sum")
-        return total / (target != IGNORE).sum().clamp(min=1)
+        return token_cross_entropy(logits, target)
 
     def update_train(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         self.train_acc.update(logits.argmax(dim=-1).flatten(), target.flatten())

@@ -10,7 +10,8 @@ import re
 import torch
 from torchmetrics import Metric
 
-IGNORE = -100  # padding steps (seqclf.data.tagging.IGNORE)
+from seqclf.data.text import IGNORE
+
 OUTSIDE = "O"
 _BIO = re.compile(r"[BIESLU]-.+")
 

@@ -13,14 +13,13 @@ import torch
 
 from seqclf.data import punctuation, sources
 from seqclf.data.batches import EncodedSplit
-from seqclf.data.datamodule import TextDataModule, _column_name
+from seqclf.data.datamodule import TextDataModule, _column_name, _plain
 from seqclf.data.labels import Labels
-from seqclf.data.text import SPLITS, WordTokenizer
+from seqclf.data.text import IGNORE, SPLITS, WordTokenizer
 from seqclf.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-IGNORE = -100  # the tag of a padding step: the loss and the metrics skip it (torch's ignore_index)
 DERIVED = {"punctuation": punctuation}
 
 
@@ -52,6 +51,8 @@ class TaggingDataModule(TextDataModule):
             raise ConfigError(f"data.derive={derive!r} is not valid; choose null or {', '.join(DERIVED)}.")
         if word_split not in SPLITS:
             raise ConfigError(f"data.word_split={word_split!r} is not valid; choose one of {', '.join(SPLITS)}.")
+        # hparams (checkpoints) hold plain data: Hydra's lists become lists
+        tag_names, settings = _plain(tag_names), {key: _plain(value) for key, value in settings.items()}
         super().__init__(
             text_column=tokens_column,
             label_column=tags_column,

@@ -30,6 +30,9 @@ from seqclf.atomic import write_atomic
 from seqclf.errors import ConfigError, check_positive_int
 
 PAD_ID, UNK_ID = 0, 1
+# The target of a padding step where there is a target per word (tagging, generation): the loss and
+# the metrics skip it (torch's ignore_index).
+IGNORE = -100
 SPECIALS = ("<pad>", "<unk>")
 PAD_SIDES = ("pre", "post")  # where padding and truncation apply, as in Keras
 # How a raw text becomes words: the classifier's rule (``tokenize``: lowercase, punctuation and symbols
@@ -132,6 +135,12 @@ def _encode_chunk(bounds: tuple[int, int]) -> np.ndarray:
     return _SHARED["tokenizer"]._encode_serial(_SHARED["texts"][bounds[0] : bounds[1]])
 
 
+def rank_words(sentences: Iterable[Sequence[str]], n: int) -> list[str]:
+    """The ``n`` most frequent of the sentences' words, lowercased; ties alphabetically."""
+    counts = Counter(word.lower() for sentence in sentences for word in sentence)
+    return [word for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
 def check_side(name: str, value: str) -> str:
     """``value`` if it is a side to pad or truncate at (``name``: padding or truncation)."""
     if value not in PAD_SIDES:
@@ -178,9 +187,7 @@ class WordTokenizer:
         lowercased, and the ``vocab_size`` most frequent kept (ties alphabetically)."""
         if vocab_size < len(SPECIALS) + 1:
             raise ValueError(f"data.vocab_size={vocab_size} must be at least 3 (2 special tokens + 1 word)")
-        counts = Counter(word.lower() for sentence in sentences for word in sentence)
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: vocab_size - len(SPECIALS)]
-        tokenizer = cls([*SPECIALS, *(word for word, _ in ranked)], **settings)
+        tokenizer = cls([*SPECIALS, *rank_words(sentences, vocab_size - len(SPECIALS))], **settings)
         return tokenizer, tokenizer.encode_tokens(sentences)
 
     def encode_tokens(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
