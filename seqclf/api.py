@@ -6,6 +6,8 @@ model.predict(["A wonderful, moving film.", "Dull."])  # [{"label": "pos", "prob
 model.trace(["A wonderful, moving film."])  # the class probabilities after each word
 tagger = seqclf.load("outputs/punctuation/runs/<run>/checkpoints/last.ckpt")
 tagger.predict(["what a film i loved it"])  # [{"words": [...], "tags": ["O", "O", "EXCLAMATION", ...]}]
+writer = seqclf.load("outputs/generate/runs/<run>/checkpoints/last.ckpt")
+writer.generate("pos", n=2, seed=1)  # ["this is one of the best films ...", "..."]
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import torch
 from seqclf import checkpoints, tasks
 from seqclf.data.labels import Labels
 from seqclf.data.text import WordTokenizer
+from seqclf.errors import SeqclfError
 from seqclf.models import RNNClassifier, RNNTagger, readout
+from seqclf.models.sampling import sample
 
 
 class Classifier:
@@ -122,16 +126,61 @@ class Tagger:
         ]
 
 
-def load(path: str | Path, device: str = "auto") -> Classifier | Tagger:
-    """The classifier (or tagger) in a checkpoint written by seqclf-train, loaded safely (tensors and
-    plain values only); ``device``: auto (CUDA when present), cpu or cuda."""
+class Generator:
+    """A trained generator and its vocabulary, from one checkpoint: texts written for a class."""
+
+    def __init__(self, net: RNNTagger, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu"):
+        self.net, self.tokenizer, self.labels = net.to(device).eval(), tokenizer, labels
+        self.device = device
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.labels.names)
+
+    def label(self, value: str) -> str:
+        """A class by its name or id (``pos`` or ``1`` for IMDB's), or a SeqclfError naming the classes."""
+        names = self.label_names
+        if value in names:
+            return value
+        if value.isdigit() and int(value) < len(names):
+            return names[int(value)]
+        raise SeqclfError(
+            f"label={value} is not a class of this generator; its classes are {', '.join(names)} "
+            f"(or their ids 0-{len(names) - 1})."
+        )
+
+    def generate(
+        self,
+        label: str,
+        n: int = 5,
+        max_words: int = 60,
+        temperature: float = 0.8,
+        top_k: int | None = 40,
+        seed: int = 1,
+    ) -> list[str]:
+        """``n`` texts of class ``label`` (a name or id), each at most ``max_words`` words; the same
+        arguments give the same texts (sampled with a generator seeded by ``seed``)."""
+        from seqclf.data.generation import END, start_token
+
+        index, vocab = self.tokenizer.index, self.tokenizer.vocab
+        start = index[start_token(self.label(label))]
+        banned = [i for i, word in enumerate(vocab[: index[END] + 1 + len(self.label_names)]) if word != END]
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        starts = torch.full((n,), start, dtype=torch.long, device=self.device)
+        written = sample(self.net, starts, max_words, index[END], banned, temperature, top_k, generator)
+        return [" ".join(vocab[i] for i in ids) for ids in written]
+
+
+def load(path: str | Path, device: str = "auto") -> Classifier | Tagger | Generator:
+    """The classifier (or tagger, or generator) in a checkpoint written by seqclf-train, loaded safely
+    (tensors and plain values only); ``device``: auto (CUDA when present), cpu or cuda."""
     ckpt = checkpoints.load(path)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if tasks.of_checkpoint(ckpt).name == "tagging":
-        return Tagger(
-            checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt), device
-        )
+    task = tasks.of_checkpoint(ckpt).name
+    if task in ("tagging", "generate"):
+        parts = checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt)
+        return Tagger(*parts, device) if task == "tagging" else Generator(*parts, device)
     threshold = float(ckpt["hyper_parameters"].get("threshold", 0.5))
     return Classifier(
         checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt), device, threshold

@@ -15,7 +15,7 @@ from seqclf.data.text import WordTokenizer
 from seqclf.errors import SeqclfError
 
 # Where Lightning stores the datamodule's state_dict: under its class name (older checkpoints: IMDBDataModule).
-DATA_KEYS = ("TextDataModule", "TaggingDataModule", "IMDBDataModule")
+DATA_KEYS = ("TextDataModule", "TaggingDataModule", "GenerationDataModule", "IMDBDataModule")
 MODEL_KEYS = (
     "vocab_size", "cell", "embed_dim", "hidden_size", "num_layers", "bidirectional", "pooling", "labels", "multi_label"
 )  # fmt: skip
@@ -154,8 +154,8 @@ def labels(ckpt: dict[str, Any]) -> Labels:
 
 
 def network(ckpt: dict[str, Any], path: str | Path):
-    """The plain network of a checkpoint (an RNNClassifier or RNNTagger with its trained weights, in
-    eval mode): all prediction needs, without Lightning."""
+    """The plain network of a checkpoint (an RNNClassifier, or an RNNTagger for a tagger and a
+    generator, with its trained weights, in eval mode): all prediction needs, without Lightning."""
     from seqclf import tasks
     from seqclf.models import RNNClassifier, RNNTagger
 
@@ -163,9 +163,10 @@ def network(ckpt: dict[str, Any], path: str | Path):
     task = labels(ckpt)
     try:
         settings = {k: hp[k] for k in ARCHITECTURE if k in hp}  # older checkpoints: the network's defaults
-        if tasks.of_checkpoint(ckpt).name == "tagging":
+        name = tasks.of_checkpoint(ckpt).name
+        if name in ("tagging", "generate"):  # a tag per word, or the next word's logits over the vocabulary
             settings.pop("pooling", None)
-            net = RNNTagger(hp["vocab_size"], len(task.names), **settings)
+            net = RNNTagger(hp["vocab_size"], len(task.names) if name == "tagging" else hp["vocab_size"], **settings)
         else:
             net = RNNClassifier(hp["vocab_size"], **settings, num_outputs=task.num_outputs)
         net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})

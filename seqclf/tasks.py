@@ -1,7 +1,8 @@
 """What a task is, in one place: its LightningModule (network, loss, metrics; the training engine is
 shared), its DataModule, the checks on its settings, and how its checkpoints are recognised. Each
 task's code lives in its own files: classification in seqclf.module and seqclf.data.datamodule,
-tagging in seqclf.tagger and seqclf.data.tagging; the commands choose by the config or checkpoint."""
+tagging in seqclf.tagger and seqclf.data.tagging, generation in seqclf.generator and
+seqclf.data.generation; the commands choose by the config or checkpoint."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ class Task:
     name: str
     module: str  # the LightningModule's import path (the model's _target_)
     datamodule: str  # the DataModule's import path (the data's _target_); its class name keys its state in checkpoints
-    output: str  # what seqclf-predict gives per text
+    output: str  # what the task gives per text (seqclf-predict's, seqclf-generate's field)
 
     @property
     def data_key(self) -> str:
@@ -25,6 +26,7 @@ class Task:
 TASKS = {
     "classify": Task("classify", "seqclf.module.SeqClassifier", "seqclf.data.TextDataModule", "label"),
     "tagging": Task("tagging", "seqclf.tagger.SeqTagger", "seqclf.data.TaggingDataModule", "tags"),
+    "generate": Task("generate", "seqclf.generator.SeqGenerator", "seqclf.data.GenerationDataModule", "text"),
 }
 # Targets older configs and run folders name.
 _ALIASES = {"seqclf.data.IMDBDataModule": "seqclf.data.TextDataModule"}
@@ -63,7 +65,7 @@ def check_model(cfg) -> Task:
 
     task, model = of_config(cfg), cfg.model
     monitor = model.get("monitor", cfg.get("monitor"))
-    pooling = model.get("pooling") if task.name == "classify" else "last"
+    pooling = model.get("pooling") if task.name == "classify" else "last"  # the others have no pooling
     check_settings(model.cell, model.embed_dim, model.hidden_size, model.num_layers, model.dropout, pooling)
     check_optimizer(
         model.lr, model.weight_decay, model.lr_schedule, model.gradient_clip_val, model.gradient_clip_algorithm
@@ -72,8 +74,12 @@ def check_model(cfg) -> Task:
         from seqclf.module import check_classification
 
         check_classification(model.get("class_weights"), model.get("threshold", 0.5), monitor)
-    else:
+    elif task.name == "tagging":
         from seqclf.tagger import NOT_FOR_TAGGING, check_tagging
 
         check_tagging(monitor, **{key: model.get(key) for key in NOT_FOR_TAGGING})
+    else:
+        from seqclf.generator import NOT_FOR_GENERATION, check_generation
+
+        check_generation(monitor, model.bidirectional, **{key: model.get(key) for key in NOT_FOR_GENERATION})
     return task

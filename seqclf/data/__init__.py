@@ -1,4 +1,4 @@
-"""The data package: the text-classification and tagging DataModules, its classes and the tokenizer (each
+"""The data package: the text-classification, tagging and generation DataModules, its classes and the tokenizer (each
 imported when first used: seqclf-predict needs the tokenizer and the classes, not Lightning)."""
 
 from importlib import import_module
@@ -7,6 +7,7 @@ _PUBLIC = {
     "IMDBDataModule": "seqclf.data.datamodule",
     "TextDataModule": "seqclf.data.datamodule",
     "TaggingDataModule": "seqclf.data.tagging",
+    "GenerationDataModule": "seqclf.data.generation",
     "Labels": "seqclf.data.labels",
     "WordTokenizer": "seqclf.data.text",
     "tokenize": "seqclf.data.text",

@@ -1,0 +1,96 @@
+"""The generation LightningDataModule (one-to-many): any classification dataset's texts as a language
+model reads them, each starting with its class's start token (``<s:pos>``; ``<s>`` for unlabelled
+text), then its words, then ``</s>`` when the text ends within ``max_len`` words; the target at every
+step is the next token. Everything else (sources, cache, validation split, batches, blocks of
+steps) is the text DataModule's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqclf.data import sources
+from seqclf.data.batches import EncodedSplit
+from seqclf.data.datamodule import TextDataModule, _column_name, _plain
+from seqclf.data.labels import Labels
+from seqclf.data.text import IGNORE, SPECIALS, UNK_ID, WordTokenizer, rank_words, tokenize
+from seqclf.errors import ConfigError
+
+START, END = "<s>", "</s>"
+
+
+def start_token(label: str) -> str:
+    """The first input of a text of class ``label``: the label, fed once."""
+    return f"<s:{label}>"
+
+
+class GenerationDataModule(TextDataModule):
+    """A classification dataset (``text_column``, ``label_column``, as TextDataModule reads it) as
+    next-word prediction conditioned on the class. ``truncation``: ``post`` keeps each text's first
+    ``max_len`` words, ``pre`` its last. ``unlabelled_split`` (e.g. IMDB's ``unsupervised``) adds
+    that split's texts to training with the plain ``<s>``: language-model pretraining on every
+    review; the test split is never trained on. The vocabulary (``vocab_size`` in all): the two
+    specials, ``<s>``, ``</s>``, a start token per class, then the most frequent training words."""
+
+    def __init__(self, unlabelled_split: str | None = None, padding: str = "post", truncation: str = "post", **kw):
+        if padding != "post":
+            raise ConfigError(
+                f"data.padding={padding!r}: a generator's texts start at their first step (padding at the end); "
+                "use data.padding=post."
+            )
+        kw = {key: _plain(value) for key, value in kw.items()}  # hparams (checkpoints) hold plain data only
+        super().__init__(padding=padding, truncation=truncation, **kw)
+        if unlabelled_split is not None:
+            _column_name("data.unlabelled_split", unlabelled_split)
+            if "train" in self.split_names:
+                self.split_names["unlabelled"] = (unlabelled_split,)
+        self.unlabelled_split = unlabelled_split
+
+    def _cache_key(self) -> dict[str, Any]:
+        return {"task": "generate", "unlabelled_split": self.unlabelled_split}
+
+    def _encode(self, raw: dict[str, sources.RawSplit], labels: Labels) -> tuple[WordTokenizer, dict[str, np.ndarray]]:
+        words = {role: [tokenize(text) for text in split.texts] for role, split in raw.items()}
+        tokenizer = self.given_tokenizer
+        if tokenizer is None:
+            starts = [START, END, *(start_token(name) for name in labels.names)]
+            room = self.vocab_size - len(SPECIALS) - len(starts)
+            if room < 1:
+                raise ConfigError(f"data.vocab_size={self.vocab_size} leaves no room for words after {len(starts) + 2} "
+                                  "special and start tokens; give a larger data.vocab_size.")  # fmt: skip
+            ranked = rank_words(words["train"] + words.get("unlabelled", []), room)
+            tokenizer = WordTokenizer([*SPECIALS, *starts, *ranked], self.max_len, self.padding, self.truncation)
+        arrays = {}
+        for role, split in raw.items():
+            if role == "unlabelled":  # its labels are hidden (IMDB's -1): the plain start token stands for them
+                starts = [START] * len(split.texts)
+            else:
+                starts = [start_token(labels.names[k]) for k in labels.encode(split.labels, self._where(role))]
+            arrays[f"{role}_x"], arrays[f"{role}_y"] = sequences(tokenizer, words[role], starts)
+        if "unlabelled" in arrays:  # trained on with train, never validated or tested on
+            arrays["train_x"] = np.concatenate([arrays["train_x"], arrays.pop("unlabelled_x")])
+            arrays["train_y"] = np.concatenate([arrays["train_y"], arrays.pop("unlabelled_y")])
+        return tokenizer, arrays
+
+    def _encoded(self, x: np.ndarray, y: np.ndarray) -> EncodedSplit:
+        return EncodedSplit(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y.astype(np.int64)))
+
+    def _class_counts(self, y: np.ndarray) -> list[int]:
+        """Tokens of each vocabulary entry among the training targets (the unigram model's counts)."""
+        return [int(c) for c in np.bincount(y[y != IGNORE], minlength=self.tokenizer.vocab_size)]
+
+
+def sequences(tokenizer: WordTokenizer, texts: list[list[str]], starts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (the start token, then the words) and targets (the words, then ``</s>`` when the text
+    ends within ``max_len`` words), ``max_len`` steps each, padded at the end (targets: IGNORE)."""
+    n, index = tokenizer.max_len, tokenizer.index
+    inputs, targets = [], []
+    for words, start in zip(texts, starts, strict=True):
+        kept = words[-n:] if tokenizer.truncation == "pre" else words[:n]
+        ends = [index[END]] if len(kept) == len(words) else []
+        seq = [index[start], *(index.get(w, UNK_ID) for w in kept), *ends][: n + 1]
+        inputs.append(seq[:-1])
+        targets.append(seq[1:])
+    return tokenizer.place(inputs, 0), tokenizer.place(targets, IGNORE, np.int64)

@@ -1,0 +1,126 @@
+"""The generation task (one-to-many): a conditional language model on the same cells. The class is
+the first input (its start token), the previous word every later input, and a softmax over the
+vocabulary at every step gives the next word; trained with teacher forcing by the shared engine
+(seqclf.engine), scored by perplexity."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torchmetrics import SumMetric
+
+from seqclf.engine import BlockTrainer, check_optimizer, token_cross_entropy
+from seqclf.errors import ConfigError
+from seqclf.models import RNNTagger
+from seqclf.monitor import check_monitor
+
+# The validation metrics a generator logs, which ``monitor`` may name.
+MONITORED = ("val/perplexity", "val/loss")
+# Classification settings a generator has no use for; each must be null (conf/task/generate.yaml sets them so).
+NOT_FOR_GENERATION = ("pooling", "class_weights", "threshold")
+
+
+def check_generation(monitor, bidirectional, **classification) -> None:
+    """Raise a ConfigError for a monitored metric a generator does not log, a bidirectional model (a
+    writer cannot read the words it has not written yet) or a classification-only setting."""
+    check_monitor(monitor, MONITORED, "generation")
+    if bidirectional:
+        raise ConfigError(
+            "model.bidirectional=true: a generator writes left to right and cannot read the words to come; "
+            "use model.bidirectional=false."
+        )
+    for key, value in classification.items():
+        if value is not None:
+            raise ConfigError(
+                f"model.{key}={value!r} applies to classification; a generator writes words. Drop it "
+                "(task=generate sets it to null)."
+            )
+
+
+class Perplexity(torch.nn.Module):
+    """exp(mean cross-entropy per real token) over a stage, from summed losses and token counts
+    (torchmetrics' sums, so DDP processes add theirs up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loss, self.tokens = SumMetric(), SumMetric()
+
+    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        self.loss.update(token_cross_entropy(logits, target, reduction="sum"))
+        self.tokens.update((target >= 0).sum())
+
+    def compute(self) -> torch.Tensor:
+        tokens = float(self.tokens.compute())
+        return torch.tensor(math.exp(float(self.loss.compute()) / tokens) if tokens else float("nan"))
+
+    def reset(self) -> None:
+        self.loss.reset()
+        self.tokens.reset()
+
+
+class SeqGenerator(BlockTrainer):
+    """Next-word prediction conditioned on a class: RNNTagger's logits over the vocabulary at every
+    step, cross-entropy over the real steps. ``labels`` are the class names (their start tokens are
+    in the vocabulary); every argument is a primitive, so a checkpoint describes itself."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: str = "lstm",
+        embed_dim: int = 16,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        fused: bool = True,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
+        lr_schedule: str = "none",
+        labels: list[str] | None = None,
+        monitor: str = "val/perplexity",
+        pooling: None = None,
+        class_weights: None = None,
+        threshold: None = None,
+    ):
+        super().__init__()
+        check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
+        check_generation(monitor, bidirectional, pooling=pooling, class_weights=class_weights, threshold=threshold)
+        labels = [str(name) for name in labels or ()]  # Hydra's ListConfig becomes a plain list in hparams
+        self.save_hyperparameters()
+        self.net = RNNTagger(
+            vocab_size, vocab_size, cell=cell, embed_dim=embed_dim, hidden_size=hidden_size,
+            num_layers=num_layers, dropout=dropout,
+        )  # fmt: skip
+        self.val_scores, self.test_scores = Perplexity(), Perplexity()
+        self.init_engine(monitor)
+
+    @staticmethod
+    def data_inputs(datamodule) -> dict:
+        """The hyperparameters that come from the data: the class names."""
+        return {"labels": list(datamodule.labels.names)}
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.hparams.labels)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of the next word over the batch's real steps."""
+        return token_cross_entropy(logits, target)
+
+    def update_train(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        """Nothing beyond the loss: the training perplexity is the exponent of the epoch's mean loss."""
+
+    def train_metrics(self) -> dict:
+        return {"perplexity": torch.exp(self.train_loss.compute())}
+
+    def update_scores(self, stage: str, logits: torch.Tensor, target: torch.Tensor) -> None:
+        getattr(self, f"{stage}_scores").update(logits, target)
+
+    def compute_scores(self, stage: str) -> dict[str, torch.Tensor]:
+        scores = getattr(self, f"{stage}_scores")
+        perplexity = scores.compute()
+        scores.reset()
+        return {"perplexity": perplexity}
