@@ -42,6 +42,7 @@ def fit_summary(trainer: L.Trainer, out: Path) -> dict:
         "train/loss",
         "train/acc",
         "train/token_acc",
+        "train/perplexity",
     ):  # the last epoch's: debug=overfit checks that train/acc reaches 1
         if key in trainer.callback_metrics:
             metrics[key] = float(trainer.callback_metrics[key])

@@ -27,10 +27,12 @@ GLOBAL = {
         "long_reviews": {"data.max_len": 200, "data.val_split": "train", "model.hidden_size": 32},
         "tuned32": {"data.max_len": 32, "model.bidirectional": True, "model.pooling": "max", "data.vocab_size": 40000},
         "punctuation": {"data.derive": "punctuation", "model._target_": "seqclf.tagger.SeqTagger", "monitor": "val/f1"},
+        "writer": {"model._target_": "seqclf.generator.SeqGenerator", "data.vocab_size": 5000, "data.max_len": 40},
     },
     "task": {
         "classify": {"model._target_": "seqclf.module.SeqClassifier", "monitor": "val/acc"},
         "tagging": {"data._target_": "seqclf.data.TaggingDataModule", "data.tags_column": "ner_tags"},
+        "generate": {"data._target_": "seqclf.data.GenerationDataModule", "monitor": "val/perplexity"},
     },
     "debug": {
         "default": {"trainer.accelerator": "cpu", "trainer.limit_train_batches": 4, "model.hidden_size": 4},

@@ -77,6 +77,7 @@ def test_validation_reduced_across_ranks_equals_one_process(tmp_path, imdb_dir, 
     assert results["one"]["test/loss"] == pytest.approx(results["two"]["test/loss"], abs=1e-5)
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_parallel_sweep_with_the_joblib_launcher(tmp_path, imdb_dir, cli_env):
     args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=rnn,gru", f"data.path={imdb_dir}", *TINY]
     result = run_seqclf("train", *args, env=cli_env, cwd=tmp_path)

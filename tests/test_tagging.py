@@ -291,6 +291,7 @@ def test_punctuation_marks_follow_their_words():
                                          "PERIOD", "COMMA", "PERIOD"]  # fmt: skip
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_the_punctuation_experiment_derives_its_data_from_reviews(tmp_path, imdb_dir, cli_env):
     done = run_seqclf("train", "experiment=punctuation", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

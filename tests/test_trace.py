@@ -25,6 +25,7 @@ def test_the_trace_ends_on_the_classifiers_own_output(pooling):
         RNNClassifier(30, "gru", bidirectional=True).trace(tokens)
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_predict_with_trace_gives_each_words_probabilities_and_a_picture(tmp_path, imdb_dir, cli_env):
     done = run_seqclf("train", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -325,8 +325,12 @@ class TextDataModule(L.LightningDataModule):
             train_rows, val_rows = stratified_split(strata, self.val_fraction, self.seed)
             val_rows = rng.permutation(val_rows)
             self.val_set = self._encoded(x[val_rows], y[val_rows])
-        self.train_set = self._encoded(x[train_rows], y[train_rows])
+        self.train_set = self._training_set(x[train_rows], y[train_rows], arrays)
         self.class_counts = self._class_counts(y[train_rows])
+
+    def _training_set(self, x: np.ndarray, y: np.ndarray, arrays: dict[str, np.ndarray]) -> EncodedSplit:
+        """The training rows (validation's taken out) as tensors; a subclass may add rows of its own."""
+        return self._encoded(x, y)
 
     def _class_counts(self, y: np.ndarray) -> list[int]:
         return self.labels.counts(y)

@@ -69,10 +69,13 @@ class GenerationDataModule(TextDataModule):
             else:
                 starts = [start_token(labels.names[k]) for k in labels.encode(split.labels, self._where(role))]
             arrays[f"{role}_x"], arrays[f"{role}_y"] = sequences(tokenizer, words[role], starts)
-        if "unlabelled" in arrays:  # trained on with train, never validated or tested on
-            arrays["train_x"] = np.concatenate([arrays["train_x"], arrays.pop("unlabelled_x")])
-            arrays["train_y"] = np.concatenate([arrays["train_y"], arrays.pop("unlabelled_y")])
         return tokenizer, arrays
+
+    def _training_set(self, x: np.ndarray, y: np.ndarray, arrays: dict[str, np.ndarray]) -> EncodedSplit:
+        """The labelled training rows and the unlabelled texts: trained on, never validated or tested on."""
+        if "unlabelled_x" in arrays:
+            x, y = np.concatenate([x, arrays["unlabelled_x"]]), np.concatenate([y, arrays["unlabelled_y"]])
+        return self._encoded(x, y)
 
     def _encoded(self, x: np.ndarray, y: np.ndarray) -> EncodedSplit:
         return EncodedSplit(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y.astype(np.int64)))

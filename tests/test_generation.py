@@ -1,0 +1,133 @@
+"""Generation (task=generate): a conditional language model on the same cells and engine: its data
+(start token per class, end token, unlabelled texts), perplexity, seeded sampling with
+seqclf-generate, label agreement with a classifier, samples in TensorBoard, exact resume."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from conftest import TINY, make_reviews, run_seqclf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from seqclf.config import load_config, validate
+from seqclf.data.generation import END, START, GenerationDataModule, sequences, start_token
+from seqclf.data.text import IGNORE, WordTokenizer
+from seqclf.errors import ConfigError
+from seqclf.models import RNNTagger
+from seqclf.models.sampling import sample
+
+
+def test_a_text_becomes_its_class_start_token_its_words_and_the_end_token():
+    vocab = ["<pad>", "<unk>", START, END, start_token("neg"), start_token("pos"), "a", "good", "film"]
+    tok = WordTokenizer(vocab, max_len=4, padding="post", truncation="post")
+    x, y = sequences(tok, [["a", "good", "film"], ["a", "good", "good", "film", "film"]], ["<s:pos>", "<s:neg>"])
+    # the short text ends (</s> is its last target); the long one is cut after max_len words, no end token
+    assert x.tolist() == [[5, 6, 7, 8], [4, 6, 7, 7]]
+    assert y.tolist() == [[6, 7, 8, 3], [6, 7, 7, 8]]
+    x, y = sequences(tok, [["good"]], [START])
+    assert x.tolist() == [[2, 7, 0, 0]] and y.tolist() == [[7, 3, IGNORE, IGNORE]]
+    last = WordTokenizer(vocab, max_len=2, padding="post", truncation="pre")
+    x, y = sequences(last, [["a", "good", "film"]], ["<s:pos>"])
+    assert x.tolist() == [[5, 7]] and y.tolist() == [[7, 8]]  # the last words
+
+
+def test_unlabelled_texts_train_with_the_plain_start_token_and_test_never_does(tmp_path):
+    root = tmp_path / "imdb"
+    (root / "plain_text").mkdir(parents=True)
+    for split, rows in (("train", make_reviews(60, 1)), ("test", make_reviews(20, 2)),
+                        ("unsupervised", [{**r, "label": -1} for r in make_reviews(40, 3)])):  # fmt: skip
+        pq.write_table(pa.Table.from_pylist(rows), root / "plain_text" / f"{split}-00000-of-00001.parquet")
+    common = dict(path=str(root), label_names=["neg", "pos"], vocab_size=60, max_len=10, progress=False)
+    plain = GenerationDataModule(cache_dir=str(tmp_path / "c1"), **common)
+    more = GenerationDataModule(cache_dir=str(tmp_path / "c2"), unlabelled_split="unsupervised", **common)
+    for dm in (plain, more):
+        dm.prepare_data()
+        dm.setup("fit")
+    assert len(more.train_set) == len(plain.train_set) + 40 and len(more.test_set) == len(plain.test_set) == 20
+    start = more.tokenizer.index[START]
+    assert int((more.train_set.x[:, 0] == start).sum()) == 40 and int((plain.train_set.x[:, 0] == start).sum()) == 0
+    assert set(more.tokenizer.vocab[2:6]) == {START, END, "<s:neg>", "<s:pos>"}
+    assert more.tokenizer.vocab_size <= 60  # the tiny data has fewer words
+
+
+def test_sampling_is_seeded_and_never_writes_a_banned_token():
+    torch.manual_seed(0)
+    net = RNNTagger(12, 12, cell="gru", embed_dim=4, hidden_size=5)
+    starts = torch.tensor([4, 4, 5])
+    runs = [sample(net, starts, 8, 3, [0, 1, 2, 4, 5], 1.0, None, torch.Generator().manual_seed(7)) for _ in range(2)]
+    assert runs[0] == runs[1] and all(len(t) <= 8 for t in runs[0])
+    assert not {0, 1, 2, 3, 4, 5} & {i for text in runs[0] for i in text}
+    greedy = sample(net, starts, 8, 3, [0, 1, 2, 4, 5], 0.0)
+    assert greedy[0] == greedy[1]  # the same start, the most probable word each time
+
+
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
+def test_a_generator_trains_samples_and_is_judged(tmp_path, imdb_dir, cli_env):
+    done = run_seqclf("train", "task=generate", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test/perplexity"] == pytest.approx(np.exp(metrics["test/loss"]), rel=0.05)
+    assert 1 < metrics["val/perplexity_best"] < 60 and "train/perplexity" in metrics  # vocabulary of 40 (debug)
+    events = EventAccumulator(str(run), size_guidance={"tensors": 0})
+    events.Reload()
+    assert "samples/text_summary" in events.Tags()["tensors"]  # TensorBoard's text tab
+    ckpt = run / "checkpoints" / "last.ckpt"
+    args = [f"ckpt_path={ckpt}", "label=pos", "label=0", "n=3", "max_words=12", "seed=5"]
+    first = run_seqclf("generate", *args, env=cli_env, cwd=tmp_path)
+    again = run_seqclf("generate", *args, env=cli_env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    rows = [json.loads(line) for line in first.stdout.splitlines()]
+    assert first.stdout == again.stdout and [r["label"] for r in rows] == ["pos"] * 3 + ["neg"] * 3
+    assert all(0 < len(r["text"].split()) <= 12 for r in rows) and "[pos] " in first.stderr
+    other = run_seqclf("generate", *args[:-1], "seed=6", env=cli_env, cwd=tmp_path)
+    assert other.stdout != first.stdout
+    wrong = run_seqclf("generate", f"ckpt_path={ckpt}", "label=happy", env=cli_env, cwd=tmp_path)
+    assert wrong.returncode == 2 and "label=happy is not a class of this generator; its classes are neg, pos" in (
+        wrong.stderr
+    )
+    # Judged by a classifier of the same classes: each text's class, and the label agreement.
+    (tmp_path / "clf").mkdir()
+    clf = run_seqclf("train", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path / "clf")
+    assert clf.returncode == 0, clf.stderr[-3000:]
+    (clf_run,) = (tmp_path / "clf" / "outputs" / "train" / "runs").iterdir()
+    out = tmp_path / "reviews.jsonl"
+    judged = run_seqclf("generate", *args, f"judge={clf_run / 'checkpoints' / 'last.ckpt'}", f"output={out}",
+                        env=cli_env, cwd=tmp_path)  # fmt: skip
+    assert judged.returncode == 0, judged.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    agreement = sum(r["judged"] == r["label"] for r in rows) / len(rows)
+    assert f"label agreement: {agreement:.3f} (6 texts" in judged.stderr
+    not_a_writer = run_seqclf("generate", f"ckpt_path={clf_run / 'checkpoints' / 'last.ckpt'}", env=cli_env,
+                              cwd=tmp_path)  # fmt: skip
+    assert not_a_writer.returncode == 2 and "is not a generator's checkpoint" in not_a_writer.stderr
+
+
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
+def test_resume_of_a_generator_equals_an_uninterrupted_run(tmp_path, imdb_dir, cli_env):
+    args = ["task=generate", f"data.path={imdb_dir}", *TINY, "trainer.deterministic=true",
+            "trainer.limit_train_batches=6", "data.steps_per_execution=4"]  # fmt: skip
+    straight = run_seqclf("train", *args, "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    first = run_seqclf("train", *args, "trainer.max_epochs=1", env=cli_env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    straight_run, run = sorted((tmp_path / "outputs" / "train" / "runs").iterdir())
+    resumed = run_seqclf("train", f"resume={run}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = torch.load(straight_run / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 12
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, msg=key)
+
+
+def test_generation_settings_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="a generator writes left to right"):
+        validate(load_config(["task=generate", "model.bidirectional=true"], tmp_path))
+    with pytest.raises(ConfigError, match="monitor='val/acc' is not a validation metric this task logs"):
+        validate(load_config(["task=generate", "monitor=val/acc"], tmp_path))
+    with pytest.raises(ConfigError, match="data.padding='pre': a generator's texts start at their first step"):
+        validate(load_config(["task=generate", "data.padding=pre"], tmp_path))
