@@ -18,7 +18,7 @@ from seqclf.monitor import check_monitor
 # The validation metrics a generator logs, which ``monitor`` may name.
 MONITORED = ("val/perplexity", "val/loss")
 # Classification settings a generator has no use for; each must be null (conf/task/generate.yaml sets them so).
-NOT_FOR_GENERATION = ("pooling", "class_weights", "threshold")
+NOT_FOR_GENERATION = ("pooling", "class_weights", "threshold", "init_from")
 
 
 def check_generation(monitor, bidirectional, **classification) -> None:
@@ -84,10 +84,18 @@ class SeqGenerator(BlockTrainer):
         pooling: None = None,
         class_weights: None = None,
         threshold: None = None,
+        init_from: None = None,
     ):
         super().__init__()
         check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
-        check_generation(monitor, bidirectional, pooling=pooling, class_weights=class_weights, threshold=threshold)
+        check_generation(
+            monitor,
+            bidirectional,
+            pooling=pooling,
+            class_weights=class_weights,
+            threshold=threshold,
+            init_from=init_from,
+        )
         labels = [str(name) for name in labels or ()]  # Hydra's ListConfig becomes a plain list in hparams
         self.save_hyperparameters()
         self.net = RNNTagger(

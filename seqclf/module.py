@@ -70,8 +70,9 @@ class SeqClassifier(BlockTrainer):
     softmax cross-entropy) or multi-label (a logit per label, BCE, ``threshold`` decides). Every
     argument is a primitive, recorded by ``save_hyperparameters()``, so
     ``SeqClassifier.load_from_checkpoint(path)`` needs nothing else: ``labels`` (the class names),
-    ``class_counts`` and ``train_texts`` come from the data at instantiation. The training itself
-    is the engine's (seqclf.engine.BlockTrainer)."""
+    ``class_counts`` and ``train_texts`` come from the data at instantiation; ``init_from`` records
+    the generator checkpoint whose layers seqclf-train started the network from (seqclf.pretrained).
+    The training itself is the engine's (seqclf.engine.BlockTrainer)."""
 
     def __init__(
         self,
@@ -96,6 +97,7 @@ class SeqClassifier(BlockTrainer):
         train_texts: int | None = None,
         threshold: float = 0.5,
         monitor: str = "val/acc",
+        init_from: str | None = None,
     ):
         super().__init__()
         check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)

@@ -17,7 +17,7 @@ from seqclf.tagscores import TagScores
 # The validation metrics a tagger logs, which ``monitor`` may name.
 MONITORED = ("val/f1", "val/token_acc", "val/loss")
 # Classification settings a tagger has no use for; each must be null (conf/task/tagging.yaml sets them so).
-NOT_FOR_TAGGING = ("pooling", "class_weights", "threshold")
+NOT_FOR_TAGGING = ("pooling", "class_weights", "threshold", "init_from")
 
 
 def check_tagging(monitor, **classification) -> None:
@@ -56,10 +56,11 @@ class SeqTagger(BlockTrainer):
         pooling: None = None,
         class_weights: None = None,
         threshold: None = None,
+        init_from: None = None,
     ):
         super().__init__()
         check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
-        check_tagging(monitor, pooling=pooling, class_weights=class_weights, threshold=threshold)
+        check_tagging(monitor, pooling=pooling, class_weights=class_weights, threshold=threshold, init_from=init_from)
         if not labels or len(labels) < 2:
             raise ConfigError(f"a tagger needs at least two tags (labels={labels!r}), fitted on the data.")
         labels = [str(name) for name in labels]  # Hydra's ListConfig becomes a plain list in hparams

@@ -50,7 +50,7 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     import lightning as L
     from hydra.utils import get_class
 
-    from seqclf import checkpoints, classreport, stopping, summary
+    from seqclf import checkpoints, classreport, pretrained, stopping, summary
     from seqclf.config import chosen_model_settings
     from seqclf.instantiate import instantiate, instantiate_all
 
@@ -70,8 +70,13 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     rank_zero_only(log.info)("Threads: %d for training, %d for evaluation (%s)", plan.train, plan.eval, plan.why)
 
     callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read
+    start = pretrained.load(cfg.model.init_from, cfg.model) if cfg.model.get("init_from") else None
+    given = {}  # a generator's vocabulary, with this run's length and sides, when the model starts from one
+    if start is not None:
+        d = cfg.data
+        given["tokenizer"] = pretrained.tokenizer(start, d.max_len, d.padding, d.truncation).to_json()
     # The loader applies limit_train_batches: Lightning would count its blocks, not the batches in them.
-    datamodule = instantiate(cfg.data, limit_train_batches=cfg.trainer.get("limit_train_batches"))
+    datamodule = instantiate(cfg.data, limit_train_batches=cfg.trainer.get("limit_train_batches"), **given)
     with stopping.exit_on_signals(out):  # Lightning handles SIGTERM during fit; before it, seqclf does
         datamodule.prepare_data()
         datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
@@ -84,6 +89,9 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     if ckpt is not None:  # now with the vocabulary size too
         checkpoints.check_model(ckpt, dict(model.hparams), ckpt_path)
         del ckpt
+    elif start is not None:  # a resumed run's weights are its checkpoint's
+        pretrained.apply(start, model.net)
+        rank_zero_only(log.info)("The embedding and %s layers start from %s", model.hparams.cell, start.path)
     loggers = instantiate_all(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, limit_train_batches=None)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -241,6 +249,10 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
                 f"hydra.run.dir={run_dir} already holds a run; a new run there would overwrite its config, checkpoints "
                 f"and metrics. Continue that run with resume={run_dir}, or give another folder."
             )
+        if cfg.model.get("init_from"):
+            from seqclf import pretrained
+
+            pretrained.load(cfg.model.init_from, cfg.model)
         chosen = "hydra.run.dir" if any(o.startswith("hydra.run.dir=") for o in overrides) else "paths.log_dir"
         check_writable(Path(cfg.hydra.run.dir).parent, f"{chosen}={OmegaConf.select(cfg, chosen)}")
         check_writable(cfg.data.cache_dir, f"data.cache_dir={cfg.data.cache_dir}")

@@ -131,3 +131,34 @@ def test_generation_settings_are_checked(tmp_path):
         validate(load_config(["task=generate", "monitor=val/acc"], tmp_path))
     with pytest.raises(ConfigError, match="data.padding='pre': a generator's texts start at their first step"):
         validate(load_config(["task=generate", "data.padding=pre"], tmp_path))
+
+
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
+def test_a_classifier_starts_from_a_generators_vocabulary_and_layers(tmp_path, imdb_dir, cli_env):
+    done = run_seqclf("train", "task=generate", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (writer,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    source = writer / "checkpoints" / "last.ckpt"
+    (tmp_path / "clf").mkdir()
+    # lr 0: the classifier's shared layers stay exactly what the generator learnt
+    clf = run_seqclf("train", f"data.path={imdb_dir}", *TINY, f"model.init_from={source}", "optimizer.lr=0",
+                     env=cli_env, cwd=tmp_path / "clf")  # fmt: skip
+    assert clf.returncode == 0, clf.stderr[-3000:]
+    assert "The embedding and lstm layers start from" in clf.stdout + clf.stderr
+    (run,) = (tmp_path / "clf" / "outputs" / "train" / "runs").iterdir()
+    g = torch.load(source, weights_only=True)
+    c = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    shared = [k for k in g["state_dict"] if k.startswith(("net.embedding.", "net.encoder."))]
+    assert shared and all(torch.equal(g["state_dict"][k], c["state_dict"][k]) for k in shared)
+    assert c["hyper_parameters"]["init_from"] == str(source)
+    vocab = json.loads(g["GenerationDataModule"]["tokenizer"])["vocab"]
+    assert json.loads((run / "tokenizer.json").read_text())["vocab"] == vocab  # each word keeps its id
+    # Refused before any run folder: other sizes, or a checkpoint that is not a generator's.
+    for args, says in (
+        (["model.hidden_size=8"], "model.hidden_size=8 (generator: 4)"),
+        (["model.init_from=" + str(run / "checkpoints" / "last.ckpt")], "is a classify checkpoint"),
+    ):
+        refused = run_seqclf("train", f"data.path={imdb_dir}", *TINY, f"model.init_from={source}", *args,
+                             env=cli_env, cwd=tmp_path / "clf")  # fmt: skip
+        assert refused.returncode == 2 and says in refused.stderr, refused.stderr
+    assert len(list((tmp_path / "clf" / "outputs" / "train" / "runs").iterdir())) == 1

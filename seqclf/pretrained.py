@@ -1,0 +1,63 @@
+"""A classifier that starts from a generator's checkpoint (``model.init_from``): the generator's
+vocabulary encodes the classifier's data (so each word keeps its id) and its embedding and recurrent
+layers are the classifier's first weights; the output layer starts afresh. Checked before any data
+is read: the checkpoint must be a generator's, with the classifier's cell and sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqclf import checkpoints, tasks
+from seqclf.data.text import WordTokenizer
+from seqclf.errors import ConfigError
+
+# The settings that make the shared layers' shapes, which must be the generator's.
+SHAPE = ("cell", "embed_dim", "hidden_size", "num_layers")
+
+
+@dataclass
+class Start:
+    path: Path
+    vocab: list[str]
+    weights: dict[str, torch.Tensor]  # the generator network's embedding.* and encoder.* tensors
+
+
+def load(path: str, model_cfg) -> Start:
+    """The generator checkpoint at ``path`` if its layers fit the classifier ``model_cfg`` describes."""
+    try:
+        ckpt = checkpoints.load(path)
+    except checkpoints.CheckpointError as e:
+        raise ConfigError(f"model.init_from: {e}") from None
+    task = tasks.of_checkpoint(ckpt).name
+    if task != "generate":
+        raise ConfigError(
+            f"model.init_from={path} is a {task} checkpoint; a classifier starts from a generator's "
+            "(seqclf-train task=generate), whose language model it takes over."
+        )
+    saved = ckpt["hyper_parameters"]
+    diffs = [f"model.{k}={model_cfg[k]!r} (generator: {saved.get(k)!r})" for k in SHAPE if model_cfg[k] != saved.get(k)]
+    if model_cfg.bidirectional:
+        diffs.append("model.bidirectional=true (generator: false)")
+    if diffs:
+        raise ConfigError(
+            f"model.init_from={path}: the classifier's layers must have the generator's shapes, and these differ: "
+            f"{', '.join(diffs)}. Use the generator's settings (its run's .hydra/config.yaml)."
+        )
+    weights = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith(("net.embedding.", "net.encoder."))}
+    return Start(Path(path), checkpoints.tokenizer(ckpt, path).vocab, weights)
+
+
+def tokenizer(start: Start, max_len: int, padding: str, truncation: str) -> WordTokenizer:
+    """The generator's vocabulary with the classifier's length and sides."""
+    return WordTokenizer(start.vocab, max_len, padding, truncation)
+
+
+def apply(start: Start, net: torch.nn.Module) -> None:
+    """Copy the generator's embedding and recurrent weights into ``net`` (an RNNClassifier)."""
+    missing, _ = net.load_state_dict(start.weights, strict=False)
+    left = [k for k in missing if not k.startswith("head.")]
+    if left:
+        raise ConfigError(f"model.init_from={start.path} lacks the weights {left}; is it a seqclf generator?")
