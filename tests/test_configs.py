@@ -27,6 +27,8 @@ GLOBAL = {
         "long_reviews": {"data.max_len": 200, "data.val_split": "train", "model.hidden_size": 32},
         "tuned32": {"data.max_len": 32, "model.bidirectional": True, "model.pooling": "max", "data.vocab_size": 40000},
         "punctuation": {"data.derive": "punctuation", "model._target_": "seqclf.tagger.SeqTagger", "monitor": "val/f1"},
+        "pretrain32": {"data.unlabelled_split": "unsupervised", "data.truncation": "pre", "data.max_len": 32},
+        "finetune32": {"model.embed_dim": 64, "model.hidden_size": 128, "model.bidirectional": False},
         "writer": {"model._target_": "seqclf.generator.SeqGenerator", "data.vocab_size": 5000, "data.max_len": 40},
     },
     "task": {
