@@ -14,6 +14,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
+from seqclf import lightning_private
 from seqclf.data.text import IGNORE
 from seqclf.errors import ConfigError, TrainingError
 from seqclf.monitor import monitor_mode
@@ -107,9 +108,7 @@ class BlockTrainer(L.LightningModule):
             if clip:
                 self.clip_gradients(optimizer, clip, self.hparams.gradient_clip_algorithm)
             if self._direct:  # the raw optimizer, and the step count behind trainer.global_step
-                optimizer._on_before_step()
-                optimizer.optimizer.step()
-                optimizer._on_after_step()
+                lightning_private.step(optimizer)
             else:
                 optimizer.step()
             losses.append(loss.detach())
@@ -119,7 +118,7 @@ class BlockTrainer(L.LightningModule):
         losses = torch.stack(losses)
         self._check_losses(losses)
         # Lightning counts one logging step per call; its loggers' x-axis should be optimizer steps.
-        self.trainer.fit_loop.epoch_loop._batches_that_stepped += len(losses) - 1
+        lightning_private.add_logged_steps(self.trainer, len(losses) - 1)
         self.train_loss.update(losses, weight=torch.tensor(sizes, dtype=losses.dtype, device=losses.device))
         self.update_train(torch.cat(logits), labels)
         self._log_step_losses(losses)

@@ -377,8 +377,9 @@ class TextDataModule(L.LightningDataModule):
         run restores from its checkpoint before iterating: the epoch picks the order, so a resumed
         run sees exactly the batches an uninterrupted one would have; blocks are already trained
         only when it restarts in the middle of an epoch."""
-        trainer = self.trainer
-        return trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        from seqclf import lightning_private
+
+        return self.trainer.current_epoch, lightning_private.blocks_done(self.trainer)
 
     def _eval_loader(self, name: str) -> DataLoader:
         dataset = self._on_device(name)

@@ -1,0 +1,61 @@
+"""The private Lightning attributes seqclf relies on, in one place. The training engine steps the
+raw optimizer and counts the step as Lightning's wrapped one would (``LightningOptimizer``'s
+``_on_before_step``/``_on_after_step``), moves the loggers' step counter by the optimizer steps of a
+block (``fit_loop.epoch_loop._batches_that_stepped``), and the training loader reads how many blocks
+of an epoch are done (``fit_loop.epoch_loop.batch_progress``). ``missing()`` names any that a
+Lightning release no longer has (tests/test_lightning_private.py fails on it, naming them); the
+releases seqclf was tested with are ``TESTED``, and another one is said once, at import."""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning
+
+TESTED = ("2.6",)  # the Lightning minor releases these attributes were checked against (pyproject.toml)
+
+
+def step(optimizer) -> None:
+    """One step of a LightningOptimizer's raw optimizer, counted for ``trainer.global_step`` and
+    its hooks' bookkeeping as ``optimizer.step()`` would, without the hooks' dispatch."""
+    optimizer._on_before_step()
+    optimizer.optimizer.step()
+    optimizer._on_after_step()
+
+
+def add_logged_steps(trainer, steps: int) -> None:
+    """Advance the step the loggers' x-axis counts by ``steps`` (Lightning counts one per training_step call)."""
+    trainer.fit_loop.epoch_loop._batches_that_stepped += steps
+
+
+def blocks_done(trainer) -> int:
+    """The training_step calls of the current epoch already completed (restored from a checkpoint on resume)."""
+    return trainer.fit_loop.epoch_loop.batch_progress.current.completed
+
+
+def missing() -> list[str]:
+    """The attributes above that this Lightning release lacks, by name (none: all is well)."""
+    import torch
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+    optimizer = LightningOptimizer(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
+    gone = [
+        f"LightningOptimizer.{name}" for name in ("_on_before_step", "_on_after_step") if not hasattr(optimizer, name)
+    ]
+    trainer = lightning.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    loop = trainer.fit_loop.epoch_loop
+    for name in ("_batches_that_stepped", "batch_progress"):
+        if not hasattr(loop, name):
+            gone.append(f"fit_loop.epoch_loop.{name}")
+    if hasattr(loop, "batch_progress") and not hasattr(loop.batch_progress.current, "completed"):
+        gone.append("fit_loop.epoch_loop.batch_progress.current.completed")
+    return gone
+
+
+if ".".join(lightning.__version__.split(".")[:2]) not in TESTED:
+    warnings.warn(
+        f"seqclf was tested with Lightning {', '.join(TESTED)}, and this is {lightning.__version__}; it relies on "
+        "private Lightning attributes (seqclf.lightning_private): run its test, pytest "
+        "tests/test_lightning_private.py, or pin lightning to a tested release (constraints.txt).",
+        stacklevel=1,
+    )
