@@ -159,13 +159,14 @@ class Generator:
         seed: int = 1,
     ) -> list[str]:
         """``n`` texts of class ``label`` (a name or id), each at most ``max_words`` words; the same
-        arguments give the same texts (sampled with a generator seeded by ``seed``)."""
+        arguments give the same texts (sampled with a generator seeded by ``seed`` and the class)."""
         from seqclf.data.generation import END, start_token
 
-        index, vocab = self.tokenizer.index, self.tokenizer.vocab
-        start = index[start_token(self.label(label))]
+        index, vocab, label = self.tokenizer.index, self.tokenizer.vocab, self.label(label)
+        start = index[start_token(label)]
         banned = [i for i, word in enumerate(vocab[: index[END] + 1 + len(self.label_names)]) if word != END]
-        generator = torch.Generator(device=self.device).manual_seed(seed)
+        # each class its own draws: the same seed gives the same texts, and a class's do not echo another's
+        generator = torch.Generator(device=self.device).manual_seed(seed * 1_000_003 + self.label_names.index(label))
         starts = torch.full((n,), start, dtype=torch.long, device=self.device)
         written = sample(self.net, starts, max_words, index[END], banned, temperature, top_k, generator)
         return [" ".join(vocab[i] for i in ids) for ids in written]

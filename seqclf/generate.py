@@ -1,7 +1,8 @@
 """`seqclf-generate ckpt_path=... label=pos n=5 max_words=60 temperature=0.8 top_k=40 seed=1 output=reviews.jsonl`:
 texts written by a generator (task=generate) for a class, as JSON Lines ({"label": ..., "text": ...},
 one text a line) in output= (or on stdout), and readable on the terminal (stderr). Repeat label= for
-several classes; without it, every class. The same command gives the same texts (seed=). judge=CKPT
+several classes; without it, every class. The same command gives the same texts (seed=, and each class
+its own draws). judge=CKPT
 (a classifier of the same classes) adds "judged", the class it gives each text, and prints the label
 agreement: the share of texts it assigns to the class they were written for.
 """
