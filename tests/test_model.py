@@ -56,6 +56,7 @@ def test_lightning_module_keeps_primitive_hparams_only():
         "train_texts": None,
         "threshold": 0.5,
         "monitor": "val/acc",
+        "init_from": None,
     }
 
     def primitive(v):

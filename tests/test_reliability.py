@@ -331,6 +331,7 @@ def test_any_damaged_checkpoint_is_a_clear_error(tmp_path):
                 checkpoints.load(path)
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_run_folder_cannot_make_resume_run_code_and_a_refused_resume_changes_nothing(tmp_path, imdb_dir, cli_env):
     trained = run_seqclf("train", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
@@ -370,6 +371,7 @@ def shared_run(tmp_path_factory, imdb_dir) -> Path:
     return run
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_moved_run_folder_resumes_into_itself(tmp_path, imdb_dir, finished_run, cli_env):
     moved = tmp_path / "elsewhere" / "my-run"
     moved.parent.mkdir()
@@ -695,6 +697,7 @@ def test_a_search_whose_study_file_is_read_only_is_one_paragraph(tmp_path, imdb_
     shutil.rmtree(tmp_path)
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_run_folder_of_an_earlier_version_resumes(tmp_path, finished_run, cli_env):
     """Its config names classes by their earlier places and settings ThreadShare no longer takes."""
     config = finished_run / ".hydra" / "config.yaml"

@@ -117,6 +117,7 @@ def test_epoch_training_metrics_cover_every_step(tmp_path, imdb_dir, fused, step
     assert float(logged["train/acc"]) == pytest.approx(recomputed["correct"] / recomputed["count"])
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_command_line_runs_started_together_get_their_own_folders(tmp_path, imdb_dir, cli_env):
     args = [f"data.path={imdb_dir}", *TINY]
     procs = [start_seqclf("train", *args, env=cli_env, cwd=tmp_path) for _ in range(2)]

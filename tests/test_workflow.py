@@ -129,6 +129,7 @@ def test_resume_continues_in_place_and_equals_an_uninterrupted_run(tmp_path, imd
     assert "_hparams_/experiment" in acc.PluginTagToContent("hparams")
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_resume_and_checkpoint_errors_are_clear(tmp_path, imdb_dir, cli_env):
     not_a_run = seqclf("train", f"resume={tmp_path}", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
     assert not_a_run.returncode == 2 and "is not a seqclf run folder" in not_a_run.stderr
