@@ -9,9 +9,7 @@ agreement: the share of texts it assigns to the class they were written for.
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 from seqclf import cli
 from seqclf.errors import SeqclfError
@@ -107,17 +105,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{row['label']}]{judged} {row['text']}\n", file=sys.stderr)
     if agreement is not None:
         print(f"label agreement: {agreement:.3f} ({len(rows)} texts, judged by {args['judge']})", file=sys.stderr)
-    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    if args.get("output", "-") in ("-", "/dev/stdout"):
-        sys.stdout.write(lines)
-        return
-    from seqclf.predict import write_output
+    from seqclf.predict import emit
 
-    try:
-        write_output(Path(args["output"]).expanduser(), lines.encode("utf-8"))
-    except OSError as e:
-        cli.fail("seqclf-generate", f"output={args['output']} cannot be written: {e.strerror}; give another path.")
-    print(f"{len(rows)} texts written to {args['output']}", file=sys.stderr)
+    emit("seqclf-generate", rows, args.get("output", "-"), "texts")
 
 
 if __name__ == "__main__":

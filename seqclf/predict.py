@@ -190,15 +190,21 @@ def main(argv: list[str] | None = None) -> None:
             _draw_trace([r for r in rows if "trace" in r][:TRACE_PLOT_TEXTS], picture)
     except SeqclfError as e:
         cli.fail("seqclf-predict", f"{e}\n{USAGE}")
+    emit("seqclf-predict", rows, args.get("output", "-"), "predictions")
+
+
+def emit(command: str, rows: list[dict], output: str, what: str) -> None:
+    """``rows`` as JSON Lines on stdout (``output`` ``-``) or in the file ``output``, written whole;
+    a file that cannot be written is one paragraph from ``command``."""
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    if args.get("output", "-") in ("-", "/dev/stdout"):
+    if output in ("-", "/dev/stdout"):
         sys.stdout.write(lines)
         return
     try:
-        write_output(Path(args["output"]).expanduser(), lines.encode("utf-8"))
+        write_output(Path(output).expanduser(), lines.encode("utf-8"))
     except OSError as e:
-        cli.fail("seqclf-predict", f"output={args['output']} cannot be written: {e.strerror}; give another path.")
-    print(f"{len(rows)} predictions written to {args['output']}", file=sys.stderr)
+        cli.fail(command, f"output={output} cannot be written: {e.strerror}; give another path.")
+    print(f"{len(rows)} {what} written to {output}", file=sys.stderr)
 
 
 def _flag(args: dict, key: str) -> bool:

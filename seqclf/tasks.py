@@ -16,7 +16,6 @@ class Task:
     name: str
     module: str  # the LightningModule's import path (the model's _target_)
     datamodule: str  # the DataModule's import path (the data's _target_); its class name keys its state in checkpoints
-    output: str  # what the task gives per text (seqclf-predict's, seqclf-generate's field)
 
     @property
     def data_key(self) -> str:
@@ -24,9 +23,9 @@ class Task:
 
 
 TASKS = {
-    "classify": Task("classify", "seqclf.module.SeqClassifier", "seqclf.data.TextDataModule", "label"),
-    "tagging": Task("tagging", "seqclf.tagger.SeqTagger", "seqclf.data.TaggingDataModule", "tags"),
-    "generate": Task("generate", "seqclf.generator.SeqGenerator", "seqclf.data.GenerationDataModule", "text"),
+    "classify": Task("classify", "seqclf.module.SeqClassifier", "seqclf.data.TextDataModule"),
+    "tagging": Task("tagging", "seqclf.tagger.SeqTagger", "seqclf.data.TaggingDataModule"),
+    "generate": Task("generate", "seqclf.generator.SeqGenerator", "seqclf.data.GenerationDataModule"),
 }
 # Targets older configs and run folders name.
 _ALIASES = {"seqclf.data.IMDBDataModule": "seqclf.data.TextDataModule"}
