@@ -27,6 +27,22 @@ def fail(prog: str, message: str) -> NoReturn:
     sys.exit(2)
 
 
+def key_values(argv: list[str], keys: tuple[str, ...], repeatable: str) -> dict:
+    """seqclf-predict's and seqclf-generate's ``key=value`` arguments, each value read verbatim after
+    the first ``=`` (a review may hold commas and quotes); ``repeatable`` may be given several times
+    (a list). An unknown key is a SeqclfError listing the known ones."""
+    args: dict = {repeatable: []}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in keys:
+            raise SeqclfError(f"unexpected argument {arg!r}; arguments are {', '.join(k + '=...' for k in keys)}.")
+        if key == repeatable:
+            args[key].append(value)
+        else:
+            args[key] = value
+    return args
+
+
 def log_to_files(logger: logging.Logger, message: str) -> None:
     """``message`` as an error in the log files (a run's train.log), not again on the terminal."""
     record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message, None, None)

@@ -23,15 +23,7 @@ KEYS = ("ckpt_path", "label", "output", "judge", *DEFAULTS)
 
 
 def parse(argv: list[str]) -> dict:
-    args: dict = {"label": [], **DEFAULTS}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in KEYS:
-            raise SeqclfError(f"unexpected argument {arg!r}; arguments are {', '.join(k + '=...' for k in KEYS)}.")
-        if key == "label":
-            args["label"].append(value)
-        else:
-            args[key] = value
+    args = {**DEFAULTS, **cli.key_values(argv, KEYS, "label")}
     if "ckpt_path" not in args:
         raise SeqclfError("ckpt_path=... is required (a checkpoint written by seqclf-train task=generate).")
     for key in ("n", "max_words", "seed"):

@@ -37,15 +37,7 @@ EMPTY = {
 
 
 def parse(argv: list[str]) -> dict:
-    args: dict = {"text": []}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in KEYS:
-            raise SeqclfError(f"unexpected argument {arg!r}; arguments are {', '.join(k + '=...' for k in KEYS)}.")
-        if key == "text":
-            args["text"].append(value)
-        else:
-            args[key] = value
+    args = cli.key_values(argv, KEYS, "text")
     if "ckpt_path" not in args:
         raise SeqclfError("ckpt_path=... is required (a .ckpt file written by seqclf-train).")
     if bool(args["text"]) == ("input" in args):
