@@ -78,6 +78,12 @@ class BlockTrainer(L.LightningModule):
         self._direct = False  # set when training starts (see _nothing_wraps_a_step)
 
     # -- the engine --------------------------------------------------------------------------------
+    def loss_weight(self, target: torch.Tensor) -> torch.Tensor:
+        """What a batch's mean loss stands for in an epoch's mean: its texts (a task with a target per
+        word counts its real words instead), so the epoch's loss is the same however the batches fall,
+        in one process or several."""
+        return torch.tensor(len(target), dtype=torch.float32, device=target.device)
+
     @property
     def best_monitored(self) -> float | None:
         """The best value of the monitored metric so far; None before the first validation epoch."""
@@ -119,7 +125,8 @@ class BlockTrainer(L.LightningModule):
         self._check_losses(losses)
         # Lightning counts one logging step per call; its loggers' x-axis should be optimizer steps.
         lightning_private.add_logged_steps(self.trainer, len(losses) - 1)
-        self.train_loss.update(losses, weight=torch.tensor(sizes, dtype=losses.dtype, device=losses.device))
+        weights = torch.stack([self.loss_weight(y) for y in labels.split(sizes[: len(losses)])])
+        self.train_loss.update(losses, weight=weights.to(losses.dtype))
         self.update_train(torch.cat(logits), labels)
         self._log_step_losses(losses)
 
@@ -180,7 +187,7 @@ class BlockTrainer(L.LightningModule):
         tokens, target = batch
         logits = self(tokens)
         self.update_scores(stage, logits, target)
-        getattr(self, f"{stage}_loss").update(self.loss(logits, target), weight=len(target))
+        getattr(self, f"{stage}_loss").update(self.loss(logits, target), weight=self.loss_weight(target))
 
     def _eval_epoch_end(self, stage: str) -> dict[str, torch.Tensor]:
         """Log the stage's loss and the task's scores; return the scalars by metric name."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, summary, tasks
 from seqclf.errors import SeqclfError
@@ -29,6 +29,9 @@ def prepare(cfg: DictConfig) -> tuple[Path, torch.nn.Module, L.LightningDataModu
     path = Path(cfg.ckpt_path).expanduser().resolve()
     ckpt = checkpoints.load(path)
     task = tasks.of_checkpoint(ckpt)
+    if task.name == "generate" and cfg.data.get("_target_") == tasks.TASKS["classify"].datamodule:
+        with open_dict(cfg):  # a generator reads classification data: the same settings, its own DataModule
+            cfg.data._target_ = task.datamodule
     if cfg.data.get("_target_") != task.datamodule:
         raise SeqclfError(
             f"{path} is a {task.name} checkpoint, and data={OmegaConf.select(cfg, 'hydra.runtime.choices.data')} is "
@@ -54,14 +57,10 @@ def evaluate(cfg: DictConfig) -> dict:
     }
     target = path.with_suffix(".test.json")
     runfiles.write_json(target, result)
-    written = classreport.write(cfg.paths.output_dir, model.reports["test"])
-    log.info(
-        "Test metrics of %s (written to %s; per-class report and confusion matrix: %s):\n%s",
-        path,
-        target,
-        ", ".join(str(p) for p in written),
-        summary.table(metrics),
-    )
+    # a classifier's per-class report and confusion matrix, a tagger's per-type report; a generator has none
+    written = classreport.write(cfg.paths.output_dir, model.reports["test"]) if "test" in model.reports else []
+    reports = f"; reports: {', '.join(str(p) for p in written)}" if written else ""
+    log.info("Test metrics of %s (written to %s%s):\n%s", path, target, reports, summary.table(metrics))
     return result
 
 

@@ -10,6 +10,7 @@ import math
 import torch
 from torchmetrics import SumMetric
 
+from seqclf.data.text import IGNORE
 from seqclf.engine import BlockTrainer, check_optimizer, token_cross_entropy
 from seqclf.errors import ConfigError
 from seqclf.models import RNNTagger
@@ -117,6 +118,10 @@ class SeqGenerator(BlockTrainer):
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of the next word over the batch's real steps."""
         return token_cross_entropy(logits, target)
+
+    def loss_weight(self, target: torch.Tensor) -> torch.Tensor:
+        """The batch's real words: its loss is their mean."""
+        return (target != IGNORE).sum().float()
 
     def update_train(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         """Nothing beyond the loss: the training perplexity is the exponent of the epoch's mean loss."""

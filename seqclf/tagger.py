@@ -92,6 +92,10 @@ class SeqTagger(BlockTrainer):
         """Mean cross-entropy over the batch's real words (0 for a batch with none)."""
         return token_cross_entropy(logits, target)
 
+    def loss_weight(self, target: torch.Tensor) -> torch.Tensor:
+        """The batch's real words: its loss is their mean."""
+        return (target != IGNORE).sum().float()
+
     def update_train(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         self.train_acc.update(logits.argmax(dim=-1).flatten(), target.flatten())
 

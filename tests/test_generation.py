@@ -162,3 +162,30 @@ def test_a_classifier_starts_from_a_generators_vocabulary_and_layers(tmp_path, i
                              env=cli_env, cwd=tmp_path / "clf")  # fmt: skip
         assert refused.returncode == 2 and says in refused.stderr, refused.stderr
     assert len(list((tmp_path / "clf" / "outputs" / "train" / "runs").iterdir())) == 1
+
+
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
+def test_ddp_on_two_cpu_processes_scores_a_generator_as_one_process(tmp_path, imdb_dir, cli_env):
+    common = ["task=generate", f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=1024",
+              "trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0"]  # fmt: skip
+    (tmp_path / "single").mkdir()
+    (tmp_path / "ddp").mkdir()
+    single = run_seqclf("train", *common, "data.batch_size=16", env=cli_env, cwd=tmp_path / "single")
+    assert single.returncode == 0, single.stderr[-3000:]
+    ddp = run_seqclf("train", *common, "data.batch_size=8", "trainer=ddp", "trainer.accelerator=cpu",
+                     "trainer.devices=2", env=cli_env, cwd=tmp_path / "ddp")  # fmt: skip
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    (one,) = (tmp_path / "single" / "outputs" / "train" / "runs").iterdir()
+    (two,) = (tmp_path / "ddp" / "outputs" / "train" / "runs").iterdir()
+    m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (one, two))
+    assert m1["global_step"] == m2["global_step"] == 4
+    # Each process averages its loss over its own tokens, so the weights are not one process's to the
+    # last bit; the perplexity is the whole test split's: the processes' summed token losses and counts
+    # give what one process scoring the same checkpoint gives.
+    best = two / m2["best_checkpoint"]
+    scored = run_seqclf("evaluate", f"ckpt_path={best}", f"data.path={imdb_dir}", "trainer=cpu",
+                        "data.eval_batch_size=1024", env=cli_env, cwd=tmp_path)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    alone = json.loads(best.with_suffix(".test.json").read_text())
+    assert m2["test/perplexity"] == pytest.approx(alone["test/perplexity"], rel=1e-5)
+    assert abs(m2["test/perplexity"] / m1["test/perplexity"] - 1) < 0.05  # and close to one process's training

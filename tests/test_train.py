@@ -132,6 +132,7 @@ def test_command_line_runs_started_together_get_their_own_folders(tmp_path, imdb
     assert "test/acc" in logs[0]
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_no_hub_and_no_data_path_exits_with_help(tmp_path, cli_env):
     result = run_seqclf("train", env={**cli_env, "HF_HOME": str(tmp_path / "hf")}, cwd=tmp_path, timeout=120)
     assert result.returncode == 2

@@ -25,6 +25,7 @@ def scalars(run: Path, tag: str) -> list[float]:
     return [value for _, value in runfiles.scalars(run, tag)]
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, cli_env):
     result = seqclf("train", "-m", "model=rnn,gru", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -35,7 +35,7 @@ class GenerationDataModule(TextDataModule):
     specials, ``<s>``, ``</s>``, a start token per class, then the most frequent training words."""
 
     def __init__(self, unlabelled_split: str | None = None, padding: str = "post", truncation: str = "post", **kw):
-        if padding != "post":
+        if padding != "post" and not kw.get("tokenizer"):  # a given tokenizer brings its own sides
             raise ConfigError(
                 f"data.padding={padding!r}: a generator's texts start at their first step (padding at the end); "
                 "use data.padding=post."
