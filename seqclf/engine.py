@@ -78,11 +78,10 @@ class BlockTrainer(L.LightningModule):
         self._direct = False  # set when training starts (see _nothing_wraps_a_step)
 
     # -- the engine --------------------------------------------------------------------------------
-    def loss_weight(self, target: torch.Tensor) -> torch.Tensor:
-        """What a batch's mean loss stands for in an epoch's mean: its texts (a task with a target per
-        word counts its real words instead), so the epoch's loss is the same however the batches fall,
-        in one process or several."""
-        return torch.tensor(len(target), dtype=torch.float32, device=target.device)
+    def loss_weights(self, target: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+        """What each batch's mean loss (``target`` split by ``sizes``) stands for in an epoch's mean:
+        its texts, so the epoch's loss is the same however the batches fall, in one process or several."""
+        return torch.tensor(sizes, dtype=torch.float32, device=target.device)
 
     @property
     def best_monitored(self) -> float | None:
@@ -125,8 +124,7 @@ class BlockTrainer(L.LightningModule):
         self._check_losses(losses)
         # Lightning counts one logging step per call; its loggers' x-axis should be optimizer steps.
         lightning_private.add_logged_steps(self.trainer, len(losses) - 1)
-        weights = torch.stack([self.loss_weight(y) for y in labels.split(sizes[: len(losses)])])
-        self.train_loss.update(losses, weight=weights.to(losses.dtype))
+        self.train_loss.update(losses, weight=self.loss_weights(labels, sizes[: len(losses)]).to(losses.dtype))
         self.update_train(torch.cat(logits), labels)
         self._log_step_losses(losses)
 
@@ -187,7 +185,8 @@ class BlockTrainer(L.LightningModule):
         tokens, target = batch
         logits = self(tokens)
         self.update_scores(stage, logits, target)
-        getattr(self, f"{stage}_loss").update(self.loss(logits, target), weight=self.loss_weight(target))
+        weight = self.loss_weights(target, [len(target)])[0]
+        getattr(self, f"{stage}_loss").update(self.loss(logits, target), weight=weight)
 
     def _eval_epoch_end(self, stage: str) -> dict[str, torch.Tensor]:
         """Log the stage's loss and the task's scores; return the scalars by metric name."""
@@ -232,3 +231,25 @@ class BlockTrainer(L.LightningModule):
         else:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+
+
+class PerStepTask(BlockTrainer):
+    """A task with a target at every step (tagging, generation): cross-entropy over the real steps,
+    and a batch's loss weighs by its real steps in the epoch's mean."""
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the batch's real steps (0 for a batch with none)."""
+        return token_cross_entropy(logits, target)
+
+    def loss_weights(self, target: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+        return torch.stack([(y != IGNORE).sum() for y in target.split(sizes)]).float()
+
+
+def refuse_settings(task: str, does: str, **settings) -> None:
+    """A ConfigError for the first of ``settings`` (classification's) that is set for another ``task``,
+    which ``does`` something else (e.g. "a tagger gives a tag at every word")."""
+    for key, value in settings.items():
+        if value is not None:
+            raise ConfigError(
+                f"model.{key}={value!r} applies to classification; {does}. Drop it (task={task} sets it to null)."
+            )

@@ -10,8 +10,7 @@ import math
 import torch
 from torchmetrics import SumMetric
 
-from seqclf.data.text import IGNORE
-from seqclf.engine import BlockTrainer, check_optimizer, token_cross_entropy
+from seqclf.engine import PerStepTask, check_optimizer, refuse_settings, token_cross_entropy
 from seqclf.errors import ConfigError
 from seqclf.models import RNNTagger
 from seqclf.monitor import check_monitor
@@ -31,12 +30,7 @@ def check_generation(monitor, bidirectional, **classification) -> None:
             "model.bidirectional=true: a generator writes left to right and cannot read the words to come; "
             "use model.bidirectional=false."
         )
-    for key, value in classification.items():
-        if value is not None:
-            raise ConfigError(
-                f"model.{key}={value!r} applies to classification; a generator writes words. Drop it "
-                "(task=generate sets it to null)."
-            )
+    refuse_settings("generate", "a generator writes words", **classification)
 
 
 class Perplexity(torch.nn.Module):
@@ -60,7 +54,7 @@ class Perplexity(torch.nn.Module):
         self.tokens.reset()
 
 
-class SeqGenerator(BlockTrainer):
+class SeqGenerator(PerStepTask):
     """Next-word prediction conditioned on a class: RNNTagger's logits over the vocabulary at every
     step, cross-entropy over the real steps. ``labels`` are the class names (their start tokens are
     in the vocabulary); every argument is a primitive, so a checkpoint describes itself."""
@@ -114,14 +108,6 @@ class SeqGenerator(BlockTrainer):
     @property
     def label_names(self) -> list[str]:
         return list(self.hparams.labels)
-
-    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy of the next word over the batch's real steps."""
-        return token_cross_entropy(logits, target)
-
-    def loss_weight(self, target: torch.Tensor) -> torch.Tensor:
-        """The batch's real words: its loss is their mean."""
-        return (target != IGNORE).sum().float()
 
     def update_train(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         """Nothing beyond the loss: the training perplexity is the exponent of the epoch's mean loss."""

@@ -8,7 +8,7 @@ import torch
 from torchmetrics.classification import MulticlassAccuracy
 
 from seqclf.data.text import IGNORE
-from seqclf.engine import BlockTrainer, check_optimizer, token_cross_entropy
+from seqclf.engine import PerStepTask, check_optimizer, refuse_settings
 from seqclf.errors import ConfigError
 from seqclf.models import RNNTagger
 from seqclf.monitor import check_monitor
@@ -23,15 +23,10 @@ NOT_FOR_TAGGING = ("pooling", "class_weights", "threshold", "init_from")
 def check_tagging(monitor, **classification) -> None:
     """Raise a ConfigError for a monitored metric a tagger does not log, or a classification-only setting."""
     check_monitor(monitor, MONITORED, "tagging")
-    for key, value in classification.items():
-        if value is not None:
-            raise ConfigError(
-                f"model.{key}={value!r} applies to classification; a tagger gives a tag at every word. Drop it "
-                "(task=tagging sets it to null)."
-            )
+    refuse_settings("tagging", "a tagger gives a tag at every word", **classification)
 
 
-class SeqTagger(BlockTrainer):
+class SeqTagger(PerStepTask):
     """A tag per word: RNNTagger's logits at every step, cross-entropy over the real words (padding
     steps are ``IGNORE``d). ``labels`` are the tag names, from the data at instantiation; every
     argument is a primitive, so ``SeqTagger.load_from_checkpoint(path)`` needs nothing else."""
@@ -87,14 +82,6 @@ class SeqTagger(BlockTrainer):
     @property
     def label_names(self) -> list[str]:
         return list(self.hparams.labels)
-
-    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over the batch's real words (0 for a batch with none)."""
-        return token_cross_entropy(logits, target)
-
-    def loss_weight(self, target: torch.Tensor) -> torch.Tensor:
-        """The batch's real words: its loss is their mean."""
-        return (target != IGNORE).sum().float()
 
     def update_train(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         self.train_acc.update(logits.argmax(dim=-1).flatten(), target.flatten())
