@@ -38,7 +38,8 @@ def of_config(cfg) -> Task:
     task = next((t for t in TASKS.values() if t.module == model_target), None)
     if task is None:
         raise ConfigError(
-            f"model._target_={model_target} is not a seqclf task's model; use task=classify or task=tagging."
+            f"model._target_={model_target} is not a seqclf task's model; use task=classify, task=tagging or "
+            "task=generate."
         )
     if data_target != task.datamodule:
         other = next((t for t in TASKS.values() if t.datamodule == data_target), None)

@@ -1,0 +1,67 @@
+"""The configuration reference of the documentation site covers every config file and setting."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from seqclf import CONF_DIR
+from seqclf.config import load_config
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def confref():
+    spec = importlib.util.spec_from_file_location("confref", DOCS / "confref.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_reference_shows_every_config_file():
+    assert confref().covered() == set(Path(CONF_DIR).resolve().rglob("*.yaml"))
+
+
+def test_every_setting_of_the_default_run_and_of_each_task_has_a_row(tmp_path):
+    ref = confref()
+    text = ref.reference()
+    for task in ("classify", "tagging", "generate"):
+        cfg = load_config([f"task={task}"], output_dir=tmp_path)
+        settings = OmegaConf.to_container(cfg, resolve=False)
+        del settings["hydra"]
+        for key, _ in ref.leaves(settings):
+            if key.startswith("paths.") or key.startswith("callbacks.") and key.count(".") > 2:
+                continue
+            assert f"| `{key}` |" in text, key
+
+
+def test_the_hook_fills_the_configuration_page_only():
+    ref = confref()
+    page = (DOCS / "configuration.md").read_text()
+    assert ref.MARKER in page
+    filled = ref.on_page_markdown(page)
+    assert ref.MARKER not in filled
+    assert "| `model.hidden_size` | `32` | recurrent state size (per direction) |" in filled
+    assert ref.on_page_markdown("# another page") == "# another page"
+
+
+def test_a_comment_says_what_the_keys_under_it_are_until_a_blank_line():
+    ref = confref()
+    lines = [
+        "# the file",
+        "",
+        "# two columns",
+        "a: 1",
+        "b: 2",
+        "c: 3  # its own",
+        "d: 4",
+        "",
+        "e: 5",
+        "f:",
+        "  # nested",
+        "  g: 6",
+    ]
+    assert ref.key_comments(lines) == {"a": "two columns", "b": "two columns", "c": "its own", "f.g": "nested"}
+    assert ref.leading_comment(lines) == "the file"
