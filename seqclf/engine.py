@@ -219,7 +219,7 @@ class BlockTrainer(L.LightningModule):
 
     def configure_optimizers(self):
         # fused: one kernel per parameter instead of a dozen small ops, the same algorithm and results
-        # to float rounding (see the README's performance section for what it saves).
+        # to float rounding (see docs/performance.md for what it saves).
         hp = self.hparams
         optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)
         if hp.lr_schedule == "cosine":  # from lr to 0 over the run's epochs

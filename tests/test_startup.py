@@ -1,5 +1,5 @@
 """Commands load only what they use: --help and a mistyped setting answer before torch loads, and
-seqclf-predict and seqclf-report run without Lightning (README "Start-up")."""
+seqclf-predict and seqclf-report run without Lightning (docs/performance.md, "Start-up")."""
 
 import subprocess
 import sys

@@ -309,7 +309,7 @@ def test_tensorboard_serves_the_run_on_localhost(tmp_path, imdb_dir):
         server.wait(timeout=30)
 
 
-def test_fast_dev_run_writes_no_checkpoints_or_events_and_the_readme_says_what_it_does_write(tmp_path, imdb_dir):
+def test_fast_dev_run_writes_no_checkpoints_or_events_and_the_docs_say_what_it_does_write(tmp_path, imdb_dir):
     from conftest import compose_train
 
     from seqclf.train import train
@@ -318,18 +318,18 @@ def test_fast_dev_run_writes_no_checkpoints_or_events_and_the_readme_says_what_i
     train(cfg)
     out = Path(cfg.paths.output_dir)
     assert not (out / "checkpoints").exists() and not list(out.glob("events.out.tfevents.*"))
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
     assert "no checkpoints and no\n  TensorBoard events" in readme
     for name in ("tokenizer.json", "metrics.json", "test_report.csv"):
         assert (out / name).is_file() and f"`{name}`" in readme
 
 
-def test_the_readme_names_sweep_job_folders_as_they_are_named():
+def test_the_docs_name_sweep_job_folders_as_they_are_named():
     from seqclf.resolvers import job_dirname
 
     name = job_dirname(["seed=2", "model=gru", "model.hidden_size=64"], 0)
     assert name == "model.hidden_size=64,model=gru,seed=2"
-    assert f"(`{name}`;" in (Path(__file__).parents[1] / "README.md").read_text()
+    assert f"(`{name}`;" in (Path(__file__).parents[1] / "docs" / "sweeps.md").read_text()
 
 
 @pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r"])

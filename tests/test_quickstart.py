@@ -1,0 +1,142 @@
+"""The README's commands as a user types them: each composes with the shipped config, and the quick start runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from seqclf import config, predict
+from tests.conftest import make_imdb, topic_rows, write_rows
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+# What the README's commands read, and the tiny data that stands in for it here (the only substitution).
+DATA = {"/data/imdb": "imdb", "/data/quips": "quips"}
+
+
+def bash_blocks(text: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+
+
+def quick_start() -> str:
+    text = README.read_text()
+    section = text[text.index("[start:quickstart]") : text.index("[end:quickstart]")]
+    (block,) = bash_blocks(section)
+    return block
+
+
+def commands(block: str) -> list[list[str]]:
+    """Each command of a block as its words, comments and line continuations taken out."""
+    lines = block.replace("\\\n", " ").splitlines()
+    return [shlex.split(line, comments=True) for line in lines if shlex.split(line, comments=True)]
+
+
+def train_overrides(words: list[str]) -> list[list[str]]:
+    """The overrides of each run a seqclf-train command starts (each value of a sweep's lists)."""
+    args = [w for w in words[1:] if w != "-m"]
+    runs = [[]]
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if "-m" in words and "," in value and not value.startswith(("[", "{")):
+            runs = [[*run, f"{key}={choice}"] for run in runs for choice in value.split(",")]
+        else:
+            runs = [[*run, arg] for run in runs]
+    return runs
+
+
+def readme_commands() -> list[list[str]]:
+    blocks = bash_blocks(README.read_text())
+    setup, *rest = blocks
+    assert "pip install" in setup  # the set-up block is what .ci/run runs
+    return [words for block in rest for words in commands(block)]
+
+
+def test_the_readme_is_short_and_its_quick_start_is_the_docs_one():
+    assert len(README.read_text()) < 12_000
+    docs = (README.parent / "docs" / "getting-started.md").read_text()
+    assert '--8<-- "README.md:quickstart"' in docs
+
+
+def test_every_readme_command_is_a_seqclf_command_whose_settings_compose(tmp_path):
+    """A renamed option or group breaks this test, not a reader: every seqclf-train run of the README
+    composes and passes the checks a run makes before it starts."""
+    seen = set()
+    for words in readme_commands():
+        program = words[0]
+        seen.add(program)
+        if program == "seqclf-train":
+            for overrides in train_overrides(words):
+                if any(o.startswith("resume=") for o in overrides):
+                    continue  # needs a run folder: the quick start's slow test resumes nothing, test_train does
+                cfg = config.load_config(overrides, output_dir=tmp_path)
+                config.validate(cfg)
+        elif program == "seqclf-predict":
+            keys = {w.partition("=")[0] for w in words[1:]}
+            assert keys <= set(predict.KEYS), keys
+        else:
+            assert program in {"pytest", "mkdocs", "tensorboard"} or "=" in program, words
+    assert {"seqclf-train", "seqclf-predict", "tensorboard"} <= seen
+
+
+TENSORBOARD_SHIM = """\
+#!{python}
+# The quick start's last command serves until Ctrl-C: run the real TensorBoard as written, and stop
+# it once it says where it serves.
+import subprocess, sys
+proc = subprocess.Popen([{real!r}, *sys.argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+for line in proc.stdout:
+    sys.stdout.write(line)
+    if "http://" in line:
+        proc.terminate()
+        proc.wait()
+        sys.exit(0)
+sys.exit(proc.wait() or 1)
+"""
+
+
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
+def test_the_quick_start_runs_as_written(tmp_path, cli_env):
+    data = tmp_path / "data"
+    make_imdb(data / "imdb")
+    write_rows(data / "quips" / "train.csv", topic_rows(150, seed=1))
+    write_rows(data / "quips" / "test.csv", topic_rows(60, seed=2))
+    block = quick_start()
+    for written, here in DATA.items():
+        block = block.replace(written, str(data / here))
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    real = shutil.which("tensorboard", path=os.path.dirname(sys.executable)) or shutil.which("tensorboard")
+    (shims / "tensorboard").write_text(textwrap.dedent(TENSORBOARD_SHIM).format(python=sys.executable, real=real))
+    (shims / "tensorboard").chmod(0o755)
+    env = dict(cli_env, PATH=f"{shims}:{os.path.dirname(sys.executable)}:{cli_env['PATH']}")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=work, env=env, capture_output=True,
+                            text=True, timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    runs = sorted((work / "outputs" / "train" / "runs").iterdir())
+    assert len(runs) == 2  # IMDB, then the user's own CSV files
+    for run in runs:
+        assert json.loads((run / "status.json").read_text())["status"] == "completed"
+    assert json.loads((runs[1] / "metrics.json").read_text())["labels"] == sorted(
+        {r["topic"] for r in topic_rows(150, 1)}
+    )
+    (sweep,) = (work / "outputs" / "train" / "multiruns").iterdir()
+    assert {"summary.md", "summary.png"} <= {p.name for p in sweep.iterdir()}
+    (prediction,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"text"')]
+    assert prediction["text"] == "A wonderful, moving film." and prediction["label"] in ("neg", "pos")
+    assert "http://" in result.stdout  # TensorBoard served the runs
+
+
+def test_the_readme_links_and_pictures_are_files_of_the_repository():
+    targets = re.findall(r"\]\((?!https?://)([^)#]+)", README.read_text())
+    assert targets and all((README.parent / t).is_file() for t in targets), targets
