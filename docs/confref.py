@@ -188,8 +188,8 @@ def reference() -> str:
     out = [
         "## Top-level settings",
         "",
-        file_section(CONF / "train.yaml", "`seqclf-train` (`conf/train.yaml`)"),
-        file_section(CONF / "eval.yaml", "`seqclf-eval` (`conf/eval.yaml`)"),
+        file_section(CONF / "train.yaml", "`seqclf-train`"),
+        file_section(CONF / "eval.yaml", "`seqclf-eval`"),
     ]
     for group, about in GROUPS.items():
         out += [f"## `{group}`", "", about, ""]

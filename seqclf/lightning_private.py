@@ -2,7 +2,11 @@
 raw optimizer and counts the step as Lightning's wrapped one would (``LightningOptimizer``'s
 ``_on_before_step``/``_on_after_step``), moves the loggers' step counter by the optimizer steps of a
 block (``fit_loop.epoch_loop._batches_that_stepped``), and the training loader reads how many blocks
-of an epoch are done (``fit_loop.epoch_loop.batch_progress``). ``missing()`` names any that a
+of an epoch are done (``fit_loop.epoch_loop.batch_progress``). Two classes extend private methods:
+``seqclf.saving.RunCheckpoint`` (``ModelCheckpoint._monitor_candidates``) and
+``seqclf.strategy.LoopbackDDPStrategy`` (``DDPStrategy._configure_launcher``, its ``_launcher``,
+``_timeout``, ``_get_process_group_backend``, and the private ``_SubprocessScriptLauncher`` and
+``_init_dist_connection`` imported here). ``missing()`` names any that a
 Lightning release no longer has (tests/test_lightning_private.py fails on it, naming them); the
 releases seqclf was tested with are ``TESTED``, and another one is said once, at import."""
 
@@ -11,6 +15,10 @@ from __future__ import annotations
 import warnings
 
 import lightning
+from lightning.fabric.utilities.distributed import _init_dist_connection as init_dist_connection
+from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher as SubprocessScriptLauncher
+
+__all__ = ["SubprocessScriptLauncher", "add_logged_steps", "blocks_done", "init_dist_connection", "missing", "step"]
 
 TESTED = ("2.6",)  # the Lightning minor releases these attributes were checked against (pyproject.toml)
 
@@ -49,6 +57,23 @@ def missing() -> list[str]:
             gone.append(f"fit_loop.epoch_loop.{name}")
     if hasattr(loop, "batch_progress") and not hasattr(loop.batch_progress.current, "completed"):
         gone.append("fit_loop.epoch_loop.batch_progress.current.completed")
+    gone += _missing_overridden()
+    return gone
+
+
+def _missing_overridden() -> list[str]:
+    """The private methods and attributes seqclf's subclasses override or read."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.strategies import DDPStrategy
+
+    gone = [f"ModelCheckpoint.{name}" for name in ("_monitor_candidates",) if not hasattr(ModelCheckpoint, name)]
+    gone += [
+        f"DDPStrategy.{name}"
+        for name in ("_configure_launcher", "_get_process_group_backend")
+        if not hasattr(DDPStrategy, name)
+    ]
+    strategy = DDPStrategy()
+    gone += [f"DDPStrategy().{name}" for name in ("_launcher", "_timeout") if not hasattr(strategy, name)]
     return gone
 
 

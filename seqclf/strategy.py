@@ -12,10 +12,10 @@ import os
 import socket
 
 import torch.distributed as dist
-from lightning.fabric.utilities.distributed import _init_dist_connection
 from lightning.fabric.utilities.seed import reset_seed
 from lightning.pytorch.strategies import DDPStrategy
-from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
+
+from seqclf.lightning_private import SubprocessScriptLauncher, init_dist_connection
 
 _MARK = "SEQCLF_LOOPBACK_RENDEZVOUS"  # set for the processes this one starts: the store is ours
 
@@ -27,7 +27,7 @@ class LoopbackDDPStrategy(DDPStrategy):
 
     def _configure_launcher(self) -> None:
         super()._configure_launcher()
-        starts_processes = isinstance(self._launcher, _SubprocessScriptLauncher) and not (
+        starts_processes = isinstance(self._launcher, SubprocessScriptLauncher) and not (
             self.cluster_environment.creates_processes_externally  # torchrun, SLURM, or a process it started
         )
         ours = "MASTER_ADDR" not in os.environ or os.environ.get(_MARK) == "1"  # not the user's rendezvous
@@ -62,6 +62,6 @@ class LoopbackDDPStrategy(DDPStrategy):
             **({"master_listen_fd": self._socket.fileno()} if is_master else {}),
         )
         device = self.root_device if self.root_device.type != "cpu" else None
-        _init_dist_connection(
+        init_dist_connection(
             self.cluster_environment, self._process_group_backend, timeout=self._timeout, device_id=device, store=store
         )
