@@ -16,8 +16,8 @@ from fake_hub import serve
 from seqeval.metrics import classification_report
 
 from seqclf.config import load_config, validate
+from seqclf.data.formats import read_conll
 from seqclf.data.punctuation import MARKS, words_and_marks
-from seqclf.data.sources import Columns, read_conll
 from seqclf.errors import ConfigError, DataError
 from seqclf.tagscores import TagScores, is_bio
 
@@ -150,7 +150,7 @@ def test_conll_files_train_with_bio_tags_scored_per_entity(tmp_path, cli_env):
     report = (run / "test_report.csv").read_text().splitlines()
     assert {line.split(",")[0] for line in report[1:-1]} == {"LOC", "PER"}  # entity types, as seqeval reports
     # Every column by its position too: CoNLL-2003's POS column is column1.
-    table = read_conll(data / "train.conll", Columns(("tokens",), "column1"))
+    table = read_conll(data / "train.conll", "tokens", "column1")
     assert table.column("column1").to_pylist()[0] == ["NN"] * len(table.column("tokens").to_pylist()[0])
     (bad := tmp_path / "bad.conll").write_text("the DT\nfilm NN x\n")
     with pytest.raises(DataError, match="line 2: 3 column.s. where the file's first word line has 2"):

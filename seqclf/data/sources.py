@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from seqclf.data.formats import read_table
 from seqclf.errors import DataError
 
 SPLITS = ("train", "test")  # the roles every run reads; "validation" is read when the dataset has one
@@ -20,7 +21,6 @@ FORMATS = (".parquet", ".jsonl", ".json", ".csv", ".tsv", ".txt", ".conll")
 SUBDIRS = (".", "plain_text", "default", "data")
 # What a dataset's own validation split is called, in order of preference (data.val_split=auto).
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
-FASTTEXT_LABEL = "__label__"
 HUB_TIMEOUT_S = 3.0
 
 
@@ -148,64 +148,6 @@ def _is_utf8(text: bytes | None) -> bool:
     return True
 
 
-def _read_fasttext(path: Path):
-    """fastText's format as a table of ``text`` and ``label``: each line is one or more
-    ``__label__<name>`` tokens, then the text; several labels on any line make the data multi-label."""
-    import pyarrow as pa
-
-    texts, labels = [], []
-    with path.open(encoding="utf-8", newline="") as f:
-        for number, line in enumerate(f, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            words = line.split(" ")
-            names = []
-            while words and words[0].startswith(FASTTEXT_LABEL):
-                names.append(words.pop(0)[len(FASTTEXT_LABEL) :])
-            if not names or "" in names:
-                raise DataError(
-                    f"{path}, line {number}: it does not start with a label ({FASTTEXT_LABEL}<name>); a .txt file is "
-                    f"read in fastText's format, one text per line: '{FASTTEXT_LABEL}sports Our team won.'"
-                )
-            texts.append(" ".join(words))
-            labels.append(names)
-    if any(len(names) > 1 for names in labels):
-        return pa.table({"text": texts, "label": labels})
-    return pa.table({"text": texts, "label": [names[0] for names in labels]})
-
-
-def read_conll(path: Path, columns: Columns = Columns(("tokens",), "tags")):
-    """A CoNLL column file as a table: one word per line (its columns separated by spaces or tabs),
-    a blank line between sentences, ``-DOCSTART-`` lines skipped. Every column is ``column0``,
-    ``column1``, ... (``data.tags_column=column1``: CoNLL-2003's POS tags); the first is also the
-    words column ``columns`` names and the last its tags column (CoNLL-2003: word, POS, chunk, NER)."""
-    import pyarrow as pa
-
-    sentences: list[list[list[str]]] = [[]]
-    width = None
-    with path.open(encoding="utf-8", newline="") as f:
-        for number, line in enumerate(f, start=1):
-            fields = line.split()
-            if not fields or fields[0] == "-DOCSTART-":
-                if sentences[-1]:
-                    sentences.append([])
-                continue
-            if width is None:
-                width = len(fields)
-            if len(fields) != width or width < 2:
-                raise DataError(
-                    f"{path}, line {number}: {len(fields)} column(s) where the file's first word line has {width}; a "
-                    "CoNLL file has one word per line with the same columns on every line (the word first, its tag "
-                    "last) and a blank line between sentences."
-                )
-            sentences[-1].append(fields)
-    sentences = [s for s in sentences if s]
-    table = {f"column{i}": [[w[i] for w in s] for s in sentences] for i in range(width or 2)}
-    first, last = table["column0"], table[f"column{(width or 2) - 1}"]
-    return pa.table({**{columns.text[0]: first, columns.label: last}, **table})  # columnN names win
-
-
 def to_raw_tokens(table, split: str, where: str, columns: Columns) -> RawSplit:
     """Check one split of tagging data (a list of words and a list of tags per row, as the Hub's
     token-classification datasets hold them) and take its sentences and tags."""
@@ -236,44 +178,6 @@ def to_raw_tokens(table, split: str, where: str, columns: Columns) -> RawSplit:
     return RawSplit(texts=words, labels=tags, names=class_names(table, tags_column))
 
 
-def _read_table(path: Path, text_files: str = "fasttext", columns: Columns = Columns()):
-    """One file as a pyarrow Table (``text_files``: how a .txt file reads, fasttext or conll). pyarrow
-    directly rather than `datasets`: the encoded splits are cached by seqclf anyway, so an Arrow copy
-    in the HF cache would only cost time."""
-    import pyarrow
-    import pyarrow.csv
-    import pyarrow.json
-    import pyarrow.parquet
-
-    if path.suffix == ".parquet":
-        return pyarrow.parquet.ParquetFile(path).read()  # read_table would import pyarrow.dataset, slow to import
-    if path.suffix == ".conll" or (path.suffix == ".txt" and text_files == "conll"):
-        return read_conll(path, columns)
-    if path.suffix == ".txt":
-        return _read_fasttext(path)
-    # A block holds whole rows, so one text longer than the default block (1 MB) needs a larger
-    # one; larger blocks mean fewer parallel readers, hence only when needed.
-    for block_size in (None, min(path.stat().st_size + 1, 2**31 - 1)):
-        read_options = pyarrow.csv.ReadOptions(**({"block_size": block_size} if block_size else {}))
-        try:
-            if path.suffix == ".csv":  # texts may hold line breaks inside quoted fields
-                return pyarrow.csv.read_csv(
-                    path, read_options=read_options, parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True)
-                )
-            if path.suffix == ".tsv":  # tab-separated, unquoted: a quote is part of the text
-                return pyarrow.csv.read_csv(
-                    path,
-                    read_options=read_options,
-                    parse_options=pyarrow.csv.ParseOptions(delimiter="\t", quote_char=False),
-                )
-            return pyarrow.json.read_json(  # JSON Lines
-                path, read_options=pyarrow.json.ReadOptions(**({"block_size": block_size} if block_size else {}))
-            )
-        except pyarrow.ArrowInvalid as e:
-            if block_size or "straddl" not in str(e):
-                raise
-
-
 def load_local(
     files: dict[str, list[Path]], columns: Columns, convert=to_raw, text_files: str = "fasttext"
 ) -> dict[str, RawSplit]:
@@ -285,7 +189,8 @@ def load_local(
     for split, paths in files.items():
         where = f"the {split} split ({', '.join(str(p) for p in paths)})"
         try:
-            table = pa.concat_tables([_read_table(p, text_files, columns) for p in paths], promote_options="default")
+            tables = [read_table(p, text_files, columns.text[0], columns.label) for p in paths]
+            table = pa.concat_tables(tables, promote_options="default")
         except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
             raise DataError(
                 f"could not read {where}: {e}. Check that the files are valid {paths[0].suffix[1:]} files, "

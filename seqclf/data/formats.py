@@ -1,0 +1,106 @@
+"""Reading one local data file as a table: Parquet, JSON Lines, CSV, TSV, fastText lines, CoNLL columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seqclf.errors import DataError
+
+FASTTEXT_LABEL = "__label__"
+
+
+def read_table(path: Path, text_files: str = "fasttext", words: str = "tokens", tags: str = "tags"):
+    """One file as a pyarrow Table (``text_files``: how a .txt file reads, fasttext or conll; ``words``
+    and ``tags``: the columns a CoNLL file's first and last become). pyarrow
+    directly rather than `datasets`: the encoded splits are cached by seqclf anyway, so an Arrow copy
+    in the HF cache would only cost time."""
+    import pyarrow
+    import pyarrow.csv
+    import pyarrow.json
+    import pyarrow.parquet
+
+    if path.suffix == ".parquet":
+        return pyarrow.parquet.ParquetFile(path).read()  # read_table would import pyarrow.dataset, slow to import
+    if path.suffix == ".conll" or (path.suffix == ".txt" and text_files == "conll"):
+        return read_conll(path, words, tags)
+    if path.suffix == ".txt":
+        return read_fasttext(path)
+    # A block holds whole rows, so one text longer than the default block (1 MB) needs a larger
+    # one; larger blocks mean fewer parallel readers, hence only when needed.
+    for block_size in (None, min(path.stat().st_size + 1, 2**31 - 1)):
+        read_options = pyarrow.csv.ReadOptions(**({"block_size": block_size} if block_size else {}))
+        try:
+            if path.suffix == ".csv":  # texts may hold line breaks inside quoted fields
+                return pyarrow.csv.read_csv(
+                    path, read_options=read_options, parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True)
+                )
+            if path.suffix == ".tsv":  # tab-separated, unquoted: a quote is part of the text
+                return pyarrow.csv.read_csv(
+                    path,
+                    read_options=read_options,
+                    parse_options=pyarrow.csv.ParseOptions(delimiter="\t", quote_char=False),
+                )
+            return pyarrow.json.read_json(  # JSON Lines
+                path, read_options=pyarrow.json.ReadOptions(**({"block_size": block_size} if block_size else {}))
+            )
+        except pyarrow.ArrowInvalid as e:
+            if block_size or "straddl" not in str(e):
+                raise
+
+
+def read_fasttext(path: Path):
+    """fastText's format as a table of ``text`` and ``label``: each line is one or more
+    ``__label__<name>`` tokens, then the text; several labels on any line make the data multi-label."""
+    import pyarrow as pa
+
+    texts, labels = [], []
+    with path.open(encoding="utf-8", newline="") as f:
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            words = line.split(" ")
+            names = []
+            while words and words[0].startswith(FASTTEXT_LABEL):
+                names.append(words.pop(0)[len(FASTTEXT_LABEL) :])
+            if not names or "" in names:
+                raise DataError(
+                    f"{path}, line {number}: it does not start with a label ({FASTTEXT_LABEL}<name>); a .txt file is "
+                    f"read in fastText's format, one text per line: '{FASTTEXT_LABEL}sports Our team won.'"
+                )
+            texts.append(" ".join(words))
+            labels.append(names)
+    if any(len(names) > 1 for names in labels):
+        return pa.table({"text": texts, "label": labels})
+    return pa.table({"text": texts, "label": [names[0] for names in labels]})
+
+
+def read_conll(path: Path, words: str = "tokens", tags: str = "tags"):
+    """A CoNLL column file as a table: one word per line (its columns separated by spaces or tabs),
+    a blank line between sentences, ``-DOCSTART-`` lines skipped. Every column is ``column0``,
+    ``column1``, ... (``data.tags_column=column1``: CoNLL-2003's POS tags); the first is also the
+    ``words`` column and the last the ``tags`` column (CoNLL-2003: word, POS, chunk, NER)."""
+    import pyarrow as pa
+
+    sentences: list[list[list[str]]] = [[]]
+    width = None
+    with path.open(encoding="utf-8", newline="") as f:
+        for number, line in enumerate(f, start=1):
+            fields = line.split()
+            if not fields or fields[0] == "-DOCSTART-":
+                if sentences[-1]:
+                    sentences.append([])
+                continue
+            if width is None:
+                width = len(fields)
+            if len(fields) != width or width < 2:
+                raise DataError(
+                    f"{path}, line {number}: {len(fields)} column(s) where the file's first word line has {width}; a "
+                    "CoNLL file has one word per line with the same columns on every line (the word first, its tag "
+                    "last) and a blank line between sentences."
+                )
+            sentences[-1].append(fields)
+    sentences = [s for s in sentences if s]
+    table = {f"column{i}": [[w[i] for w in s] for s in sentences] for i in range(width or 2)}
+    first, last = table["column0"], table[f"column{(width or 2) - 1}"]
+    return pa.table({**{words: first, tags: last}, **table})  # columnN names win
