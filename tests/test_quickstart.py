@@ -13,29 +13,31 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import make_imdb, topic_rows, write_rows
+from test_tagging import conll_text, entity_rows
 
-from seqclf import config, predict
-from tests.conftest import make_imdb, topic_rows, write_rows
+from seqclf import config, generate, predict
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # What the README's commands read, and the tiny data that stands in for it here (the only substitution).
-DATA = {"/data/imdb": "imdb", "/data/quips": "quips"}
+DATA = {"/data/imdb": "imdb", "/data/quips": "quips", "/data/conll": "conll"}
 
 
 def bash_blocks(text: str) -> list[str]:
     return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
 
 
-def quick_start() -> str:
+def section(name: str) -> str:
+    """The bash block between the README's ``--8<-- [start:name]`` and ``[end:name]`` markers (the
+    docs include the same sections)."""
     text = README.read_text()
-    section = text[text.index("[start:quickstart]") : text.index("[end:quickstart]")]
-    (block,) = bash_blocks(section)
+    (block,) = bash_blocks(text[text.index(f"[start:{name}]") : text.index(f"[end:{name}]")])
     return block
 
 
 def commands(block: str) -> list[list[str]]:
     """Each command of a block as its words, comments and line continuations taken out."""
-    lines = block.replace("\\\n", " ").splitlines()
+    lines = [re.sub(r"\$\([^)]*\)", "SHELL", line) for line in block.replace("\\\n", " ").splitlines()]
     return [shlex.split(line, comments=True) for line in lines if shlex.split(line, comments=True)]
 
 
@@ -75,15 +77,15 @@ def test_every_readme_command_is_a_seqclf_command_whose_settings_compose(tmp_pat
         if program == "seqclf-train":
             for overrides in train_overrides(words):
                 if any(o.startswith("resume=") for o in overrides):
-                    continue  # needs a run folder: the quick start's slow test resumes nothing, test_train does
+                    continue  # needs a run folder: the slow test below resumes the quick start's
                 cfg = config.load_config(overrides, output_dir=tmp_path)
                 config.validate(cfg)
-        elif program == "seqclf-predict":
+        elif program in ("seqclf-predict", "seqclf-generate"):
             keys = {w.partition("=")[0] for w in words[1:]}
-            assert keys <= set(predict.KEYS), keys
+            assert keys <= set((predict if program == "seqclf-predict" else generate).KEYS), keys
         else:
             assert program in {"pytest", "mkdocs", "tensorboard"} or "=" in program, words
-    assert {"seqclf-train", "seqclf-predict", "tensorboard"} <= seen
+    assert {"seqclf-train", "seqclf-predict", "seqclf-generate", "tensorboard"} <= seen
 
 
 TENSORBOARD_SHIM = """\
@@ -103,12 +105,16 @@ sys.exit(proc.wait() or 1)
 
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
-def test_the_quick_start_runs_as_written(tmp_path, cli_env):
+def test_the_quick_start_and_the_next_commands_run_as_written(tmp_path, cli_env):
+    """The README's two blocks of commands in one shell, as a user would type them, on generated data."""
     data = tmp_path / "data"
     make_imdb(data / "imdb")
     write_rows(data / "quips" / "train.csv", topic_rows(150, seed=1))
     write_rows(data / "quips" / "test.csv", topic_rows(60, seed=2))
-    block = quick_start()
+    (data / "conll").mkdir()
+    (data / "conll" / "train.conll").write_text(conll_text(entity_rows(200, 1)))
+    (data / "conll" / "test.conll").write_text(conll_text(entity_rows(50, 2)))
+    block = section("quickstart") + section("more")
     for written, here in DATA.items():
         block = block.replace(written, str(data / here))
     shims = tmp_path / "bin"
@@ -123,17 +129,23 @@ def test_the_quick_start_runs_as_written(tmp_path, cli_env):
                             text=True, timeout=900)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
-    runs = sorted((work / "outputs" / "train" / "runs").iterdir())
-    assert len(runs) == 2  # IMDB, then the user's own CSV files
-    for run in runs:
-        assert json.loads((run / "status.json").read_text())["status"] == "completed"
-    assert json.loads((runs[1] / "metrics.json").read_text())["labels"] == sorted(
-        {r["topic"] for r in topic_rows(150, 1)}
-    )
-    (sweep,) = (work / "outputs" / "train" / "multiruns").iterdir()
+    outputs = work / "outputs"
+    imdb, quips, tagger, writer = runs = sorted((outputs / "train" / "runs").iterdir())
+    (long_reviews,) = (outputs / "long_reviews" / "runs").iterdir()
+    for run in [*runs, long_reviews]:
+        assert json.loads((run / "status.json").read_text())["status"] == "completed", run
+    metrics = {run: json.loads((run / "metrics.json").read_text()) for run in runs}
+    assert metrics[imdb]["epochs"] == 12  # resumed from 10 in its own folder
+    assert metrics[quips]["labels"] == sorted({r["topic"] for r in topic_rows(150, 1)})
+    assert "test/f1" in metrics[tagger] and "test/perplexity" in metrics[writer]
+    (sweep,) = (outputs / "train" / "multiruns").iterdir()
     assert {"summary.md", "summary.png"} <= {p.name for p in sweep.iterdir()}
-    (prediction,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"text"')]
+    (search,) = (outputs / "search" / "multiruns").iterdir()
+    assert (search / "optimization_results.yaml").is_file()
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    (prediction,) = [line for line in lines if "text" in line and "probs" in line]
     assert prediction["text"] == "A wonderful, moving film." and prediction["label"] in ("neg", "pos")
+    assert [line["label"] for line in lines if "probs" not in line] == ["pos", "pos"]  # seqclf-generate n=2
     assert "http://" in result.stdout  # TensorBoard served the runs
 
 
