@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 from hydra.errors import ConfigCompositionException, HydraException, InstantiationException, MissingConfigException
@@ -165,6 +166,38 @@ def _setting_named(name: str, conf_dir: str, config_name: str) -> str | None:
 
     walk(cfg, "")
     return min(found, key=len) if found else None
+
+
+def wants_help(args: list[str]) -> bool:
+    return any(a in ("--help", "-h") for a in args)
+
+
+def print_help(conf_dir: str, config_name: str, args: list[str], prog: str) -> None:
+    """``--help``: the config's help template (``hydra.help``) filled in as Hydra fills it, with the
+    config groups listed from the folders of ``conf_dir``. Hydra lists them by composing the config
+    once per group, most of a second before anything is printed."""
+    import string
+
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf, open_dict
+
+    overrides = [a for a in args if not a.startswith("-")]
+    GlobalHydra.instance().clear()
+    with hydra.initialize_config_dir(config_dir=conf_dir, version_base="1.3"), errors_as_messages(prog):
+        cfg = hydra.compose(config_name, overrides=overrides, return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    template = cfg.hydra.help.template
+    with open_dict(cfg):
+        del cfg["hydra"]
+    root = Path(conf_dir)
+    groups = {
+        folder.relative_to(root).as_posix(): sorted(p.stem for p in folder.glob("*.yaml"))
+        for folder in root.rglob("*")
+        if folder.is_dir() and folder.relative_to(root).parts[0] != "hydra"
+    }
+    listing = "".join(f"{group}: {', '.join(options)}\n" for group, options in sorted(groups.items()) if options)
+    print(string.Template(template).safe_substitute(APP_CONFIG_GROUPS=listing, CONFIG=OmegaConf.to_yaml(cfg)))
 
 
 def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str, check=None, check_sweep=None) -> None:

@@ -73,6 +73,8 @@ def main(cfg: DictConfig) -> None:
 def console() -> None:
     """The seqclf-eval command: the overrides and the checkpoint are checked before Hydra creates
     a run folder (seqclf.cli.check_overrides)."""
+    if cli.wants_help(sys.argv[1:]):
+        return cli.print_help(CONF_DIR, "eval", sys.argv[1:], "seqclf-eval")
     cli.check_overrides(CONF_DIR, "eval", sys.argv[1:], "seqclf-eval", check=lambda cfg, overrides: prepare(cfg))
     main()
 

@@ -121,6 +121,25 @@ def test_help_explains_the_main_options_and_lists_the_groups(tmp_path):
         assert text in result.stdout, text
 
 
+def test_help_lists_the_config_groups_and_options_that_hydra_finds(capsys):
+    """seqclf's --help lists the groups from conf/'s folders; Hydra's own listing (slow) must agree."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from seqclf import CONF_DIR, cli
+
+    with hydra.initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        expected = "".join(
+            f"{group}: {', '.join(sorted(loader.get_group_options(group)))}\n"
+            for group in sorted(loader.list_groups(""))
+            if group != "hydra" and loader.get_group_options(group)
+        )
+    cli.print_help(CONF_DIR, "train", ["model=gru", "--help"], "seqclf-train")
+    shown = capsys.readouterr().out
+    assert f"== Configuration groups ==\n{expected}" in shown
+    assert "cell: gru" in shown  # the config composed with the command's overrides
+
+
 @pytest.mark.parametrize(
     "monitor, mode, direction", [("val/acc", "max", "maximize"), ("val/f1_macro", "max", "maximize"),
                                  ("val/loss", "min", "minimize")]
