@@ -10,12 +10,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
 
 import seqclf
 from seqclf import plots
-from seqclf.errors import ConfigError
+from seqclf.errors import ConfigError, check_positive_int
 
 
 class EpochTimer(L.Callback):
@@ -205,3 +206,31 @@ class GeneratedSamples(L.Callback):
             lines += [f"**{label}**: {text}" for text in texts]
         for logger in writers:
             logger.experiment.add_text("samples", "\n\n".join(lines), trainer.global_step)
+
+
+class FreezePretrained(BaseFinetuning):
+    """A classifier started from a generator (``model.init_from``) trains its new output layer alone
+    for the first ``epochs`` epochs, then every layer, so that the new layer's first, random gradients
+    do not disturb what the language model learnt (ULMFiT's gradual unfreezing, in one step). Without
+    ``init_from`` it does nothing. Lightning's BaseFinetuning keeps its state in checkpoints; the
+    frozen layers are made trainable again at every epoch from ``epochs`` on, so a resumed run is too."""
+
+    def __init__(self, epochs: int = 1) -> None:
+        super().__init__()
+        self.epochs = check_positive_int("callbacks.freeze_pretrained.epochs", epochs)
+
+    @staticmethod
+    def _pretrained(pl_module: L.LightningModule) -> list[torch.nn.Module] | None:
+        if not pl_module.hparams.get("init_from"):
+            return None
+        return [pl_module.net.embedding, pl_module.net.encoder]
+
+    def freeze_before_training(self, pl_module: L.LightningModule) -> None:
+        layers = self._pretrained(pl_module)
+        if layers:
+            self.freeze(layers)
+
+    def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer) -> None:
+        layers = self._pretrained(pl_module)
+        if layers and epoch >= self.epochs:
+            self.make_trainable(layers)

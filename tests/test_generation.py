@@ -162,6 +162,19 @@ def test_a_classifier_starts_from_a_generators_vocabulary_and_layers(tmp_path, i
                              env=cli_env, cwd=tmp_path / "clf")  # fmt: skip
         assert refused.returncode == 2 and says in refused.stderr, refused.stderr
     assert len(list((tmp_path / "clf" / "outputs" / "train" / "runs").iterdir())) == 1
+    # callbacks=[default,freeze_pretrained]: the output layer alone in the first epoch, then every layer
+    (tmp_path / "frozen").mkdir()
+    frozen = run_seqclf("train", f"data.path={imdb_dir}", *TINY, f"model.init_from={source}",
+                        "callbacks=[default,freeze_pretrained]", "trainer.max_epochs=2",
+                        "callbacks.model_checkpoint.save_top_k=-1", env=cli_env, cwd=tmp_path / "frozen")  # fmt: skip
+    assert frozen.returncode == 0, frozen.stderr[-3000:]
+    (run,) = (tmp_path / "frozen" / "outputs" / "train" / "runs").iterdir()
+    first, second = (
+        torch.load(run / "checkpoints" / f"epoch_00{n}.ckpt", weights_only=True)["state_dict"] for n in (1, 2)
+    )
+    assert all(torch.equal(g["state_dict"][k], first[k]) for k in shared)
+    assert not any(torch.equal(g["state_dict"][k], second[k]) for k in shared)
+    assert not torch.equal(first["net.head.weight"], second["net.head.weight"])
 
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
