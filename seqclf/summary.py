@@ -153,10 +153,13 @@ def write_summary(folder: str | Path) -> list[dict[str, Any]]:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows({c: _fmt(c, row[c]) for c in COLUMNS} for row in rows)
+    # The table people read leaves out what no run has (a classifier's test_f1, no errors); the CSV keeps
+    # every column, so scripts see the same columns whatever ran.
+    shown = [c for c in COLUMNS if c in ("run", "status") or any(_fmt(c, row[c]) for row in rows)]
     lines = [f"Every run: `{' '.join(shared)}`", ""] if shared else []
-    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    lines += ["| " + " | ".join(shown) + " |", "|" + " --- |" * len(shown)]
     for row in rows:
-        cells = [_fmt(c, row[c]).replace("|", "\\|").replace("\n", " ") for c in COLUMNS]
+        cells = [_fmt(c, row[c]).replace("|", "\\|").replace("\n", " ") for c in shown]
         lines.append("| " + " | ".join(cells) + " |")
     (folder / "summary.md").write_text("\n".join(lines) + "\n")
     _plot(rows, folder)

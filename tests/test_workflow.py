@@ -48,6 +48,7 @@ def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, c
     md = (sweep / "summary.md").read_text()
     assert md.count(f"data.path={imdb_dir}") == 1 and md.startswith("Every run: `")
     assert "| run | overrides | status |" in md
+    assert "test_f1 |" not in md and "error" not in md  # columns no run has are left out of the table
     assert (sweep / "summary.png").read_bytes()[:4] == b"\x89PNG"
     for job in jobs:  # the loss panel's curves: training and validation loss of each epoch
         train_loss, val_loss = summary.summarize_run(sweep / job, sweep)["losses"]
