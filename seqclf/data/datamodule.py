@@ -370,7 +370,11 @@ class TextDataModule(L.LightningDataModule):
         order = BatchOrder(len(dataset), self.batch_size, self.seed, self.reshuffle)
         position = self._train_position if self.trainer is not None else None
         blocks = TrainBlocks(order, self.steps_per_execution, self.limit_train_batches, position)
-        return TrainLoader(dataset, sampler=blocks, batch_size=None)
+        # A loader draws a seed for its workers from the generator it is given each time an epoch's
+        # iterator is made; from the global one, that draw would fall between the epoch's start, where
+        # a resumed run restores the saved random state, and its first dropout mask, in an
+        # uninterrupted run only. A private generator leaves the global one to the model.
+        return TrainLoader(dataset, sampler=blocks, batch_size=None, generator=torch.Generator())
 
     def _train_position(self) -> tuple[int, int]:
         """(epoch, blocks of it already trained), from Lightning's progress counters, which a resumed
@@ -383,7 +387,8 @@ class TextDataModule(L.LightningDataModule):
 
     def _eval_loader(self, name: str) -> DataLoader:
         dataset = self._on_device(name)
-        return DataLoader(dataset, sampler=BatchOrder(len(dataset), self.eval_batch_size), batch_size=None)
+        order = BatchOrder(len(dataset), self.eval_batch_size)
+        return DataLoader(dataset, sampler=order, batch_size=None, generator=torch.Generator())
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val_set")
