@@ -132,11 +132,10 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def file_section(path: Path, heading: str, prefix: str = "") -> str:
+def file_section(path: Path, heading: str, home: dict[str, str], prefix: str = "") -> str:
     lines = path.read_text().splitlines()
     config = yaml.safe_load(path.read_text()) or {}
     said = key_comments(lines)
-    home = meanings()
     out = [f"### {heading}", "", f"`{path.relative_to(CONF.parent)}`", ""]
     about = leading_comment(lines)
     if about:
@@ -185,18 +184,19 @@ def group_options(group: str) -> list[Path]:
 
 def reference() -> str:
     """The whole reference: the top-level settings, then every group, its shared files and its options."""
+    home = meanings()
     out = [
         "## Top-level settings",
         "",
-        file_section(CONF / "train.yaml", "`seqclf-train`"),
-        file_section(CONF / "eval.yaml", "`seqclf-eval`"),
+        file_section(CONF / "train.yaml", "`seqclf-train`", home),
+        file_section(CONF / "eval.yaml", "`seqclf-eval`", home),
     ]
     for group, about in GROUPS.items():
         out += [f"## `{group}`", "", about, ""]
         package = f"{group}."
         for name, owner in SHARED.items():
             if owner == group:
-                out.append(file_section(CONF / name, f"Shared: `{name}`", package))
+                out.append(file_section(CONF / name, f"Shared: `{name}`", home, package))
         for path in group_options(group):
             option = path.relative_to(CONF / group).with_suffix("").as_posix()
             text = path.read_text()
@@ -207,7 +207,7 @@ def reference() -> str:
                 prefix = prefix and f"{group}.{sub}."
             else:
                 heading = f"`{group}={option}`"
-            out.append(file_section(path, heading, prefix))
+            out.append(file_section(path, heading, home, prefix))
     return "\n".join(out)
 
 
