@@ -133,6 +133,24 @@ def run_seqclf(module: str, *args, env: dict | None = None, cwd, timeout: float 
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+# Two DDP processes on the CPU at batch 8 take the steps one process takes at batch 16.
+SINGLE = ["data.batch_size=16"]
+DDP = ["data.batch_size=8", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+
+
+def single_and_ddp(tmp_path: Path, common: list[str], env: dict) -> tuple[Path, Path]:
+    """``seqclf-train COMMON`` in one process and in two DDP processes (the same effective batch), each
+    in its own folder under ``tmp_path``; their run folders (one each), the single process's first."""
+    runs = []
+    for name, extra in (("single", SINGLE), ("ddp", DDP)):
+        (tmp_path / name).mkdir()
+        done = run_seqclf("train", *common, *extra, env=env, cwd=tmp_path / name)
+        assert done.returncode == 0, done.stderr[-3000:]
+        (run,) = (tmp_path / name / "outputs" / "train" / "runs").iterdir()
+        runs.append(run)
+    return runs[0], runs[1]
+
+
 def _default_sigint() -> None:
     # A job started in the background of a non-interactive shell (as CI may run us) inherits an
     # ignored SIGINT, and Python then installs no KeyboardInterrupt handler. A user's terminal has

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import TINY, make_reviews, run_seqclf
+from conftest import TINY, make_reviews, run_seqclf, single_and_ddp
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from seqclf.config import load_config, validate
@@ -181,15 +181,7 @@ def test_a_classifier_starts_from_a_generators_vocabulary_and_layers(tmp_path, i
 def test_ddp_on_two_cpu_processes_scores_a_generator_as_one_process(tmp_path, imdb_dir, cli_env):
     common = ["task=generate", f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=1024",
               "trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0"]  # fmt: skip
-    (tmp_path / "single").mkdir()
-    (tmp_path / "ddp").mkdir()
-    single = run_seqclf("train", *common, "data.batch_size=16", env=cli_env, cwd=tmp_path / "single")
-    assert single.returncode == 0, single.stderr[-3000:]
-    ddp = run_seqclf("train", *common, "data.batch_size=8", "trainer=ddp", "trainer.accelerator=cpu",
-                     "trainer.devices=2", env=cli_env, cwd=tmp_path / "ddp")  # fmt: skip
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
-    (one,) = (tmp_path / "single" / "outputs" / "train" / "runs").iterdir()
-    (two,) = (tmp_path / "ddp" / "outputs" / "train" / "runs").iterdir()
+    one, two = single_and_ddp(tmp_path, common, cli_env)
     m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (one, two))
     assert m1["global_step"] == m2["global_step"] == 4
     # Each process averages its loss over its own tokens, so the weights are not one process's to the

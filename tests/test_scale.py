@@ -9,7 +9,7 @@ import hydra
 import lightning as L
 import pytest
 import torch
-from conftest import TINY, compose_train, run_seqclf
+from conftest import TINY, compose_train, run_seqclf, single_and_ddp
 
 from seqclf import runfiles
 
@@ -33,15 +33,7 @@ def test_ddp_on_two_cpu_processes_writes_one_run_and_matches_a_single_process(tm
     }[data]  # fmt: skip
     # The default eval batch holds the whole validation split: one batch for two processes.
     common = [*dataset, *TINY, "data.eval_batch_size=1024", *evaluate_all]
-    (tmp_path / "single").mkdir()
-    (tmp_path / "ddp").mkdir()
-    single = run_seqclf("train", *common, "data.batch_size=16", env=cli_env, cwd=tmp_path / "single")
-    assert single.returncode == 0, single.stderr
-    ddp_args = [*common, "data.batch_size=8", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
-    ddp = run_seqclf("train", *ddp_args, env=cli_env, cwd=tmp_path / "ddp")
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
-    (run_dir,) = list((tmp_path / "ddp" / "outputs" / "train" / "runs").iterdir())  # one run folder
-    (single_dir,) = list((tmp_path / "single" / "outputs" / "train" / "runs").iterdir())
+    single_dir, run_dir = single_and_ddp(tmp_path, common, cli_env)  # one run folder each
     assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_001.ckpt", "last.ckpt"]
     metrics, single_metrics = (json.loads((d / "metrics.json").read_text()) for d in (run_dir, single_dir))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import TINY, run_seqclf
+from conftest import TINY, run_seqclf, single_and_ddp
 from fake_hub import serve
 from seqeval.metrics import classification_report
 
@@ -243,14 +243,7 @@ def test_ddp_on_two_cpu_processes_scores_a_tagger_as_one_process(tmp_path, marks
     common = ["task=tagging", f"data.path={marks_dir}", "data.tokens_column=words", "data.tags_column=marks", *TINY,
               "data.eval_batch_size=1024", "trainer.limit_val_batches=1.0",
               "trainer.limit_test_batches=1.0"]  # fmt: skip
-    (tmp_path / "single").mkdir()
-    (tmp_path / "ddp").mkdir()
-    single = run_seqclf("train", *common, "data.batch_size=16", env=cli_env, cwd=tmp_path / "single")
-    assert single.returncode == 0, single.stderr[-3000:]
-    ddp = run_seqclf("train", *common, "data.batch_size=8", "trainer=ddp", "trainer.accelerator=cpu",
-                     "trainer.devices=2", env=cli_env, cwd=tmp_path / "ddp")  # fmt: skip
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
-    (one,), (two,) = run_dirs(tmp_path / "single"), run_dirs(tmp_path / "ddp")
+    one, two = single_and_ddp(tmp_path, common, cli_env)
     m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (one, two))
     assert m1["global_step"] == m2["global_step"] == 4
     # Each process averages its loss over its own words, so the weights are not one process's to the
