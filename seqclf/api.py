@@ -20,7 +20,7 @@ from seqclf import checkpoints, tasks
 from seqclf.data.labels import Labels
 from seqclf.data.text import WordTokenizer
 from seqclf.errors import SeqclfError
-from seqclf.models import RNNClassifier, RNNTagger, readout
+from seqclf.models import RNNClassifier, RNNLanguageModel, RNNTagger, readout
 from seqclf.models.sampling import sample
 
 
@@ -129,7 +129,7 @@ class Tagger:
 class Generator:
     """A trained generator and its vocabulary, from one checkpoint: texts written for a class."""
 
-    def __init__(self, net: RNNTagger, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu"):
+    def __init__(self, net: RNNLanguageModel, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu"):
         self.net, self.tokenizer, self.labels = net.to(device).eval(), tokenizer, labels
         self.device = device
 

@@ -154,19 +154,23 @@ def labels(ckpt: dict[str, Any]) -> Labels:
 
 
 def network(ckpt: dict[str, Any], path: str | Path):
-    """The plain network of a checkpoint (an RNNClassifier, or an RNNTagger for a tagger and a
-    generator, with its trained weights, in eval mode): all prediction needs, without Lightning."""
+    """The plain network of a checkpoint (an RNNClassifier, an RNNTagger for a tagger, an
+    RNNLanguageModel for a generator, with its trained weights, in eval mode): all prediction needs,
+    without Lightning."""
     from seqclf import tasks
-    from seqclf.models import RNNClassifier, RNNTagger
+    from seqclf.models import RNNClassifier, RNNLanguageModel, RNNTagger
 
     hp = ckpt["hyper_parameters"]
     task = labels(ckpt)
     try:
         settings = {k: hp[k] for k in ARCHITECTURE if k in hp}  # older checkpoints: the network's defaults
         name = tasks.of_checkpoint(ckpt).name
-        if name in ("tagging", "generate"):  # a tag per word, or the next word's logits over the vocabulary
+        if name == "tagging":  # a tag per word
             settings.pop("pooling", None)
-            net = RNNTagger(hp["vocab_size"], len(task.names) if name == "tagging" else hp["vocab_size"], **settings)
+            net = RNNTagger(hp["vocab_size"], len(task.names), **settings)
+        elif name == "generate":  # the next word's distribution over the vocabulary
+            settings.pop("pooling", None)
+            net = RNNLanguageModel(hp["vocab_size"], hp.get("softmax_cutoffs"), **settings)
         else:
             net = RNNClassifier(hp["vocab_size"], **settings, num_outputs=task.num_outputs)
         net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})

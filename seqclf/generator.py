@@ -1,18 +1,20 @@
 """The generation task (one-to-many): a conditional language model on the same cells. The class is
 the first input (its start token), the previous word every later input, and a softmax over the
-vocabulary at every step gives the next word; trained with teacher forcing by the shared engine
-(seqclf.engine), scored by perplexity."""
+vocabulary at every step (full, or adaptive with ``softmax_cutoffs``) gives the next word; trained
+with teacher forcing by the shared engine (seqclf.engine), scored by perplexity."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torchmetrics import SumMetric
 
-from seqclf.engine import PerStepTask, check_optimizer, refuse_settings, token_cross_entropy
+from seqclf.data.text import IGNORE
+from seqclf.engine import PerStepTask, check_optimizer, refuse_settings
 from seqclf.errors import ConfigError
-from seqclf.models import RNNTagger
+from seqclf.models import RNNLanguageModel
 from seqclf.monitor import check_monitor
 
 # The validation metrics a generator logs, which ``monitor`` may name.
@@ -41,9 +43,10 @@ class Perplexity(torch.nn.Module):
         super().__init__()
         self.loss, self.tokens = SumMetric(), SumMetric()
 
-    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
-        self.loss.update(token_cross_entropy(logits, target, reduction="sum"))
-        self.tokens.update((target >= 0).sum())
+    def update(self, nll: torch.Tensor, tokens: torch.Tensor) -> None:
+        """A batch's summed negative log-likelihood and its count of real tokens."""
+        self.loss.update(nll)
+        self.tokens.update(tokens)
 
     def compute(self) -> torch.Tensor:
         tokens = float(self.tokens.compute())
@@ -55,9 +58,9 @@ class Perplexity(torch.nn.Module):
 
 
 class SeqGenerator(PerStepTask):
-    """Next-word prediction conditioned on a class: RNNTagger's logits over the vocabulary at every
-    step, cross-entropy over the real steps. ``labels`` are the class names (their start tokens are
-    in the vocabulary); every argument is a primitive, so a checkpoint describes itself."""
+    """Next-word prediction conditioned on a class: RNNLanguageModel's distribution over the vocabulary
+    at every step, cross-entropy over the real steps. ``labels`` are the class names (their start
+    tokens are in the vocabulary); every argument is a primitive, so a checkpoint describes itself."""
 
     def __init__(
         self,
@@ -74,6 +77,7 @@ class SeqGenerator(PerStepTask):
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str = "norm",
         lr_schedule: str = "none",
+        softmax_cutoffs: list[int] | None = None,
         labels: list[str] | None = None,
         monitor: str = "val/perplexity",
         pooling: None = None,
@@ -91,10 +95,13 @@ class SeqGenerator(PerStepTask):
             threshold=threshold,
             init_from=init_from,
         )
-        labels = [str(name) for name in labels or ()]  # Hydra's ListConfig becomes a plain list in hparams
+        # Hydra's ListConfigs become plain lists in hparams
+        labels = [str(name) for name in labels or ()]
+        if isinstance(softmax_cutoffs, Sequence) and not isinstance(softmax_cutoffs, str):
+            softmax_cutoffs = list(softmax_cutoffs)
         self.save_hyperparameters()
-        self.net = RNNTagger(
-            vocab_size, vocab_size, cell=cell, embed_dim=embed_dim, hidden_size=hidden_size,
+        self.net = RNNLanguageModel(
+            vocab_size, softmax_cutoffs, cell=cell, embed_dim=embed_dim, hidden_size=hidden_size,
             num_layers=num_layers, dropout=dropout,
         )  # fmt: skip
         self.val_scores, self.test_scores = Perplexity(), Perplexity()
@@ -109,14 +116,19 @@ class SeqGenerator(PerStepTask):
     def label_names(self) -> list[str]:
         return list(self.hparams.labels)
 
-    def update_train(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+    def loss(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the batch's real steps (0 for a batch with none)."""
+        total, tokens = self.net.nll(features, target, IGNORE)
+        return total / tokens.clamp(min=1)
+
+    def update_train(self, features: torch.Tensor, target: torch.Tensor) -> None:
         """Nothing beyond the loss: the training perplexity is the exponent of the epoch's mean loss."""
 
     def train_metrics(self) -> dict:
         return {"perplexity": torch.exp(self.train_loss.compute())}
 
-    def update_scores(self, stage: str, logits: torch.Tensor, target: torch.Tensor) -> None:
-        getattr(self, f"{stage}_scores").update(logits, target)
+    def update_scores(self, stage: str, features: torch.Tensor, target: torch.Tensor) -> None:
+        getattr(self, f"{stage}_scores").update(*self.net.nll(features, target, IGNORE))
 
     def compute_scores(self, stage: str) -> dict[str, torch.Tensor]:
         scores = getattr(self, f"{stage}_scores")

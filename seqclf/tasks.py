@@ -80,6 +80,8 @@ def check_model(cfg) -> Task:
         check_tagging(monitor, **{key: model.get(key) for key in NOT_FOR_TAGGING})
     else:
         from seqclf.generator import NOT_FOR_GENERATION, check_generation
+        from seqclf.models.rnn import check_cutoffs
 
         check_generation(monitor, model.bidirectional, **{key: model.get(key) for key in NOT_FOR_GENERATION})
+        check_cutoffs(model.get("softmax_cutoffs"), cfg.data.vocab_size)
     return task

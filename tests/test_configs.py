@@ -29,6 +29,8 @@ GLOBAL = {
         "punctuation": {"data.derive": "punctuation", "model._target_": "seqclf.tagger.SeqTagger", "monitor": "val/f1"},
         "pretrain32": {"data.unlabelled_split": "unsupervised", "data.truncation": "pre", "data.max_len": 32},
         "finetune32": {"model.embed_dim": 64, "model.hidden_size": 128, "model.bidirectional": False},
+        "pretrain200": {"data.max_len": 200, "data.truncation": "pre", "model.softmax_cutoffs": [1000, 5000]},
+        "finetune200": {"data.max_len": 200, "model.embed_dim": 64, "model.hidden_size": 128},
         "writer": {"model._target_": "seqclf.generator.SeqGenerator", "data.vocab_size": 5000, "data.max_len": 40},
     },
     "task": {

@@ -16,7 +16,7 @@ from seqclf.config import load_config, validate
 from seqclf.data.generation import END, START, GenerationDataModule, sequences, start_token
 from seqclf.data.text import IGNORE, WordTokenizer
 from seqclf.errors import ConfigError
-from seqclf.models import RNNTagger
+from seqclf.models import RNNLanguageModel
 from seqclf.models.sampling import sample
 
 
@@ -55,7 +55,7 @@ def test_unlabelled_texts_train_with_the_plain_start_token_and_test_never_does(t
 
 def test_sampling_is_seeded_and_never_writes_a_banned_token():
     torch.manual_seed(0)
-    net = RNNTagger(12, 12, cell="gru", embed_dim=4, hidden_size=5)
+    net = RNNLanguageModel(12, cell="gru", embed_dim=4, hidden_size=5)
     starts = torch.tensor([4, 4, 5])
     runs = [sample(net, starts, 8, 3, [0, 1, 2, 4, 5], 1.0, None, torch.Generator().manual_seed(7)) for _ in range(2)]
     assert runs[0] == runs[1] and all(len(t) <= 8 for t in runs[0])
@@ -107,9 +107,10 @@ def test_a_generator_trains_samples_and_is_judged(tmp_path, imdb_dir, cli_env):
 
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
-def test_resume_of_a_generator_equals_an_uninterrupted_run(tmp_path, imdb_dir, cli_env):
+@pytest.mark.parametrize("softmax", [[], ["model.softmax_cutoffs=[10,20]"]], ids=["full", "adaptive"])
+def test_resume_of_a_generator_equals_an_uninterrupted_run(tmp_path, imdb_dir, cli_env, softmax):
     args = ["task=generate", f"data.path={imdb_dir}", *TINY, "trainer.deterministic=true",
-            "trainer.limit_train_batches=6", "data.steps_per_execution=4"]  # fmt: skip
+            "trainer.limit_train_batches=6", "data.steps_per_execution=4", *softmax]  # fmt: skip
     straight = run_seqclf("train", *args, "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr[-3000:]
     first = run_seqclf("train", *args, "trainer.max_epochs=1", env=cli_env, cwd=tmp_path)
@@ -122,6 +123,11 @@ def test_resume_of_a_generator_equals_an_uninterrupted_run(tmp_path, imdb_dir, c
     assert a["global_step"] == b["global_step"] == 12
     for key, value in a["state_dict"].items():
         torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, msg=key)
+    assert ("net.head.head.weight" in a["state_dict"]) == bool(softmax)  # the adaptive head's own layers
+    written = run_seqclf("generate", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "label=neg", "n=2",
+                         "max_words=8", env=cli_env, cwd=tmp_path)  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    assert [json.loads(line)["label"] for line in written.stdout.splitlines()] == ["neg", "neg"]
 
 
 def test_generation_settings_are_checked(tmp_path):
@@ -194,3 +200,38 @@ def test_ddp_on_two_cpu_processes_scores_a_generator_as_one_process(tmp_path, im
     alone = json.loads(best.with_suffix(".test.json").read_text())
     assert m2["test/perplexity"] == pytest.approx(alone["test/perplexity"], rel=1e-5)
     assert abs(m2["test/perplexity"] / m1["test/perplexity"] - 1) < 0.05  # and close to one process's training
+
+
+def test_an_adaptive_softmax_is_a_distribution_over_the_vocabulary_and_samples_like_the_full_one():
+    torch.manual_seed(0)
+    full = RNNLanguageModel(50, cell="lstm", embed_dim=4, hidden_size=16)
+    adaptive = RNNLanguageModel(50, [10, 30], cell="lstm", embed_dim=4, hidden_size=16)
+    assert isinstance(adaptive.head, torch.nn.AdaptiveLogSoftmaxWithLoss) and not full.adaptive
+    tokens = torch.randint(2, 50, (3, 7))
+    target = torch.randint(2, 50, (3, 7))
+    target[0, 5:] = IGNORE  # a shorter text: its padding is not scored
+    for net in (full, adaptive):
+        features = net(tokens)
+        assert features.shape == (3, 7, 16)
+        log_probs = net.next_word_scores(features).log_softmax(dim=-1)
+        # the scores are a distribution over every word, and the loss is the targets' share of it
+        probs = net.next_word_scores(features).softmax(dim=-1).sum(dim=-1)
+        torch.testing.assert_close(probs, torch.ones(3, 7))
+        real = target != IGNORE
+        expected = -log_probs[real].gather(-1, target[real].unsqueeze(-1)).sum()
+        total, count = net.nll(features, target, IGNORE)
+        torch.testing.assert_close(total, expected)
+        assert int(count) == int(real.sum()) == 19
+        starts = torch.tensor([4, 5])
+        runs = [sample(net, starts, 6, 3, [0, 1, 2, 4, 5], 0.8, 5, torch.Generator().manual_seed(2)) for _ in range(2)]
+        assert runs[0] == runs[1] and not {0, 1, 2, 3, 4, 5} & {i for text in runs[0] for i in text}
+    # the adaptive head's log-probabilities are normalised already: its scores are their own log-softmax
+    features = adaptive(tokens)
+    torch.testing.assert_close(adaptive.next_word_scores(features).log_softmax(-1), adaptive.next_word_scores(features))
+
+
+def test_softmax_cutoffs_are_checked_before_any_data_is_read(tmp_path):
+    validate(load_config(["task=generate", "model.softmax_cutoffs=[1000,5000]"], tmp_path))
+    for value in ("[5000,1000]", "[0,100]", "[1000,10000]", "1000", "[]", "abc"):
+        with pytest.raises(ConfigError, match=r"model.softmax_cutoffs=.* must be null \(a full softmax\) or ascending"):
+            validate(load_config(["task=generate", f"model.softmax_cutoffs={value}"], tmp_path))

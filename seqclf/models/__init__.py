@@ -1,5 +1,5 @@
 """The models package: the networks, plain nn.Modules."""
 
-from seqclf.models.rnn import CELLS, RecurrentEncoder, RNNClassifier, RNNTagger
+from seqclf.models.rnn import CELLS, RecurrentEncoder, RNNClassifier, RNNLanguageModel, RNNTagger
 
-__all__ = ["CELLS", "RNNClassifier", "RNNTagger", "RecurrentEncoder"]
+__all__ = ["CELLS", "RNNClassifier", "RNNLanguageModel", "RNNTagger", "RecurrentEncoder"]

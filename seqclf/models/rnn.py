@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -76,6 +78,66 @@ class RNNTagger(RecurrentEncoder):
         """``tokens``: (batch, time) word ids -> (batch, time, num_tags) logits."""
         out, _ = self.encoder(self.embedding(tokens))
         return self.head(self.dropout(out))
+
+
+class RNNLanguageModel(RecurrentEncoder):
+    """Embedding -> RNN/LSTM/GRU -> dropout -> a softmax over the vocabulary at every step: the next
+    word's distribution (one-to-many generation). ``cutoffs`` (ascending word ranks, e.g. [1000, 5000])
+    make it an adaptive softmax (Grave et al. 2017, torch's AdaptiveLogSoftmaxWithLoss): the most
+    frequent words and one entry per cluster in the head, rarer words in clusters behind smaller
+    projections, so most steps never score the rare words. The vocabulary must be ranked by frequency
+    (seqclf's is). Without cutoffs the head is one Linear layer over every word."""
+
+    def __init__(self, vocab_size: int, cutoffs: list[int] | None = None, **settings):
+        super().__init__(vocab_size, **settings)
+        check_cutoffs(cutoffs, vocab_size)
+        self.adaptive = bool(cutoffs)
+        if self.adaptive:
+            self.head = nn.AdaptiveLogSoftmaxWithLoss(self.features, vocab_size, list(cutoffs), div_value=4.0)
+        else:
+            self.head = nn.Linear(self.features, vocab_size)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``tokens``: (batch, time) word ids -> (batch, time, features): what the head reads at each step."""
+        out, _ = self.encoder(self.embedding(tokens))
+        return self.dropout(out)
+
+    def nll(self, features: torch.Tensor, target: torch.Tensor, ignore: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The summed negative log-likelihood of ``target``'s real steps (not ``ignore``) and their count."""
+        real = target != ignore
+        if self.adaptive:
+            total = -self.head(features[real], target[real]).output.sum()
+        else:
+            total = nn.functional.cross_entropy(
+                self.head(features).flatten(0, 1), target.flatten(), ignore_index=ignore, reduction="sum"
+            )
+        return total, real.sum()
+
+    def next_word_scores(self, features: torch.Tensor) -> torch.Tensor:
+        """(…, vocab_size) scores whose softmax is the next word's distribution: the full head's
+        logits, the adaptive head's log-probabilities."""
+        if not self.adaptive:
+            return self.head(features)
+        return self.head.log_prob(features.flatten(0, -2)).unflatten(0, features.shape[:-1])  # it takes rows only
+
+
+def check_cutoffs(cutoffs, vocab_size) -> None:
+    """Raise a ConfigError unless ``cutoffs`` is null or ascending word ranks inside a vocabulary of
+    ``vocab_size`` entries (``data.vocab_size`` before the data is read, the fitted one after)."""
+    if cutoffs is None:
+        return
+    ranks = list(cutoffs) if isinstance(cutoffs, Sequence) and not isinstance(cutoffs, str) else None
+    if (
+        not ranks
+        or any(isinstance(c, bool) or not isinstance(c, int) for c in ranks)
+        or ranks != sorted(set(ranks))
+        or ranks[0] < 1
+        or (isinstance(vocab_size, int) and ranks[-1] >= vocab_size)
+    ):
+        raise ConfigError(
+            f"model.softmax_cutoffs={cutoffs!r} must be null (a full softmax) or ascending word ranks from 1 to "
+            f"below the vocabulary's size ({vocab_size}), e.g. model.softmax_cutoffs=[1000,5000]."
+        )
 
 
 class RNNClassifier(RecurrentEncoder):

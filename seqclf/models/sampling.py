@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from seqclf.models.rnn import RNNTagger
+from seqclf.models.rnn import RNNLanguageModel
 
 
 @torch.inference_mode()
 def sample(
-    net: RNNTagger,
+    net: RNNLanguageModel,
     starts: torch.Tensor,
     max_words: int,
     end: int,
@@ -28,7 +28,7 @@ def sample(
     finished = torch.zeros(len(starts), dtype=torch.bool, device=starts.device)
     for _ in range(max_words + 1):  # max_words words, then room for the end token
         out, state = net.encoder(net.embedding(inputs), state)
-        logits = net.head(out[:, -1]).float()
+        logits = net.next_word_scores(out[:, -1]).float()
         logits[:, banned] = float("-inf")
         if temperature == 0:
             chosen = logits.argmax(dim=-1)
