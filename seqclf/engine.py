@@ -16,10 +16,8 @@ from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from seqclf import lightning_private
 from seqclf.data.text import IGNORE
-from seqclf.errors import ConfigError, TrainingError
+from seqclf.errors import TrainingError
 from seqclf.monitor import monitor_mode
-
-LR_SCHEDULES = ("none", "cosine", "plateau")
 
 
 def token_cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -29,28 +27,6 @@ def token_cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: s
         logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="sum"
     )
     return total if reduction == "sum" else total / (target != IGNORE).sum().clamp(min=1)
-
-
-def check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm) -> None:
-    """Raise a ConfigError naming the first optimizer setting (``optimizer.*``) that cannot work."""
-    for key, value in (("lr", lr), ("weight_decay", weight_decay)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"optimizer.{key}={value!r} must be a number >= 0 (e.g. optimizer.{key}=0.001).")
-    if lr_schedule not in LR_SCHEDULES:
-        raise ConfigError(
-            f"optimizer.lr_schedule={lr_schedule!r} is not valid; choose one of {', '.join(LR_SCHEDULES)}."
-        )
-    if gradient_clip_val is not None and (
-        isinstance(gradient_clip_val, bool)
-        or not isinstance(gradient_clip_val, (int, float))
-        or not math.isfinite(gradient_clip_val)
-        or gradient_clip_val < 0
-    ):
-        raise ConfigError(f"optimizer.gradient_clip_val={gradient_clip_val!r} must be null or a number >= 0.")
-    if gradient_clip_algorithm not in ("norm", "value"):
-        raise ConfigError(
-            f"optimizer.gradient_clip_algorithm={gradient_clip_algorithm!r} is not valid; choose norm or value."
-        )
 
 
 class BlockTrainer(L.LightningModule):
@@ -243,13 +219,3 @@ class PerStepTask(BlockTrainer):
 
     def loss_weights(self, target: torch.Tensor, sizes: list[int]) -> torch.Tensor:
         return torch.stack([(y != IGNORE).sum() for y in target.split(sizes)]).float()
-
-
-def refuse_settings(task: str, does: str, **settings) -> None:
-    """A ConfigError for the first of ``settings`` (classification's) that is set for another ``task``,
-    which ``does`` something else (e.g. "a tagger gives a tag at every word")."""
-    for key, value in settings.items():
-        if value is not None:
-            raise ConfigError(
-                f"model.{key}={value!r} applies to classification; {does}. Drop it (task={task} sets it to null)."
-            )

@@ -12,27 +12,9 @@ import torch
 from torchmetrics import SumMetric
 
 from seqclf.data.text import IGNORE
-from seqclf.engine import PerStepTask, check_optimizer, refuse_settings
-from seqclf.errors import ConfigError
+from seqclf.engine import PerStepTask
+from seqclf.hparams import check_generation, check_optimizer
 from seqclf.models import RNNLanguageModel
-from seqclf.monitor import check_monitor
-
-# The validation metrics a generator logs, which ``monitor`` may name.
-MONITORED = ("val/perplexity", "val/loss")
-# Classification settings a generator has no use for; each must be null (conf/task/generate.yaml sets them so).
-NOT_FOR_GENERATION = ("pooling", "class_weights", "threshold", "init_from")
-
-
-def check_generation(monitor, bidirectional, **classification) -> None:
-    """Raise a ConfigError for a monitored metric a generator does not log, a bidirectional model (a
-    writer cannot read the words it has not written yet) or a classification-only setting."""
-    check_monitor(monitor, MONITORED, "generation")
-    if bidirectional:
-        raise ConfigError(
-            "model.bidirectional=true: a generator writes left to right and cannot read the words to come; "
-            "use model.bidirectional=false."
-        )
-    refuse_settings("generate", "a generator writes words", **classification)
 
 
 class Perplexity(torch.nn.Module):

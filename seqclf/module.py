@@ -9,27 +9,11 @@ from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy, MultilabelExactMatch
 
 from seqclf.data.labels import IMDB_NAMES, Labels
-from seqclf.engine import BlockTrainer, check_optimizer
+from seqclf.engine import BlockTrainer
 from seqclf.errors import ConfigError
+from seqclf.hparams import check_classification, check_optimizer
 from seqclf.models import RNNClassifier, readout
-from seqclf.monitor import check_monitor
 from seqclf.scores import StageScores
-
-# The validation metrics a classifier logs, which ``monitor`` may name.
-MONITORED = ("val/acc", "val/f1_macro", "val/f1_micro", "val/loss")
-
-
-def check_classification(class_weights, threshold, monitor) -> None:
-    """Raise a ConfigError for a class-weight setting, threshold or monitored metric that cannot work
-    (the class names in a weight mapping are checked against the data's when the model is built)."""
-    check_monitor(monitor, MONITORED, "val/f1_micro: multi-label data only")
-    if not (class_weights is None or class_weights == "balanced" or hasattr(class_weights, "items")):
-        raise ConfigError(
-            f"model.class_weights={class_weights!r} is not valid; choose null, balanced, or a mapping from class name "
-            "to weight (e.g. model.class_weights='{pos: 2.0}')."
-        )
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
-        raise ConfigError(f"model.threshold={threshold!r} must lie strictly between 0 and 1 (e.g. 0.5).")
 
 
 def resolve_class_weights(

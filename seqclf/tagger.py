@@ -8,22 +8,11 @@ import torch
 from torchmetrics.classification import MulticlassAccuracy
 
 from seqclf.data.text import IGNORE
-from seqclf.engine import PerStepTask, check_optimizer, refuse_settings
+from seqclf.engine import PerStepTask
 from seqclf.errors import ConfigError
+from seqclf.hparams import check_optimizer, check_tagging
 from seqclf.models import RNNTagger
-from seqclf.monitor import check_monitor
 from seqclf.tagscores import TagScores
-
-# The validation metrics a tagger logs, which ``monitor`` may name.
-MONITORED = ("val/f1", "val/token_acc", "val/loss")
-# Classification settings a tagger has no use for; each must be null (conf/task/tagging.yaml sets them so).
-NOT_FOR_TAGGING = ("pooling", "class_weights", "threshold", "init_from")
-
-
-def check_tagging(monitor, **classification) -> None:
-    """Raise a ConfigError for a monitored metric a tagger does not log, or a classification-only setting."""
-    check_monitor(monitor, MONITORED, "tagging")
-    refuse_settings("tagging", "a tagger gives a tag at every word", **classification)
 
 
 class SeqTagger(PerStepTask):

@@ -60,28 +60,22 @@ def of_checkpoint(ckpt: dict) -> Task:
 def check_model(cfg) -> Task:
     """Raise a ConfigError naming the first model or optimizer setting of the config's task that
     cannot work (each check lives with the code that owns the setting)."""
-    from seqclf.engine import check_optimizer
-    from seqclf.models.rnn import check_settings
+    from seqclf import hparams
 
     task, model = of_config(cfg), cfg.model
     monitor = model.get("monitor", cfg.get("monitor"))
     pooling = model.get("pooling") if task.name == "classify" else "last"  # the others have no pooling
-    check_settings(model.cell, model.embed_dim, model.hidden_size, model.num_layers, model.dropout, pooling)
-    check_optimizer(
+    hparams.check_settings(model.cell, model.embed_dim, model.hidden_size, model.num_layers, model.dropout, pooling)
+    hparams.check_optimizer(
         model.lr, model.weight_decay, model.lr_schedule, model.gradient_clip_val, model.gradient_clip_algorithm
     )
     if task.name == "classify":
-        from seqclf.module import check_classification
-
-        check_classification(model.get("class_weights"), model.get("threshold", 0.5), monitor)
+        hparams.check_classification(model.get("class_weights"), model.get("threshold", 0.5), monitor)
     elif task.name == "tagging":
-        from seqclf.tagger import NOT_FOR_TAGGING, check_tagging
-
-        check_tagging(monitor, **{key: model.get(key) for key in NOT_FOR_TAGGING})
+        hparams.check_tagging(monitor, **{key: model.get(key) for key in hparams.NOT_FOR_TAGGING})
     else:
-        from seqclf.generator import NOT_FOR_GENERATION, check_generation
-        from seqclf.models.rnn import check_cutoffs
-
-        check_generation(monitor, model.bidirectional, **{key: model.get(key) for key in NOT_FOR_GENERATION})
-        check_cutoffs(model.get("softmax_cutoffs"), cfg.data.vocab_size)
+        hparams.check_generation(
+            monitor, model.bidirectional, **{key: model.get(key) for key in hparams.NOT_FOR_GENERATION}
+        )
+        hparams.check_cutoffs(model.get("softmax_cutoffs"), cfg.data.vocab_size)
     return task

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
-from seqclf.errors import ConfigError, check_positive_int
+from seqclf.errors import check_positive_int
+from seqclf.hparams import CELL_NAMES, check_cutoffs, check_settings
 
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-# What represents a review: the encoder's output at the last step, its maximum over the review's
-# own steps (padding left out), or both side by side.
-POOLINGS = ("last", "max", "last_max")
-
-
-def check_settings(cell, embed_dim, hidden_size, num_layers, dropout, pooling) -> None:
-    """Raise a ConfigError naming the first setting of the network that cannot work, and the fix."""
-    if cell not in CELLS:
-        raise ConfigError(
-            f"model.cell={cell!r} is not a known cell type; choose one of {', '.join(CELLS)} (e.g. model=gru)."
-        )
-    for key, value in (("embed_dim", embed_dim), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-        check_positive_int(f"model.{key}", value)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ConfigError(f"model.dropout={dropout!r} must lie in [0, 1).")
-    if pooling not in POOLINGS:
-        raise ConfigError(f"model.pooling={pooling!r} is not valid; choose one of {', '.join(POOLINGS)}.")
+CELLS: dict[str, type[nn.RNNBase]] = dict(zip(CELL_NAMES, (nn.RNN, nn.LSTM, nn.GRU), strict=True))
 
 
 class RecurrentEncoder(nn.Module):
@@ -119,25 +101,6 @@ class RNNLanguageModel(RecurrentEncoder):
         if not self.adaptive:
             return self.head(features)
         return self.head.log_prob(features.flatten(0, -2)).unflatten(0, features.shape[:-1])  # it takes rows only
-
-
-def check_cutoffs(cutoffs, vocab_size) -> None:
-    """Raise a ConfigError unless ``cutoffs`` is null or ascending word ranks inside a vocabulary of
-    ``vocab_size`` entries (``data.vocab_size`` before the data is read, the fitted one after)."""
-    if cutoffs is None:
-        return
-    ranks = list(cutoffs) if isinstance(cutoffs, Sequence) and not isinstance(cutoffs, str) else None
-    if (
-        not ranks
-        or any(isinstance(c, bool) or not isinstance(c, int) for c in ranks)
-        or ranks != sorted(set(ranks))
-        or ranks[0] < 1
-        or (isinstance(vocab_size, int) and ranks[-1] >= vocab_size)
-    ):
-        raise ConfigError(
-            f"model.softmax_cutoffs={cutoffs!r} must be null (a full softmax) or ascending word ranks from 1 to "
-            f"below the vocabulary's size ({vocab_size}), e.g. model.softmax_cutoffs=[1000,5000]."
-        )
 
 
 class RNNClassifier(RecurrentEncoder):
