@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
 
 import seqclf
-from seqclf import plots
+from seqclf import plots, threads
 from seqclf.errors import ConfigError, check_positive_int
 
 
@@ -234,3 +234,25 @@ class FreezePretrained(BaseFinetuning):
         layers = self._pretrained(pl_module)
         if layers and epoch >= self.epochs:
             self.make_trainable(layers)
+
+
+class ThreadShare(L.Callback):
+    """Evaluation with the plan's evaluation count (large batches need no gradients, and more threads
+    pay there), training with its training count; the plan is saved in every checkpoint, so a
+    resumed run uses the counts it started with."""
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        threads.use("eval")
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        threads.use("train")
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        threads.use("eval")
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        threads.use("eval")
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        if threads.current() is not None:
+            checkpoint["threads"] = threads.current().to_dict()

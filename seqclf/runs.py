@@ -21,9 +21,10 @@ RENAMED_TARGETS = {
     "seqclf.checkpoints.StepCheckpoint": "seqclf.saving.StepCheckpoint",
     "seqclf.checkpoints.AtomicCheckpointIO": "seqclf.saving.AtomicCheckpointIO",
     "seqclf.data.IMDBDataModule": "seqclf.data.TextDataModule",
+    "seqclf.threads.ThreadShare": "seqclf.callbacks.ThreadShare",
 }
 # Settings earlier versions' classes took and today's do not (ThreadShare re-counted live runs every interval_s).
-DROPPED_SETTINGS = {"seqclf.threads.ThreadShare": ("interval_s", "warmup", "trials")}
+DROPPED_SETTINGS = {"seqclf.callbacks.ThreadShare": ("interval_s", "warmup", "trials")}
 
 
 def is_run(folder: Path) -> bool:

@@ -25,9 +25,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightning as L
-import torch
-
 from seqclf.errors import ConfigError
 
 try:
@@ -224,6 +221,8 @@ def current() -> Plan | None:
 def use(phase: str) -> None:
     """Set torch's count to the plan's for ``phase`` (train or eval)."""
     if _state["plan"] is not None:
+        import torch  # here: checking the threads setting (config.validate) needs no torch
+
         threads = getattr(_state["plan"], phase)
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
@@ -238,25 +237,3 @@ def registered() -> Iterator[None]:
     finally:
         _release()
         _state["plan"] = None
-
-
-class ThreadShare(L.Callback):
-    """Evaluation with the plan's evaluation count (large batches need no gradients, and more threads
-    pay there), training with its training count; the plan is saved in every checkpoint, so a
-    resumed run uses the counts it started with."""
-
-    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        use("eval")
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        use("train")
-
-    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        use("eval")
-
-    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        use("eval")
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        if _state["plan"] is not None:
-            checkpoint["threads"] = _state["plan"].to_dict()

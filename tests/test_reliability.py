@@ -709,7 +709,7 @@ def test_a_run_folder_of_an_earlier_version_resumes(tmp_path, finished_run, cli_
         assert new in text
         text = text.replace(new, old)
     text = text.replace(
-        "_target_: seqclf.threads.ThreadShare", "_target_: seqclf.threads.ThreadShare\n    interval_s: 2.0"
+        "_target_: seqclf.callbacks.ThreadShare", "_target_: seqclf.threads.ThreadShare\n    interval_s: 2.0"
     )
     config.write_text(text)
     resumed = run_seqclf("train", f"resume={finished_run}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
