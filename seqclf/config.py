@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import hydra
-import torch
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqclf import CONF_DIR, resolvers, tasks, threads
+from seqclf.data import settings as data_settings
 from seqclf.errors import ConfigError, check_positive_int
 from seqclf.instantiate import instantiate
 
@@ -53,13 +53,23 @@ def validate(cfg: DictConfig) -> None:
             "bf16-mixed or 16-mixed (GPU), or 64-true."
         )
     accelerator = OmegaConf.select(cfg, "trainer.accelerator")
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+    if accelerator in ("gpu", "cuda") and not _cuda_available():
         raise ConfigError(
             f"trainer.accelerator={accelerator} (trainer=gpu) needs a CUDA GPU, and torch sees none here; use "
             "trainer=default (CUDA when present, else CPU) or trainer=cpu."
         )
-    # The DataModule checks its own settings when built; building it reads no data.
-    instantiate(cfg.data, limit_train_batches=OmegaConf.select(cfg, "trainer.limit_train_batches"))
+    # seqclf's DataModules' checks run without building them (and without torch); another class
+    # checks its own settings when built, which reads no data.
+    limit = OmegaConf.select(cfg, "trainer.limit_train_batches")
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    if not data_settings.check(data.pop("_target_", None), {**data, "limit_train_batches": limit}):
+        instantiate(cfg.data, limit_train_batches=limit)
+
+
+def _cuda_available() -> bool:
+    import torch  # here: the other checks need no torch
+
+    return torch.cuda.is_available()
 
 
 def load_config(overrides: list[str] | tuple = (), output_dir: str | Path | None = None) -> DictConfig:

@@ -1,4 +1,4 @@
-"""Commands load only what they use: --help and a mistyped setting answer before torch loads, and
+"""Commands load only what they use: --help, a mistyped setting and a bad value answer before torch loads, and
 seqclf-predict and seqclf-report run without Lightning (docs/performance.md, "Start-up")."""
 
 import subprocess
@@ -28,6 +28,31 @@ def loaded_after(command: str) -> set[str]:
 def test_help_and_a_mistyped_setting_answer_before_torch_loads(args):
     command = f"sys.argv = ['seqclf-train', *{args!r}]; from seqclf.train import console; console()"
     assert loaded_after(command) == set()
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["optimizer.lr=-1"], "optimizer.lr=-1 must be a number >= 0"),
+        (["model.cell=lstmx"], "model.cell='lstmx' is not a known cell type"),
+        (["data.max_len=0"], "data.max_len=0 must be a positive integer"),
+        (["task=tagging", "data.derive=x"], "data.derive='x' is not valid"),
+        (["task=generate", "data.padding=pre"], "a generator's texts start at their first step"),
+        (["task=generate", "model.softmax_cutoffs=[0]"], "model.softmax_cutoffs=[0] must be null"),
+        (["threads=0"], "threads=0 must be 'auto' or a positive integer"),
+    ],
+)
+def test_a_bad_value_is_refused_before_torch_loads(args, says):
+    command = f"sys.argv = ['seqclf-train', *{args!r}]; from seqclf.train import console; console()"
+    code = textwrap.dedent(f"""
+        import sys
+        try:
+            {command}
+        except SystemExit as e:
+            print("EXIT:", e.code, "torch" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "EXIT: 2 False" in done.stdout and says in done.stderr, done.stdout + done.stderr
 
 
 def test_predict_and_report_run_without_lightning(tmp_path, imdb_dir):

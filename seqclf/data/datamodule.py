@@ -8,7 +8,6 @@ import hashlib
 import logging
 import os
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from seqclf.data import cache, sources
+from seqclf.data import cache, settings, sources
 from seqclf.data.batches import BatchOrder, EncodedSplit, TrainBlocks, TrainLoader
 from seqclf.data.labels import Labels
 from seqclf.data.split import stratified_split
-from seqclf.data.text import FORMAT, WordTokenizer, check_side
-from seqclf.errors import ConfigError, DataError, check_positive_int
+from seqclf.data.text import FORMAT, WordTokenizer
+from seqclf.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class TextDataModule(L.LightningDataModule):
     ):
         super().__init__()
         # Lists from Hydra are ListConfigs: plain lists in hparams, so checkpoints hold plain data only.
-        text_column, label_names = _plain(text_column), _plain(label_names)
+        text_column, label_names = settings.plain(text_column), settings.plain(label_names)
         # Data settings travel in checkpoints and loggers; vocab_size is the model's (the real size).
         self.save_hyperparameters(
             ignore=[
@@ -90,38 +89,10 @@ class TextDataModule(L.LightningDataModule):
                 "splits",
             ]
         )  # fmt: skip
-        for key, value in (("max_len", max_len), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            check_positive_int(f"data.{key}", value)
-        check_positive_int("data.steps_per_execution", steps_per_execution)
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 3:
-            raise ConfigError(
-                f"data.vocab_size={vocab_size!r} must be an integer of at least 3 (2 special tokens + 1 word)."
-            )
-        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-            raise ConfigError(f"data.val_fraction={val_fraction!r} must lie strictly between 0 and 1 (e.g. 0.1).")
-        if num_proc is not None and (isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1):
-            raise ConfigError(
-                f"data.num_proc={num_proc!r} must be a positive number of processes, or null for one per usable core."
-            )
-        self.columns = sources.Columns(_column_names(text_column), _column_name("data.label_column", label_column))
-        if label_names is not None and (
-            isinstance(label_names, str)
-            or not isinstance(label_names, Sequence)
-            or not all(isinstance(n, (str, int)) for n in label_names)
-        ):
-            raise ConfigError(f"data.label_names={label_names!r} must be null or a list of class names (e.g. [a,b]).")
+        settings.check_text({key: value for key, value in locals().items() if key not in ("self", "__class__")})
+        self.columns = sources.Columns(settings.column_names(text_column), label_column)
         self.label_names = [str(n) for n in label_names] if label_names else None
-        for key, value in (("train_split", train_split), ("val_split", val_split), ("test_split", test_split)):
-            _column_name(f"data.{key}", value)
         self.splits = tuple(splits)
-        if not self.splits or not set(self.splits) <= set(sources.SPLITS):
-            raise ConfigError(f"data.splits={list(self.splits)} must name some of {', '.join(sources.SPLITS)}.")
-        if "train" not in self.splits and (tokenizer is None or labels is None):
-            raise ConfigError(
-                "data.splits without train needs a tokenizer and labels (both fitted on train), e.g. a checkpoint's."
-            )
-        if val_split == "test" and "test" not in self.splits:
-            raise ConfigError("data.val_split=test needs the test split in data.splits.")
         self.val_split = val_split
         # role -> the names that split may have in the dataset, in order of preference
         self.split_names = {"train": (train_split,), "test": (test_split,)}
@@ -138,25 +109,13 @@ class TextDataModule(L.LightningDataModule):
         self.hub_name, self.hub_config, self.revision = hub_name, hub_config, revision
         self.cache_root = Path(cache_dir).expanduser().resolve()
         self.vocab_size, self.max_len = int(vocab_size), int(max_len)
-        self.padding, self.truncation = check_side("padding", padding), check_side("truncation", truncation)
+        self.padding, self.truncation = padding, truncation
         self.val_fraction, self.seed = float(val_fraction), int(seed)
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.progress, self.num_proc = progress, num_proc
         self.tokenizer: WordTokenizer | None = None
         self.labels: Labels | None = None
         self.class_counts: list[int] | None = None  # texts of each class in the training rows
-        if limit_train_batches is not None and not (
-            (
-                isinstance(limit_train_batches, int)
-                and not isinstance(limit_train_batches, bool)
-                and limit_train_batches >= 1
-            )
-            or (isinstance(limit_train_batches, float) and 0.0 < limit_train_batches <= 1.0)
-        ):
-            raise ConfigError(
-                f"trainer.limit_train_batches={limit_train_batches!r} must be a number of batches (an integer >= 1) "
-                "or a share of them (a float in (0, 1]), e.g. trainer.limit_train_batches=200 or 0.1."
-            )
         self.steps_per_execution, self.limit_train_batches = steps_per_execution, limit_train_batches
         self.reshuffle = bool(reshuffle)
         self.train_set = self.val_set = self.test_set = None
@@ -395,24 +354,6 @@ class TextDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader("test_set")
-
-
-def _plain(value):
-    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
-
-
-def _column_name(key: str, value) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key}={value!r} must be a name (a non-empty string).")
-    return value
-
-
-def _column_names(value) -> tuple[str, ...]:
-    """data.text_column: one column, or a list of them (joined with a space)."""
-    names = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else [value]
-    if not names:
-        raise ConfigError("data.text_column=[] names no column; give one (text) or a list ([title,description]).")
-    return tuple(_column_name("data.text_column", name) for name in names)
 
 
 # The name older configs and run folders use.

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqclf.data import sources
+from seqclf.data import settings, sources
 from seqclf.data.batches import EncodedSplit
-from seqclf.data.datamodule import TextDataModule, _column_name, _plain
+from seqclf.data.datamodule import TextDataModule
 from seqclf.data.labels import Labels
 from seqclf.data.text import IGNORE, SPECIALS, UNK_ID, WordTokenizer, rank_words, tokenize
 from seqclf.errors import ConfigError
@@ -35,17 +35,11 @@ class GenerationDataModule(TextDataModule):
     specials, ``<s>``, ``</s>``, a start token per class, then the most frequent training words."""
 
     def __init__(self, unlabelled_split: str | None = None, padding: str = "post", truncation: str = "post", **kw):
-        if padding != "post" and not kw.get("tokenizer"):  # a given tokenizer brings its own sides
-            raise ConfigError(
-                f"data.padding={padding!r}: a generator's texts start at their first step (padding at the end); "
-                "use data.padding=post."
-            )
-        kw = {key: _plain(value) for key, value in kw.items()}  # hparams (checkpoints) hold plain data only
+        settings.check_generation({"unlabelled_split": unlabelled_split, "padding": padding, **kw})
+        kw = {key: settings.plain(value) for key, value in kw.items()}  # hparams (checkpoints) hold plain data only
         super().__init__(padding=padding, truncation=truncation, **kw)
-        if unlabelled_split is not None:
-            _column_name("data.unlabelled_split", unlabelled_split)
-            if "train" in self.split_names:
-                self.split_names["unlabelled"] = (unlabelled_split,)
+        if unlabelled_split is not None and "train" in self.split_names:
+            self.split_names["unlabelled"] = (unlabelled_split,)
         self.unlabelled_split = unlabelled_split
 
     def _cache_key(self) -> dict[str, Any]:

@@ -12,15 +12,15 @@ import numpy as np
 import torch
 
 from seqclf.data import punctuation, sources
+from seqclf.data import settings as data_settings
 from seqclf.data.batches import EncodedSplit
-from seqclf.data.datamodule import TextDataModule, _column_name, _plain
+from seqclf.data.datamodule import TextDataModule
 from seqclf.data.labels import Labels
-from seqclf.data.text import IGNORE, SPLITS, WordTokenizer
-from seqclf.errors import ConfigError
+from seqclf.data.text import IGNORE, WordTokenizer
 
 log = logging.getLogger(__name__)
 
-DERIVED = {"punctuation": punctuation}
+DERIVED = dict(zip(data_settings.DERIVED_TAGS, (punctuation,), strict=True))
 
 
 class TaggingDataModule(TextDataModule):
@@ -45,14 +45,11 @@ class TaggingDataModule(TextDataModule):
         truncation: str = "post",
         **settings,
     ):
-        _column_name("data.tokens_column", tokens_column)
-        _column_name("data.tags_column", tags_column)
-        if derive is not None and derive not in DERIVED:
-            raise ConfigError(f"data.derive={derive!r} is not valid; choose null or {', '.join(DERIVED)}.")
-        if word_split not in SPLITS:
-            raise ConfigError(f"data.word_split={word_split!r} is not valid; choose one of {', '.join(SPLITS)}.")
+        own = {"tokens_column": tokens_column, "tags_column": tags_column, "derive": derive, "word_split": word_split}
+        data_settings.check_tagging(own)
         # hparams (checkpoints) hold plain data: Hydra's lists become lists
-        tag_names, settings = _plain(tag_names), {key: _plain(value) for key, value in settings.items()}
+        tag_names = data_settings.plain(tag_names)
+        settings = {key: data_settings.plain(value) for key, value in settings.items()}
         super().__init__(
             text_column=tokens_column,
             label_column=tags_column,

@@ -1,0 +1,136 @@
+"""The checks of the data settings (data.*): torch-free, so that seqclf-train refuses a bad value
+before torch and Lightning load (seqclf.config.validate); each DataModule runs the same checks when
+it is built. A check sees only the settings it is given: one left out is the DataModule's default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from seqclf.data import sources
+from seqclf.data.text import SPLITS as WORD_SPLITS
+from seqclf.data.text import check_side
+from seqclf.errors import ConfigError, check_positive_int
+
+# What a tagging DataModule may derive its tags from (seqclf.data.tagging.DERIVED holds how).
+DERIVED_TAGS = ("punctuation",)
+
+
+def plain(value):
+    """Hydra's ListConfig as a list (hparams and checkpoints hold plain data only)."""
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
+
+
+def column_name(key: str, value) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}={value!r} must be a name (a non-empty string).")
+    return value
+
+
+def column_names(value) -> tuple[str, ...]:
+    """data.text_column: one column, or a list of them (joined with a space)."""
+    names = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else [value]
+    if not names:
+        raise ConfigError("data.text_column=[] names no column; give one (text) or a list ([title,description]).")
+    return tuple(column_name("data.text_column", name) for name in names)
+
+
+def check_text(s: Mapping) -> None:
+    """A text-classification DataModule's settings (seqclf.data.TextDataModule's arguments)."""
+    for key in ("max_len", "batch_size", "eval_batch_size", "steps_per_execution"):
+        if key in s:
+            check_positive_int(f"data.{key}", s[key])
+    vocab_size = s.get("vocab_size", 3)
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 3:
+        raise ConfigError(
+            f"data.vocab_size={vocab_size!r} must be an integer of at least 3 (2 special tokens + 1 word)."
+        )
+    fraction = s.get("val_fraction", 0.1)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ConfigError(f"data.val_fraction={fraction!r} must lie strictly between 0 and 1 (e.g. 0.1).")
+    num_proc = s.get("num_proc")
+    if num_proc is not None and (isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1):
+        raise ConfigError(
+            f"data.num_proc={num_proc!r} must be a positive number of processes, or null for one per usable core."
+        )
+    column_names(s.get("text_column", "text"))
+    column_name("data.label_column", s.get("label_column", "label"))
+    label_names = plain(s.get("label_names"))
+    if label_names is not None and (
+        isinstance(label_names, str)
+        or not isinstance(label_names, Sequence)
+        or not all(isinstance(n, (str, int)) for n in label_names)
+    ):
+        raise ConfigError(f"data.label_names={label_names!r} must be null or a list of class names (e.g. [a,b]).")
+    for key in ("train_split", "val_split", "test_split"):
+        if key in s:
+            column_name(f"data.{key}", s[key])
+    splits = tuple(s.get("splits", sources.SPLITS))
+    if not splits or not set(splits) <= set(sources.SPLITS):
+        raise ConfigError(f"data.splits={list(splits)} must name some of {', '.join(sources.SPLITS)}.")
+    if "train" not in splits and (s.get("tokenizer") is None or s.get("labels") is None):
+        raise ConfigError(
+            "data.splits without train needs a tokenizer and labels (both fitted on train), e.g. a checkpoint's."
+        )
+    if s.get("val_split") == "test" and "test" not in splits:
+        raise ConfigError("data.val_split=test needs the test split in data.splits.")
+    for key in ("padding", "truncation"):
+        if key in s:
+            check_side(key, s[key])
+    limit = s.get("limit_train_batches")
+    if limit is not None and not (
+        (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1)
+        or (isinstance(limit, float) and 0.0 < limit <= 1.0)
+    ):
+        raise ConfigError(
+            f"trainer.limit_train_batches={limit!r} must be a number of batches (an integer >= 1) or a share of "
+            "them (a float in (0, 1]), e.g. trainer.limit_train_batches=200 or 0.1."
+        )
+
+
+def check_tagging(s: Mapping) -> None:
+    """A tagging DataModule's own settings (seqclf.data.TaggingDataModule's arguments)."""
+    column_name("data.tokens_column", s.get("tokens_column", "tokens"))
+    column_name("data.tags_column", s.get("tags_column", "tags"))
+    derive = s.get("derive")
+    if derive is not None and derive not in DERIVED_TAGS:
+        raise ConfigError(f"data.derive={derive!r} is not valid; choose null or {', '.join(DERIVED_TAGS)}.")
+    word_split = s.get("word_split", "whitespace")
+    if word_split not in WORD_SPLITS:
+        raise ConfigError(f"data.word_split={word_split!r} is not valid; choose one of {', '.join(WORD_SPLITS)}.")
+
+
+def check_generation(s: Mapping) -> None:
+    """A generation DataModule's own settings (seqclf.data.GenerationDataModule's arguments)."""
+    padding = s.get("padding", "post")
+    if padding != "post" and not s.get("tokenizer"):  # a given tokenizer brings its own sides
+        raise ConfigError(
+            f"data.padding={padding!r}: a generator's texts start at their first step (padding at the end); "
+            "use data.padding=post."
+        )
+    if s.get("unlabelled_split") is not None:
+        column_name("data.unlabelled_split", s["unlabelled_split"])
+
+
+# seqclf's DataModules by the config's _target_ (IMDBDataModule: the name older configs use).
+_KINDS = {
+    "seqclf.data.TextDataModule": "text",
+    "seqclf.data.IMDBDataModule": "text",
+    "seqclf.data.TaggingDataModule": "tagging",
+    "seqclf.data.GenerationDataModule": "generate",
+}
+
+
+def check(target: str, s: Mapping) -> bool:
+    """Check the settings ``s`` of the DataModule ``target``, as building it would; False when
+    ``target`` is not one of seqclf's (a user's own class checks itself when built)."""
+    kind = _KINDS.get(target)
+    if kind is None:
+        return False
+    if kind == "tagging":
+        check_tagging(s)
+        renamed = {"tokens_column": "text_column", "tags_column": "label_column", "tag_names": "label_names"}
+        s = {renamed.get(key, key): value for key, value in s.items() if key not in ("text_column", "label_column")}
+    elif kind == "generate":
+        check_generation(s)
+    check_text(s)
+    return True
