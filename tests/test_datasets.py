@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -388,13 +389,15 @@ def test_a_checkpoint_from_before_classes_still_predicts_evaluates_and_continues
 
     old = torch.load(OLD_CHECKPOINT, weights_only=True)
     assert "IMDBDataModule" in old and "labels" not in old["hyper_parameters"]  # what makes it old
-    (row,) = predict.predict(str(OLD_CHECKPOINT), ["great superb loved"])
+    ckpt = tmp_path / OLD_CHECKPOINT.name  # a copy: evaluation writes its results beside the checkpoint
+    shutil.copy(OLD_CHECKPOINT, ckpt)
+    (row,) = predict.predict(str(ckpt), ["great superb loved"])
     assert row["label"] in ("neg", "pos") and set(row["probs"]) == {"neg", "pos"}
     cfg = compose_train(tmp_path / "eval", [f"data.path={imdb_dir}"])
     with open_dict(cfg):
-        cfg.ckpt_path = str(OLD_CHECKPOINT)
+        cfg.ckpt_path = str(ckpt)
     assert 0 <= evaluate(cfg)["test/acc"] <= 1
     # continued training reads its best val/acc and its vocabulary
-    metrics = train(compose_train(tmp_path / "more", [f"data.path={imdb_dir}", f"ckpt_path={OLD_CHECKPOINT}",
+    metrics = train(compose_train(tmp_path / "more", [f"data.path={imdb_dir}", f"ckpt_path={ckpt}",
                                                       "trainer.max_epochs=2"]))  # fmt: skip
     assert metrics["epochs"] == 2 and metrics["val/acc_best"] >= old["state_dict"]["val_acc_best.max_value"]
