@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from seqclf.data import sources
-from seqclf.data.text import SPLITS as WORD_SPLITS
-from seqclf.data.text import check_side
 from seqclf.errors import ConfigError, check_positive_int
 
+PAD_SIDES = ("pre", "post")  # where padding and truncation apply, as in Keras
+# How a raw text becomes words: the classifier's rule (``tokenize``: lowercase, punctuation and symbols
+# dropped), or at whitespace, lowercased (tagging data whose punctuation marks are words with tags).
+WORD_SPLITS = ("tokenize", "whitespace")
 # What a tagging DataModule may derive its tags from (seqclf.data.tagging.DERIVED holds how).
 DERIVED_TAGS = ("punctuation",)
 
@@ -32,6 +34,13 @@ def column_names(value) -> tuple[str, ...]:
     if not names:
         raise ConfigError("data.text_column=[] names no column; give one (text) or a list ([title,description]).")
     return tuple(column_name("data.text_column", name) for name in names)
+
+
+def check_side(name: str, value: str) -> str:
+    """``value`` if it is a side to pad or truncate at (``name``: padding or truncation)."""
+    if value not in PAD_SIDES:
+        raise ConfigError(f"data.{name}={value!r} is not valid; choose one of {', '.join(PAD_SIDES)}.")
+    return value
 
 
 def check_text(s: Mapping) -> None:

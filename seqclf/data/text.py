@@ -27,17 +27,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from seqclf.atomic import write_atomic
-from seqclf.errors import ConfigError, check_positive_int
+from seqclf.data.settings import WORD_SPLITS as SPLITS
+from seqclf.data.settings import check_side
+from seqclf.errors import check_positive_int
 
 PAD_ID, UNK_ID = 0, 1
 # The target of a padding step where there is a target per word (tagging, generation): the loss and
 # the metrics skip it (torch's ignore_index).
 IGNORE = -100
 SPECIALS = ("<pad>", "<unk>")
-PAD_SIDES = ("pre", "post")  # where padding and truncation apply, as in Keras
-# How a raw text becomes words: the classifier's rule (``tokenize``: lowercase, punctuation and symbols
-# dropped), or at whitespace, lowercased (tagging data whose punctuation marks are words with tags).
-SPLITS = ("tokenize", "whitespace")
 FORMAT = "seqclf.WordTokenizer/1"
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -139,13 +137,6 @@ def rank_words(sentences: Iterable[Sequence[str]], n: int) -> list[str]:
     """The ``n`` most frequent of the sentences' words, lowercased; ties alphabetically."""
     counts = Counter(word.lower() for sentence in sentences for word in sentence)
     return [word for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
-
-
-def check_side(name: str, value: str) -> str:
-    """``value`` if it is a side to pad or truncate at (``name``: padding or truncation)."""
-    if value not in PAD_SIDES:
-        raise ConfigError(f"data.{name}={value!r} is not valid; choose one of {', '.join(PAD_SIDES)}.")
-    return value
 
 
 class WordTokenizer:
