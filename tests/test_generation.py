@@ -53,6 +53,28 @@ def test_unlabelled_texts_train_with_the_plain_start_token_and_test_never_does(t
     assert more.tokenizer.vocab_size <= 60  # the tiny data has fewer words
 
 
+def test_a_generator_validates_on_the_texts_a_classifier_of_the_same_data_validates_on(tmp_path, imdb_dir):
+    """So a classifier started from the generator (model.init_from) validates on texts the generator
+    never read, nor was given the class of."""
+    from seqclf.data import TextDataModule
+
+    common = dict(path=str(imdb_dir), vocab_size=5000, max_len=200, truncation="post", progress=False)
+    clf = TextDataModule(cache_dir=str(tmp_path / "c1"), val_split="train", padding="post", **common)
+    gen = GenerationDataModule(cache_dir=str(tmp_path / "c2"), **common)
+    texts = {}
+    for name, dm, skip in (("clf", clf, 0), ("gen", gen, 1)):
+        dm.prepare_data()
+        dm.setup("fit")
+        vocab = dm.tokenizer.vocab
+        texts[name] = [
+            tuple(vocab[i] for i in row[skip:] if i > 0 and vocab[i] != END) for row in dm.val_set.x.tolist()
+        ]
+        assert len(set(texts[name])) > 5
+    assert sorted(texts["gen"]) == sorted(texts["clf"])
+    starts = [row[0] for row in gen.val_set.x.tolist()]
+    assert {gen.tokenizer.vocab[i] for i in starts} == {start_token(name) for name in gen.labels.names}
+
+
 def test_sampling_is_seeded_and_never_writes_a_banned_token():
     torch.manual_seed(0)
     net = RNNLanguageModel(12, cell="gru", embed_dim=4, hidden_size=5)

@@ -280,12 +280,15 @@ class TextDataModule(L.LightningDataModule):
             val_rows = rng.permutation(len(arrays["validation_y"]))
             self.val_set = self._encoded(arrays["validation_x"][val_rows], arrays["validation_y"][val_rows])
         else:
-            strata = y if y.ndim == 1 else np.zeros(len(y), dtype=np.int64)  # multi-label: one stratum
-            train_rows, val_rows = stratified_split(strata, self.val_fraction, self.seed)
+            train_rows, val_rows = stratified_split(self._strata(x, y), self.val_fraction, self.seed)
             val_rows = rng.permutation(val_rows)
             self.val_set = self._encoded(x[val_rows], y[val_rows])
         self.train_set = self._training_set(x[train_rows], y[train_rows], arrays)
         self.class_counts = self._class_counts(y[train_rows])
+
+    def _strata(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each training row's stratum in the validation split: its class (multi-label data, one stratum)."""
+        return y if y.ndim == 1 else np.zeros(len(y), dtype=np.int64)
 
     def _training_set(self, x: np.ndarray, y: np.ndarray, arrays: dict[str, np.ndarray]) -> EncodedSplit:
         """The training rows (validation's taken out) as tensors; a subclass may add rows of its own."""

@@ -65,6 +65,12 @@ class GenerationDataModule(TextDataModule):
             arrays[f"{role}_x"], arrays[f"{role}_y"] = sequences(tokenizer, words[role], starts)
         return tokenizer, arrays
 
+    def _strata(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each text's class, read from its start token: the classifier's strata, so the same data and
+        seed give the same validation texts. A generator a classifier starts from (model.init_from)
+        has then never read a validation text, nor the class it is given as."""
+        return x[:, 0]
+
     def _training_set(self, x: np.ndarray, y: np.ndarray, arrays: dict[str, np.ndarray]) -> EncodedSplit:
         """The labelled training rows and the unlabelled texts: trained on, never validated or tested on."""
         if "unlabelled_x" in arrays:
