@@ -206,9 +206,10 @@ def test_a_classifier_starts_from_a_generators_vocabulary_and_layers(tmp_path, i
 
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
-def test_ddp_on_two_cpu_processes_scores_a_generator_as_one_process(tmp_path, imdb_dir, cli_env):
+@pytest.mark.parametrize("softmax", [[], ["model.softmax_cutoffs=[10,20]"]], ids=["full", "adaptive"])
+def test_ddp_on_two_cpu_processes_scores_a_generator_as_one_process(tmp_path, imdb_dir, cli_env, softmax):
     common = ["task=generate", f"data.path={imdb_dir}", *TINY, "data.eval_batch_size=1024",
-              "trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0"]  # fmt: skip
+              "trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0", *softmax]  # fmt: skip
     one, two = single_and_ddp(tmp_path, common, cli_env)
     m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (one, two))
     assert m1["global_step"] == m2["global_step"] == 4
