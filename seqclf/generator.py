@@ -6,11 +6,11 @@ with teacher forcing by the shared engine (seqclf.engine), scored by perplexity.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 from torchmetrics import SumMetric
 
+from seqclf.data.settings import plain
 from seqclf.data.text import IGNORE
 from seqclf.engine import PerStepTask
 from seqclf.hparams import check_generation, check_optimizer
@@ -79,8 +79,7 @@ class SeqGenerator(PerStepTask):
         )
         # Hydra's ListConfigs become plain lists in hparams
         labels = [str(name) for name in labels or ()]
-        if isinstance(softmax_cutoffs, Sequence) and not isinstance(softmax_cutoffs, str):
-            softmax_cutoffs = list(softmax_cutoffs)
+        softmax_cutoffs = plain(softmax_cutoffs)
         self.save_hyperparameters()
         self.net = RNNLanguageModel(
             vocab_size, softmax_cutoffs, cell=cell, embed_dim=embed_dim, hidden_size=hidden_size,
