@@ -6,19 +6,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-    MultilabelExactMatch,
-    MultilabelF1Score,
-    MultilabelPrecision,
-    MultilabelRecall,
-    MultilabelStatScores,
-)
+from torchmetrics import Metric
+from torchmetrics.classification import MulticlassConfusionMatrix, MultilabelExactMatch, MultilabelStatScores
 
 
 class LabelCooccurrence(Metric):
@@ -41,9 +30,33 @@ class LabelCooccurrence(Metric):
         return {"matrix": self.matrix, "support": self.support}
 
 
+def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """num / den in float32, and 0 where den is 0, as torchmetrics divides (zero_division=0)."""
+    num, den = num.float(), den.float()
+    return torch.where(den != 0, num / torch.where(den != 0, den, 1.0), 0.0)
+
+
+def reduce_counts(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Precision, recall and F1 from true/false positive and false negative counts (per class, or
+    summed for the micro average), as torchmetrics computes them."""
+    return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn), "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
+
+
+def macro(scores: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+    """The mean of per-class ``scores`` over the ``counted`` classes, summed as torchmetrics sums it
+    (single-label data counts the classes that occur in the targets or the predictions)."""
+    weights = counted.float()
+    return _ratio(weights * scores, weights.sum().expand_as(scores)).sum()
+
+
 class StageScores(nn.Module):
     """``update(preds, target)`` with predicted class ids (or 0/1 rows for multi-label) and the true
-    ones; ``compute()`` gives the stage's scalars and its per-class report; ``reset()`` after."""
+    ones; ``compute()`` gives the stage's scalars and its per-class report; ``reset()`` after.
+
+    Each batch updates counts only, one torchmetrics state per kind (single-label: the confusion
+    matrix; multi-label: each label's true/false positives and negatives, exact-match accuracy and the
+    label co-occurrence); the scores come from those counts once per epoch, as torchmetrics' own
+    score metrics compute them (tests/test_scores.py compares them)."""
 
     def __init__(self, num_classes: int, multi_label: bool) -> None:
         super().__init__()
@@ -51,36 +64,13 @@ class StageScores(nn.Module):
         if multi_label:
             kw = {"num_labels": num_classes, "validate_args": False}
             self.acc = MultilabelExactMatch(**kw)  # the whole set of labels right
-            self.averaged = MetricCollection(
-                {
-                    "f1_macro": MultilabelF1Score(average="macro", **kw),
-                    "f1_micro": MultilabelF1Score(average="micro", **kw),
-                }
-            )
-            self.per_class = MetricCollection(
-                {
-                    "precision": MultilabelPrecision(average=None, **kw),
-                    "recall": MultilabelRecall(average=None, **kw),
-                    "f1": MultilabelF1Score(average=None, **kw),
-                }
-            )
-            self.confusion = LabelCooccurrence(num_classes)
             self.stats = MultilabelStatScores(average=None, **kw)  # tp, fp, tn, fn, support per label
+            self.confusion = LabelCooccurrence(num_classes)
         else:
-            kw = {"num_classes": num_classes, "validate_args": False}
-            self.acc = MulticlassAccuracy(average="micro", **kw)
-            self.averaged = MetricCollection({"f1_macro": MulticlassF1Score(average="macro", **kw)})
-            self.per_class = MetricCollection(
-                {
-                    "precision": MulticlassPrecision(average=None, **kw),
-                    "recall": MulticlassRecall(average=None, **kw),
-                    "f1": MulticlassF1Score(average=None, **kw),
-                }
-            )
-            self.confusion = MulticlassConfusionMatrix(**kw)
+            self.confusion = MulticlassConfusionMatrix(num_classes=num_classes, validate_args=False)
 
     def _metrics(self) -> tuple:
-        return (self.acc, self.averaged, self.per_class, self.confusion, *((self.stats,) if self.multi_label else ()))
+        return (self.acc, self.stats, self.confusion) if self.multi_label else (self.confusion,)
 
     def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
         target = target.long()
@@ -90,19 +80,27 @@ class StageScores(nn.Module):
     def compute(self) -> tuple[dict[str, torch.Tensor], dict[str, list]]:
         """(scalars: acc, f1_macro[, f1_micro]; report: precision, recall, f1, support per class, the
         confusion matrix (rows = true class) and, for multi-label data, the micro averages, as plain data)."""
-        scalars = {"acc": self.acc.compute(), **self.averaged.compute()}
-        report = {name: values.tolist() for name, values in self.per_class.compute().items()}
-        confusion = self.confusion.compute()
         if self.multi_label:
-            report["support"] = confusion["support"].tolist()
-            report["confusion"] = confusion["matrix"].tolist()
-            tp, fp, _, fn, _ = (float(v) for v in self.stats.compute().sum(dim=0))
-            precision, recall = tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-            report["micro"] = {"precision": precision, "recall": recall, "f1": f1}
+            tp, fp, _, fn, _ = self.stats.compute().unbind(dim=1)
+            confusion = self.confusion.compute()
+            support, matrix = confusion["support"], confusion["matrix"]
+            counted = torch.ones_like(tp, dtype=torch.bool)
         else:
-            report["support"] = confusion.sum(dim=1).tolist()
-            report["confusion"] = confusion.tolist()
+            matrix = self.confusion.compute()
+            tp = matrix.diagonal()
+            support = matrix.sum(dim=1)
+            fp, fn = matrix.sum(dim=0) - tp, support - tp
+            counted = (tp + fp + fn) > 0
+        per_class = reduce_counts(tp, fp, fn)
+        report = {name: values.tolist() for name, values in per_class.items()}
+        report["support"], report["confusion"] = support.tolist(), matrix.tolist()
+        scalars = {"f1_macro": macro(per_class["f1"], counted)}
+        if self.multi_label:
+            micro = reduce_counts(tp.sum(), fp.sum(), fn.sum())
+            report["micro"] = {name: float(value) for name, value in micro.items()}
+            scalars = {"acc": self.acc.compute(), **scalars, "f1_micro": micro["f1"]}
+        else:
+            scalars = {"acc": _ratio(tp.sum(), support.sum()), **scalars}
         return scalars, report
 
     def reset(self) -> None:
