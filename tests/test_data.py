@@ -51,7 +51,7 @@ def test_label_sorted_data_gives_mixed_batches_and_a_stratified_validation_split
     # evaluated in a mixed order: the first few reviews of either split are not all one class
     assert 0 < dm.val_set.y[:8].sum() < 8 and 0 < dm.test_set.y[:16].sum() < 16
     loader, firsts = dm.train_dataloader(), []
-    assert (loader.sampler.steps_per_execution, len(loader), loader.sampler.num_steps) == (16, 1, 12)
+    assert (loader.sampler.steps_per_execution, len(loader), loader.sampler.num_steps) == (64, 1, 12)
     for epoch in range(3):  # every epoch: a new order, each batch mixes classes, each review once
         loader.sampler.epoch = epoch  # with a trainer: its current epoch
         ((x, y, sizes),) = list(loader)  # one block of all 12 batches: one gather

@@ -74,7 +74,7 @@ class TextDataModule(L.LightningDataModule):
         num_proc: int | None = None,
         tokenizer: str | None = None,
         labels: dict | None = None,
-        steps_per_execution: int = 16,
+        steps_per_execution: int = 64,
         limit_train_batches: int | float | None = None,
         reshuffle: bool = True,
         splits: list[str] | tuple[str, ...] = sources.SPLITS,
