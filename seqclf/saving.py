@@ -104,6 +104,13 @@ class StepCheckpoint(RunCheckpoint):
         super().on_train_start(trainer, pl_module)
         self._seen_step = trainer.global_step
 
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Nothing: it saves on optimizer steps only (Lightning's would copy every logged metric each
+        epoch to find that out)."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Nothing, as at an epoch's end."""
+
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
         every, step = self._every_n_train_steps, trainer.global_step
         crossed = every >= 1 and step // every > self._seen_step // every

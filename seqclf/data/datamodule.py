@@ -114,6 +114,7 @@ class TextDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.progress, self.num_proc = progress, num_proc
         self.tokenizer: WordTokenizer | None = None
+        self._saved_tokenizer: tuple[WordTokenizer, str] | None = None  # (tokenizer, its JSON), see state_dict
         self.labels: Labels | None = None
         self.class_counts: list[int] | None = None  # texts of each class in the training rows
         self.steps_per_execution, self.limit_train_batches = steps_per_execution, limit_train_batches
@@ -308,10 +309,17 @@ class TextDataModule(L.LightningDataModule):
         training order is the TrainLoader's state)."""
         if self.tokenizer is None:
             return {}
-        return {"tokenizer": self.tokenizer.to_json(), "labels": self.labels.to_dict()}
+        return {"tokenizer": self._tokenizer_json(), "labels": self.labels.to_dict()}
+
+    def _tokenizer_json(self) -> str:
+        """The tokenizer as JSON, made once per tokenizer: every checkpoint stores it, and a fitted
+        vocabulary does not change."""
+        if self._saved_tokenizer is None or self._saved_tokenizer[0] is not self.tokenizer:
+            self._saved_tokenizer = (self.tokenizer, self.tokenizer.to_json())
+        return self._saved_tokenizer[1]
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.tokenizer is not None and "tokenizer" in state and state["tokenizer"] != self.tokenizer.to_json():
+        if self.tokenizer is not None and "tokenizer" in state and state["tokenizer"] != self._tokenizer_json():
             raise DataError(
                 "the checkpoint's vocabulary differs from the one fitted on the current data "
                 f"(data.path={self.path}, vocab_size={self.vocab_size}, max_len={self.max_len}); "
