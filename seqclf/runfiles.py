@@ -13,17 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lightning_utilities.core.rank_zero import rank_zero_only  # the object Lightning uses, torch-free
 from omegaconf import OmegaConf
 
 from seqclf import atomic
 from seqclf.runs import is_run
-
-# The process's rank as Lightning sets it when imported (the same environment variables, the same
-# object), so the commands can ask before they import Lightning; Lightning keeps a rank already set.
-rank_zero_only.rank = getattr(rank_zero_only, "rank", None) or next(
-    (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK") if k in os.environ), 0
-)
 
 GRAD_FLOW_FILE = "grad_flow.json"  # GradientFlow's record in the run folder; seqclf-report's sweep plot reads it
 
@@ -60,10 +53,30 @@ def _read_yaml(path: Path):
         return None
 
 
-@rank_zero_only  # one writer per run, also under DDP
+def _rank_zero_only():
+    """Lightning's ``rank_zero_only`` (the same object, torch-free), its rank set as Lightning sets it
+    when imported (the same environment variables), so the commands can ask before they import
+    Lightning; Lightning keeps a rank already set. Imported when first used: a command that stops at
+    a config error does not pay for lightning_utilities."""
+    from lightning_utilities.core.rank_zero import rank_zero_only
+
+    if not getattr(rank_zero_only, "rank", None):
+        ranks = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+        rank_zero_only.rank = next((int(os.environ[k]) for k in ranks if k in os.environ), 0)
+    return rank_zero_only
+
+
+def __getattr__(name: str):
+    if name == "rank_zero_only":
+        return _rank_zero_only()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def write_json(path: Path, data: dict) -> None:
-    """Atomically: a kill mid-write leaves the previous file."""
-    atomic.write_json(path, data)
+    """Atomically (a kill mid-write leaves the previous file), by the first process only: one writer
+    per run, also under DDP."""
+    if _rank_zero_only().rank == 0:
+        atomic.write_json(path, data)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -20,7 +20,6 @@ import seqclf
 from seqclf import CONF_DIR, cli, resolvers, runfiles, runs, study
 from seqclf.atomic import check_writable
 from seqclf.errors import SeqclfError
-from seqclf.runfiles import rank_zero_only
 
 if TYPE_CHECKING:
     from seqclf import threads
@@ -63,11 +62,12 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         with open_dict(cfg):
             adopted = checkpoints.adopt_model(ckpt, cfg.model, chosen_model_settings(cfg))
         if adopted:
-            rank_zero_only(log.info)("The model's settings from %s: %s", ckpt_path, " ".join(adopted))
+            runfiles.rank_zero_only(log.info)("The model's settings from %s: %s", ckpt_path, " ".join(adopted))
         checkpoints.check_model(ckpt, OmegaConf.to_container(cfg.model, resolve=True), ckpt_path)
         checkpoints.check_restart(ckpt, cfg, ckpt_path)
     plan = threads_plan(cfg, ckpt)  # before torch's first parallel work; the same counts for the whole run
-    rank_zero_only(log.info)("Threads: %d for training, %d for evaluation (%s)", plan.train, plan.eval, plan.why)
+    counts = (plan.train, plan.eval, plan.why)
+    runfiles.rank_zero_only(log.info)("Threads: %d for training, %d for evaluation (%s)", *counts)
 
     callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read
     start = pretrained.load(cfg.model.init_from, cfg.model) if cfg.model.get("init_from") else None
@@ -80,7 +80,7 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     with stopping.exit_on_signals(out):  # Lightning handles SIGTERM during fit; before it, seqclf does
         datamodule.prepare_data()
         datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
-    rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
+    runfiles.rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
     labels = datamodule.labels
     # the classes (tags) and their counts, hyperparameters too, come from the data
     model = instantiate(
@@ -91,7 +91,7 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         del ckpt
     elif start is not None:  # a resumed run's weights are its checkpoint's
         pretrained.apply(start, model.net)
-        rank_zero_only(log.info)("The embedding and %s layers start from %s", model.hparams.cell, start.path)
+        runfiles.rank_zero_only(log.info)("The embedding and %s layers start from %s", model.hparams.cell, start.path)
     loggers = instantiate_all(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, limit_train_batches=None)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -113,8 +113,8 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     }
     runfiles.write_metrics(out, metrics)
     if "test" in model.reports:
-        rank_zero_only(classreport.write)(out, model.reports["test"])
-    rank_zero_only(log.info)("Results (%s):\n%s", out, summary.table(metrics))
+        runfiles.rank_zero_only(classreport.write)(out, model.reports["test"])
+    runfiles.rank_zero_only(log.info)("Results (%s):\n%s", out, summary.table(metrics))
     return metrics
 
 
@@ -154,7 +154,7 @@ def main(cfg: DictConfig) -> float | None:
             hydra_cfg = HydraConfig.get()
             cfg = runs.resume_config(cfg, hydra_cfg.overrides.task, hydra_cfg.runtime.choices)
         validate(cfg)
-        if rank_zero_only.rank == 0:  # DDP's other processes run this too, in the folder the first one holds
+        if runfiles.rank_zero_only.rank == 0:  # DDP's other processes run this too, in the folder the first one holds
             held.enter_context(runs.hold(out))
     except Exception as e:
         if multirun:
@@ -196,8 +196,8 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
         runfiles.write_status(out, "interrupted")
         raise
     except Exception as e:
-        if rank_zero_only.rank != 0:  # into this process's train_ddp_process_<rank>.log, for the first one to read
-            log.exception("%s rank %d", runfiles.DDP_FAILURE, rank_zero_only.rank)
+        if runfiles.rank_zero_only.rank != 0:  # into its train_ddp_process_<rank>.log, for the first one to read
+            log.exception("%s rank %d", runfiles.DDP_FAILURE, runfiles.rank_zero_only.rank)
             raise
         error = f"{type(e).__name__}: {e}"
         cause = runfiles.other_process_error(out)
@@ -244,7 +244,7 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
         if run_dir.exists() and not run_dir.is_dir():
             raise SeqclfError(f"hydra.run.dir={run_dir} is a file, not a folder; give a folder for the run.")
         # DDP's other processes are started in the first one's run folder (Lightning sets hydra.run.dir)
-        if rank_zero_only.rank == 0 and runs.is_run(run_dir.resolve()):
+        if runfiles.rank_zero_only.rank == 0 and runs.is_run(run_dir.resolve()):
             raise SeqclfError(
                 f"hydra.run.dir={run_dir} already holds a run; a new run there would overwrite its config, checkpoints "
                 f"and metrics. Continue that run with resume={run_dir}, or give another folder."
