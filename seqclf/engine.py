@@ -157,12 +157,20 @@ class BlockTrainer(L.LightningModule):
             "clip gradients (optimizer.gradient_clip_val=1.0) or check the data, then resume or start again."
         )
 
-    def _eval_step(self, batch, stage: str) -> None:
-        tokens, target = batch
-        logits = self(tokens)
-        self.update_scores(stage, logits, target)
-        weight = self.loss_weights(target, [len(target)])[0]
-        getattr(self, f"{stage}_loss").update(self.loss(logits, target), weight=weight)
+    def _eval_step(self, block, stage: str) -> None:
+        """One block of evaluation batches (or one batch), each scored as a batch of its own: the
+        same numbers for any block size. Lightning's sanity check runs a few calls before training;
+        it takes the first batch of each, as it would take a batch per call."""
+        tokens, target, *sizes = block
+        sizes = list(sizes[0]) if sizes else [len(target)]
+        if self.trainer.sanity_checking:
+            sizes = sizes[:1]
+        seen = sum(sizes)
+        loss_metric = getattr(self, f"{stage}_loss")
+        for x, y in zip(tokens[:seen].split(sizes), target[:seen].split(sizes), strict=True):
+            logits = self(x)
+            self.update_scores(stage, logits, y)
+            loss_metric.update(self.loss(logits, y), weight=self.loss_weights(y, [len(y)])[0])
 
     def _eval_epoch_end(self, stage: str) -> dict[str, torch.Tensor]:
         """Log the stage's loss and the task's scores; return the scalars by metric name."""

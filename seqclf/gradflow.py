@@ -61,7 +61,7 @@ class GradientFlow(L.Callback):
             # iterated, and that draw would change the run's later dropout masks and shuffles.
             with torch.random.fork_rng(devices=[]):
                 batches = iter(loader or ())
-            for tokens, labels in batches:
+            for tokens, labels, *_ in batches:  # batches, or blocks of them (their rows in the same order)
                 full = (tokens != pad).all(dim=1)
                 kept_x.append(tokens[full])
                 kept_y.append(labels[full])

@@ -63,8 +63,8 @@ def test_label_sorted_data_gives_mixed_batches_and_a_stratified_validation_split
     assert not torch.equal(firsts[0], firsts[1]) and not torch.equal(firsts[1], firsts[2])
     loader.sampler.epoch = 1
     assert torch.equal(next(iter(loader))[0][:16], firsts[1])  # the order depends on (seed, epoch) only
-    x, y = next(iter(dm.val_dataloader()))
-    assert x.shape == (20, 10) and x.dtype == torch.int64 and y.dtype == torch.float32
+    ((x, y, sizes),) = list(dm.val_dataloader())  # evaluation batches come in blocks too: one here
+    assert x.shape == (20, 10) and x.dtype == torch.int64 and y.dtype == torch.float32 and sum(sizes) == 20
 
 
 def test_validation_on_the_test_split_as_the_lecture_did(imdb_dir, tmp_path):

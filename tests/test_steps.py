@@ -122,3 +122,54 @@ def test_a_callback_that_listens_gets_every_steps_hooks_and_training_is_unchange
             assert counter.calls == dict.fromkeys(counter.calls, 20)
     for name, value in weights[0].items():
         torch.testing.assert_close(weights[1][name], value, rtol=0, atol=0, msg=name)
+
+
+class CountEvalCalls(L.Callback):
+    calls: dict[str, int] = {}  # of the last run (seqclf-train builds the callback from its config)
+
+    def on_fit_start(self, trainer, pl_module):
+        CountEvalCalls.calls = {"validation": 0, "test": 0}
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self.calls["validation"] += not trainer.sanity_checking
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self.calls["test"] += 1
+
+
+def counted_run(tmp_path, overrides: list[str]) -> dict:
+    from omegaconf import open_dict
+
+    from seqclf.train import train
+
+    cfg = compose_train(tmp_path, overrides)
+    with open_dict(cfg):
+        cfg.callbacks.count = {"_target_": f"{__name__}.CountEvalCalls"}
+    return train(cfg)
+
+
+def test_evaluation_in_blocks_scores_as_one_batch_per_call(tmp_path, imdb_dir):
+    """Validation and test hand several batches to each call (data.steps_per_execution of them):
+    the same losses, scores and per-class report, bit for bit, as one batch per call, in fewer calls;
+    under trainer.limit_val_batches a call is one batch again, so the limit counts batches."""
+    from pathlib import Path
+
+    from seqclf.runfiles import scalars
+
+    results, calls = [], []
+    for k in (1, 4):
+        overrides = [f"data.path={imdb_dir}", "trainer.max_epochs=2", "trainer.limit_train_batches=6",
+                     "trainer.limit_val_batches=null", "trainer.limit_test_batches=null", "data.eval_batch_size=8",
+                     f"data.steps_per_execution={k}", "trainer.deterministic=true"]  # fmt: skip
+        metrics = counted_run(tmp_path / str(k), overrides)
+        run = next(Path(tmp_path / str(k)).rglob("metrics.json")).parent
+        curves = {tag: scalars(run, tag) for tag in ("val/loss", "val/acc", "val/f1_macro", "val_per_class/f1/pos")}
+        results.append({**curves, **{key: v for key, v in metrics.items() if key.startswith(("val/", "test/"))}})
+        calls.append(dict(CountEvalCalls.calls))
+    assert len(results[0]["val/loss"]) == 2 and {"test/loss", "test/acc", "test/f1_macro"} <= set(results[0])
+    assert results[0] == results[1] and results[0]["test/acc"] > 0
+    assert calls[0] == {"validation": 2 * 3, "test": 10} and calls[1] == {"validation": 2 * 1, "test": 3}  # 20/80 texts
+    limited = [f"data.path={imdb_dir}", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+               "trainer.limit_val_batches=2", "data.eval_batch_size=8", "data.steps_per_execution=4"]  # fmt: skip
+    counted_run(tmp_path / "limited", limited)
+    assert CountEvalCalls.calls["validation"] == 2

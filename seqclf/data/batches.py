@@ -97,6 +97,7 @@ class TrainBlocks(Sampler[tuple[torch.Tensor, tuple[int, ...]]]):
     share as Lightning's ``limit_train_batches``), in blocks of ``steps_per_execution`` consecutive
     batches: each item is (the rows of its batches, their sizes), so one gather and one
     ``training_step`` call serve K optimizer steps. The same batches in the same order for any K.
+    Evaluation's fixed order is handed over in blocks too (one ``validation_step`` call per block).
 
     ``position()`` gives (epoch, blocks of it already trained): the epoch picks the order, and
     blocks are only already trained when Lightning restarts in the middle of an epoch from a

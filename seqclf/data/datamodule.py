@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # Batches are slices of in-memory tensors: worker processes would only add start-up and IPC cost.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
+# Texts per evaluation block at most: the block is one gather, whose memory this bounds.
+EVAL_BLOCK_ROWS = 16384
 # Lightning compares its count of training_step calls (blocks of data.steps_per_execution batches)
 # with log_every_n_steps, which seqclf applies to optimizer steps (seqclf.module).
 warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
@@ -355,16 +357,25 @@ class TextDataModule(L.LightningDataModule):
 
         return self.trainer.current_epoch, lightning_private.blocks_done(self.trainer)
 
-    def _eval_loader(self, name: str) -> DataLoader:
+    def _eval_loader(self, name: str, limit_name: str) -> DataLoader:
+        """Evaluation batches in blocks, as training's: each ``validation_step``/``test_step`` call
+        evaluates several batches, so Lightning's per-call work is paid once per block. A block holds
+        at most ``EVAL_BLOCK_ROWS`` texts (one gather) and at most ``steps_per_execution`` batches.
+        Under ``trainer.limit_val_batches``/``limit_test_batches`` (which Lightning counts in calls) a
+        block is one batch, so a limit still counts batches."""
         dataset = self._on_device(name)
         order = BatchOrder(len(dataset), self.eval_batch_size)
-        return DataLoader(dataset, sampler=order, batch_size=None, generator=torch.Generator())
+        limit = getattr(self.trainer, limit_name, None) if self.trainer is not None else None
+        limited = limit is not None and not (isinstance(limit, float) and limit == 1.0)  # 1: one batch
+        per_block = 1 if limited else max(1, min(self.steps_per_execution, EVAL_BLOCK_ROWS // self.eval_batch_size))
+        blocks = TrainBlocks(order, per_block)
+        return DataLoader(dataset, sampler=blocks, batch_size=None, generator=torch.Generator())
 
     def val_dataloader(self) -> DataLoader:
-        return self._eval_loader("val_set")
+        return self._eval_loader("val_set", "limit_val_batches")
 
     def test_dataloader(self) -> DataLoader:
-        return self._eval_loader("test_set")
+        return self._eval_loader("test_set", "limit_test_batches")
 
 
 # The name older configs and run folders use.
