@@ -166,11 +166,13 @@ class BlockTrainer(L.LightningModule):
         if self.trainer.sanity_checking:
             sizes = sizes[:1]
         seen = sum(sizes)
+        tokens, target = tokens[:seen], target[:seen]
         loss_metric = getattr(self, f"{stage}_loss")
-        for x, y in zip(tokens[:seen].split(sizes), target[:seen].split(sizes), strict=True):
+        weights = self.loss_weights(target, sizes)
+        for x, y, weight in zip(tokens.split(sizes), target.split(sizes), weights, strict=True):
             logits = self(x)
             self.update_scores(stage, logits, y)
-            loss_metric.update(self.loss(logits, y), weight=self.loss_weights(y, [len(y)])[0])
+            loss_metric.update(self.loss(logits, y), weight=weight)
 
     def _eval_epoch_end(self, stage: str) -> dict[str, torch.Tensor]:
         """Log the stage's loss and the task's scores; return the scalars by metric name."""
