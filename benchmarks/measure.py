@@ -29,9 +29,9 @@ from seqclf.runfiles import GRAD_FLOW_FILE
 from seqclf.train import train
 
 
-def prepare(data: str, cache: Path) -> tuple[TextDataModule, float]:
+def prepare(data: str, cache: Path, **settings) -> tuple[TextDataModule, float]:
     start = time.perf_counter()
-    dm = TextDataModule(path=data, cache_dir=str(cache), progress=False)
+    dm = TextDataModule(path=data, cache_dir=str(cache), progress=False, **settings)
     dm.prepare_data()
     dm.setup("fit")
     return dm, time.perf_counter() - start
@@ -331,7 +331,7 @@ class EpochInterleave(L.Callback):
     Lightning's work between them (block start to block start), its validation, and what runs from
     validation's end to the next epoch's first block (the checkpoints, the epoch-end hooks)."""
 
-    SEGMENT = 16
+    SEGMENT = Interleave.SEGMENT
     hand: HandLoop | None = None
     eval_x: torch.Tensor | None = None
     counts = {"train": 1, "eval": 1}
@@ -406,9 +406,7 @@ def epochs_with_validation(
     Both train on the lecture's rows: all 25,000 training reviews (it validates on the test split)."""
     from seqclf import threads
 
-    dm = TextDataModule(path=data, cache_dir=str(cache), progress=False, val_split="test")
-    dm.prepare_data()
-    dm.setup("fit")
+    dm, _ = prepare(data, cache, val_split="test")
     shape = (cell, 16, 32, 1, False)  # experiment=lecture's network
     cores = threads.usable_cores()
     counts = {
