@@ -14,7 +14,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
-from seqclf import lightning_private
+from seqclf import lightning_private, threads
 from seqclf.data.text import IGNORE
 from seqclf.errors import TrainingError
 from seqclf.monitor import monitor_mode
@@ -42,8 +42,10 @@ class BlockTrainer(L.LightningModule):
     - ``loss(logits, target)``: the mean loss of a batch;
     - ``update_train(logits, target)``: the training metrics, given a block's outputs;
     - ``train_metrics()``: those metrics by name, logged as ``train/<name>`` each epoch;
-    - ``update_scores(stage, logits, target)`` and ``compute_scores(stage)``: the validation or test
-      scores by name (logged as ``<stage>/<name>``), reset after computing."""
+    - ``score_inputs(logits, target)``: what the validation or test scores count from a batch (pure:
+      evaluation batches may run side by side, seqclf.threads.side_by_side);
+    - ``update_scores(stage, inputs, target)`` and ``compute_scores(stage)``: those scores by name
+      (logged as ``<stage>/<name>``), reset after computing."""
 
     def init_engine(self, monitor: str) -> None:
         self.automatic_optimization = False
@@ -157,10 +159,17 @@ class BlockTrainer(L.LightningModule):
             "clip gradients (optimizer.gradient_clip_val=1.0) or check the data, then resume or start again."
         )
 
+    def eval_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """An evaluation batch's mean loss and what the stage's scores count from it. It changes no
+        state: the batches of a block may run side by side (seqclf.threads.side_by_side)."""
+        logits = self(x)
+        return self.loss(logits, y), self.score_inputs(logits, y)
+
     def _eval_step(self, block, stage: str) -> None:
         """One block of evaluation batches (or one batch), each scored as a batch of its own: the
-        same numbers for any block size. Lightning's sanity check runs a few calls before training;
-        it takes the first batch of each, as it would take a batch per call."""
+        same numbers for any block size. On a CPU the batches run side by side on the run's
+        evaluation threads; the scores are counted here, in order. Lightning's sanity check runs a
+        few calls before training; it takes the first batch of each, as it would take a batch per call."""
         tokens, target, *sizes = block
         sizes = list(sizes[0]) if sizes else [len(target)]
         if self.trainer.sanity_checking:
@@ -169,10 +178,12 @@ class BlockTrainer(L.LightningModule):
         tokens, target = tokens[:seen], target[:seen]
         loss_metric = getattr(self, f"{stage}_loss")
         weights = self.loss_weights(target, sizes)
-        for x, y, weight in zip(tokens.split(sizes), target.split(sizes), weights, strict=True):
-            logits = self(x)
-            self.update_scores(stage, logits, y)
-            loss_metric.update(self.loss(logits, y), weight=weight)
+        batches = list(zip(tokens.split(sizes), target.split(sizes), strict=True))
+        run = threads.side_by_side if tokens.device.type == "cpu" else map
+        outputs = run(lambda batch: self.eval_batch(*batch), batches)
+        for (loss, inputs), (_, y), weight in zip(outputs, batches, weights, strict=True):
+            self.update_scores(stage, inputs, y)
+            loss_metric.update(loss, weight=weight)
 
     def _eval_epoch_end(self, stage: str) -> dict[str, torch.Tensor]:
         """Log the stage's loss and the task's scores; return the scalars by metric name."""

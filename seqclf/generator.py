@@ -99,7 +99,10 @@ class SeqGenerator(PerStepTask):
 
     def loss(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over the batch's real steps (0 for a batch with none)."""
-        total, tokens = self.net.nll(features, target, IGNORE)
+        return self._mean(*self.net.nll(features, target, IGNORE))
+
+    @staticmethod
+    def _mean(total: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return total / tokens.clamp(min=1)
 
     def update_train(self, features: torch.Tensor, target: torch.Tensor) -> None:
@@ -108,8 +111,13 @@ class SeqGenerator(PerStepTask):
     def train_metrics(self) -> dict:
         return {"perplexity": torch.exp(self.train_loss.compute())}
 
-    def update_scores(self, stage: str, features: torch.Tensor, target: torch.Tensor) -> None:
-        getattr(self, f"{stage}_scores").update(*self.net.nll(features, target, IGNORE))
+    def eval_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The batch's mean loss and its summed loss and real steps, from one pass through the head."""
+        nll = self.net.nll(self(x), y, IGNORE)
+        return self._mean(*nll), nll
+
+    def update_scores(self, stage: str, nll: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor) -> None:
+        getattr(self, f"{stage}_scores").update(*nll)
 
     def compute_scores(self, stage: str) -> dict[str, torch.Tensor]:
         scores = getattr(self, f"{stage}_scores")

@@ -166,8 +166,11 @@ class SeqClassifier(BlockTrainer):
     def train_metrics(self) -> dict:
         return {"acc": self.train_acc}
 
-    def update_scores(self, stage: str, logits: torch.Tensor, target: torch.Tensor) -> None:
-        getattr(self, f"{stage}_scores").update(self.predicted(logits), target)
+    def score_inputs(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.predicted(logits)
+
+    def update_scores(self, stage: str, predicted: torch.Tensor, target: torch.Tensor) -> None:
+        getattr(self, f"{stage}_scores").update(predicted, target)
 
     def compute_scores(self, stage: str) -> dict[str, torch.Tensor]:
         """Accuracy and F1 (validation: each class's too, under ``val_per_class/``); the per-class

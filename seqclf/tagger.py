@@ -78,8 +78,11 @@ class SeqTagger(PerStepTask):
     def train_metrics(self) -> dict:
         return {"token_acc": self.train_acc}
 
-    def update_scores(self, stage: str, logits: torch.Tensor, target: torch.Tensor) -> None:
-        getattr(self, f"{stage}_scores").update(logits.argmax(dim=-1), target)
+    def score_inputs(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return logits.argmax(dim=-1)
+
+    def update_scores(self, stage: str, predicted: torch.Tensor, target: torch.Tensor) -> None:
+        getattr(self, f"{stage}_scores").update(predicted, target)
 
     def compute_scores(self, stage: str) -> dict[str, torch.Tensor]:
         """Token accuracy, precision, recall and F1 (validation: each type's F1 too, under

@@ -21,7 +21,8 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # set by a user, a DDP launch
 # on a 2-core machine, docs/performance.md, "Threads"): the lecture's LSTM step is 6 M, a 64-unit LSTM's 25 M.
 ONE_THREAD_WORK = 16e6
 
-_state: dict = {"lock": None, "plan": None}
+_state: dict = {"lock": None, "plan": None, "phase": "train", "workers": None}
 
 
 def usable_cores() -> int:
@@ -219,13 +220,40 @@ def current() -> Plan | None:
 
 
 def use(phase: str) -> None:
-    """Set torch's count to the plan's for ``phase`` (train or eval)."""
+    """Set torch's count for ``phase``: the plan's training count (train), or one thread (eval:
+    evaluation's batches run side by side instead, side_by_side)."""
     if _state["plan"] is not None:
         import torch  # here: checking the threads setting (config.validate) needs no torch
 
-        threads = getattr(_state["plan"], phase)
+        _state["phase"] = phase
+        threads = _state["plan"].train if phase == "train" else 1
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
+
+
+def side_by_side(fn: Callable, items: Sequence) -> Iterable:
+    """``fn`` of each item, in order. In evaluation (``use("eval")``) under a plan whose evaluation
+    count N is above one, N items at a time, each on a thread of its own that runs torch on one
+    thread: independent batches keep N cores busy without the waits of N threads sharing one
+    batch's kernels, and each result is what one thread computes, so evaluation's numbers do not
+    depend on N. The caller's grad and inference modes apply in the workers (torch keeps them per
+    thread); under autocast (mixed precision, also per thread) the items run one after another."""
+    import torch
+
+    plan = _state["plan"]
+    if plan is None or plan.eval < 2 or _state["phase"] != "eval" or len(items) < 2 or torch.is_autocast_enabled("cpu"):
+        return map(fn, items)
+    if _state["workers"] is None:
+        _state["workers"] = ThreadPoolExecutor(
+            plan.eval, thread_name_prefix="seqclf-eval", initializer=torch.set_num_threads, initargs=(1,)
+        )
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
+    def run(item):
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            return fn(item)
+
+    return _state["workers"].map(run, items)
 
 
 @contextlib.contextmanager
@@ -236,4 +264,6 @@ def registered() -> Iterator[None]:
         yield
     finally:
         _release()
-        _state["plan"] = None
+        if _state["workers"] is not None:
+            _state["workers"].shutdown()
+        _state.update(plan=None, phase="train", workers=None)

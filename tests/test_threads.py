@@ -61,8 +61,6 @@ def test_live_runs_at_the_start_share_the_cores_and_later_ones_change_nothing(re
     with threads.registered():
         plan = threads.plan("auto", SMALL, LARGE)
         assert (plan.train, plan.eval) == (1, 4) and torch.get_num_threads() == 1
-        threads.use("eval")
-        assert torch.get_num_threads() == 4
         proc = other_run(registry)  # a run that starts later does not change this one's counts
         try:
             assert threads.active_runs() == 2 and threads.current() == plan
@@ -150,31 +148,76 @@ def test_a_pipe_or_a_stranger_file_in_the_registry_neither_blocks_nor_is_removed
     assert oct(registry.stat().st_mode & 0o777) == "0o700"
 
 
+def test_evaluation_batches_run_side_by_side_each_on_one_thread(registry, monkeypatch):
+    """The plan's evaluation count is how many batches run at once, each on a thread of its own with
+    one torch thread: the results come in order, are those of one thread (an LSTM, whose oneDNN
+    kernel sums by thread count), follow the caller's inference mode, and leave training's count alone."""
+    import threading
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(16, 64, batch_first=True).eval()
+    batches = list(torch.randn(6, 256, 32, 16).unbind())
+
+    def forward(x):
+        return lstm(x)[0], threading.get_ident(), torch.get_num_threads(), torch.is_inference_mode_enabled()
+
+    torch.set_num_threads(1)
+    with torch.inference_mode():
+        one_thread = [lstm(x)[0] for x in batches]
+    with threads.registered():
+        threads.plan("auto", LARGE, LARGE)
+        assert torch.get_num_threads() == 2
+        assert {r[1] for r in threads.side_by_side(forward, batches)} == {threading.get_ident()}  # training: here
+        threads.use("eval")
+        with torch.inference_mode():
+            results = list(threads.side_by_side(forward, batches))
+        assert torch.get_num_threads() == 1
+        assert all(torch.equal(r[0], expected) for r, expected in zip(results, one_thread, strict=True))
+        assert threading.get_ident() not in {r[1] for r in results} and {r[2] for r in results} == {1}
+        assert all(r[3] for r in results)
+        threads.use("train")
+        assert torch.get_num_threads() == 2
+    assert threads._state["workers"] is None
+
+
 class CountThreads(L.Callback):
-    """Records torch's thread count in training and in validation steps."""
+    """Records torch's thread count in training steps."""
 
     def __init__(self):
-        self.seen = {"train": set(), "eval": set()}
+        self.seen = set()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.seen["train"].add(torch.get_num_threads())
-
-    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
-        self.seen["eval"].add(torch.get_num_threads())
+        self.seen.add(torch.get_num_threads())
 
 
 def test_evaluation_gets_its_own_count_and_the_run_records_both(registry, monkeypatch, tmp_path, imdb_dir):
+    import threading
+
     from conftest import compose_train
 
+    from seqclf.module import SeqClassifier
     from seqclf.train import train
 
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
     monkeypatch.setattr(threads, "ONE_THREAD_WORK", threads.recurrent_work("lstm", 4, 4, 1, False, 10, 12))
-    counter = CountThreads()
+    counter, evaluated = CountThreads(), []
     monkeypatch.setattr(L.Trainer, "__init__", _with_callback(L.Trainer.__init__, counter))
-    # debug sizes: a training batch of 8 is below the threshold set here, an evaluation batch of 16 above
-    metrics = train(compose_train(tmp_path, [f"data.path={imdb_dir}"]))
-    assert counter.seen == {"train": {1}, "eval": {2}}
+    eval_batch = SeqClassifier.eval_batch
+
+    def recorded(self, x, y):
+        evaluated.append((threading.get_ident(), torch.get_num_threads()))
+        return eval_batch(self, x, y)
+
+    monkeypatch.setattr(SeqClassifier, "eval_batch", recorded)
+    # debug sizes: a training batch of 8 is below the threshold set here, an evaluation batch of 16 above;
+    # no limit on validation batches, so a call evaluates a block of them
+    overrides = [f"data.path={imdb_dir}", "trainer.limit_val_batches=null"]
+    metrics = train(compose_train(tmp_path, overrides))
+    assert counter.seen == {1}
+    assert {n for _, n in evaluated} == {1}
+    # two workers (a single batch, as the sanity check's, runs where it is called)
+    assert len({ident for ident, _ in evaluated} - {threading.get_ident()}) == 2
     assert metrics["threads"]["train"] == 1 and metrics["threads"]["eval"] == 2
     ckpt = torch.load(next(tmp_path.rglob("last.ckpt")), weights_only=True)
     assert ckpt["threads"] == metrics["threads"]
