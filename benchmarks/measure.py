@@ -20,6 +20,7 @@ import torch
 from omegaconf import open_dict
 from torch.utils.data import DataLoader
 
+from seqclf import threads
 from seqclf.callbacks import EpochTimer
 from seqclf.config import load_config
 from seqclf.data import TextDataModule
@@ -274,24 +275,24 @@ def hand_evaluate(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 102
 
 
 class EvalInterleave(L.Callback):
-    """Times each seqclf validation pass (its own thread count, seqclf.threads) and, right after it,
+    """Times each seqclf validation pass (its own evaluation count, seqclf.threads) and, right after it,
     the hand evaluation of the same reviews with one thread and with all the hand loops' threads:
     neighbouring passes share the machine's speed of the moment."""
 
-    threads = 2
+    hand_threads = 2
     rows: list[dict[str, float]] = []
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
 
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._threads = torch.get_num_threads()  # seqclf's own count for evaluation
+        self._threads = threads.current().eval  # seqclf's evaluation count: batches side by side, a thread each
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         row = {"seqclf": time.perf_counter() - self._start, "seqclf_threads": self._threads}
         x = trainer.datamodule.val_set.x
         before = torch.get_num_threads()
-        for n in sorted({1, self.threads}):
+        for n in sorted({1, self.hand_threads}):
             torch.set_num_threads(n)
             start = time.perf_counter()
             hand_evaluate(pl_module.net, x)
@@ -306,7 +307,7 @@ def evaluation(
 ) -> dict[str, float]:
     """Validation of the 25,000 test reviews at batch 1024, as the lecture's experiment validates
     every epoch: seqclf (threads=auto) against the hand loop's evaluation at its faster thread count."""
-    EvalInterleave.threads, EvalInterleave.rows = threads, []
+    EvalInterleave.hand_threads, EvalInterleave.rows = threads, []
     overrides = [
         "experiment=lecture", f"model={cell}", f"data.path={data}", "trainer=cpu", f"trainer.max_epochs={epochs}",
         "trainer.limit_train_batches=16", "data.progress=false", "test=false", "threads=auto", *extra,
@@ -404,8 +405,6 @@ def epochs_with_validation(
     """The lecture's epoch, validation on the 25,000 test reviews included: seqclf (threads=auto)
     against the fused-Adam hand loop followed by the hand evaluation (EpochInterleave), in one run.
     Both train on the lecture's rows: all 25,000 training reviews (it validates on the test split)."""
-    from seqclf import threads
-
     dm, _ = prepare(data, cache, val_split="test")
     shape = (cell, 16, 32, 1, False)  # experiment=lecture's network
     cores = threads.usable_cores()

@@ -94,7 +94,10 @@ def print_tables(result: dict) -> None:
         print_training(cells)
     if result.get("evaluation"):
         print("\nValidation of 25,000 reviews at batch 1024, interleaved with the hand loop's evaluation (median):")
-        print("| cell | seqclf s (threads) | hand, 1 thread s | hand, all threads s | seqclf / faster hand | passes |")
+        print(
+            "| cell | seqclf s (batches at once) | hand, 1 thread s | hand, all threads s | seqclf / faster hand "
+            "| passes |"
+        )
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for cell, e in result["evaluation"].items():
             hand = [e[k] for k in sorted(k for k in e if k.startswith("hand_"))]
