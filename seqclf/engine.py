@@ -185,6 +185,15 @@ class BlockTrainer(L.LightningModule):
             self.update_scores(stage, inputs, y)
             loss_metric.update(loss, weight=weight)
 
+    def log_curves(self, values: dict[str, float]) -> None:
+        """Curves for the loggers only (each class's scores): one call per logger, at the x value of
+        the epoch's other validation metrics. ``self.log`` costs Lightning's bookkeeping per name
+        (about a millisecond), which a dataset of many classes would pay many times an epoch; these
+        values, computed from counts already reduced over processes, need none of it."""
+        step = lightning_private.logged_step(self.trainer)
+        for logger in self.loggers:
+            logger.log_metrics(values, step=step)
+
     def _eval_epoch_end(self, stage: str) -> dict[str, torch.Tensor]:
         """Log the stage's loss and the task's scores; return the scalars by metric name."""
         loss_metric = getattr(self, f"{stage}_loss")

@@ -18,7 +18,15 @@ import lightning
 from lightning.fabric.utilities.distributed import _init_dist_connection as init_dist_connection
 from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher as SubprocessScriptLauncher
 
-__all__ = ["SubprocessScriptLauncher", "add_logged_steps", "blocks_done", "init_dist_connection", "missing", "step"]
+__all__ = [
+    "SubprocessScriptLauncher",
+    "add_logged_steps",
+    "blocks_done",
+    "init_dist_connection",
+    "logged_step",
+    "missing",
+    "step",
+]
 
 TESTED = ("2.6",)  # the Lightning minor releases these attributes were checked against (pyproject.toml)
 
@@ -34,6 +42,11 @@ def step(optimizer) -> None:
 def add_logged_steps(trainer, steps: int) -> None:
     """Advance the step the loggers' x-axis counts by ``steps`` (Lightning counts one per training_step call)."""
     trainer.fit_loop.epoch_loop._batches_that_stepped += steps
+
+
+def logged_step(trainer) -> int:
+    """The x value Lightning gives the metrics it logs now (epoch-end ones: the optimizer steps so far)."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
 
 
 def blocks_done(trainer) -> int:

@@ -178,9 +178,13 @@ class SeqClassifier(BlockTrainer):
         scores = getattr(self, f"{stage}_scores")
         scalars, report = scores.compute()
         if stage == "val" and not self.trainer.sanity_checking:
-            for score in ("precision", "recall", "f1"):
-                for label, value in zip(self.label_names, report[score], strict=True):
-                    self.log(f"val_per_class/{score}/{label}", value, sync_dist=True)
+            self.log_curves(
+                {
+                    f"val_per_class/{score}/{label}": value
+                    for score in ("precision", "recall", "f1")
+                    for label, value in zip(self.label_names, report[score], strict=True)
+                }
+            )
         self.reports[stage] = {"labels": self.label_names, "multi_label": self.hparams.multi_label, **report}
         scores.reset()
         return scalars

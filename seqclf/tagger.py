@@ -90,8 +90,7 @@ class SeqTagger(PerStepTask):
         scores = getattr(self, f"{stage}_scores")
         scalars, report = scores.compute()
         if stage == "val" and not self.trainer.sanity_checking:
-            for name, row in report.items():
-                self.log(f"val_per_class/f1/{name}", row["f1"], sync_dist=True)
+            self.log_curves({f"val_per_class/f1/{name}": row["f1"] for name, row in report.items()})
         micro = {k: float(scalars[k]) for k in ("precision", "recall", "f1")}
         self.reports[stage] = {"task": "tagging", "bio": scores.bio, "types": report, "micro": micro}
         scores.reset()

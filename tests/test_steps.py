@@ -167,6 +167,8 @@ def test_evaluation_in_blocks_scores_as_one_batch_per_call(tmp_path, imdb_dir):
         results.append({**curves, **{key: v for key, v in metrics.items() if key.startswith(("val/", "test/"))}})
         calls.append(dict(CountEvalCalls.calls))
     assert len(results[0]["val/loss"]) == 2 and {"test/loss", "test/acc", "test/f1_macro"} <= set(results[0])
+    steps = [step for step, _ in results[0]["val/acc"]]  # each class's curve at the x of the other metrics
+    assert [step for step, _ in results[0]["val_per_class/f1/pos"]] == steps and len(steps) == 2
     assert results[0] == results[1] and results[0]["test/acc"] > 0
     assert calls[0] == {"validation": 2 * 3, "test": 10} and calls[1] == {"validation": 2 * 1, "test": 3}  # 20/80 texts
     limited = [f"data.path={imdb_dir}", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
