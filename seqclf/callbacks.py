@@ -237,9 +237,9 @@ class FreezePretrained(BaseFinetuning):
 
 
 class ThreadShare(L.Callback):
-    """Evaluation with the plan's evaluation count (large batches need no gradients, and more threads
-    pay there), training with its training count; the plan is saved in every checkpoint, so a
-    resumed run uses the counts it started with."""
+    """Evaluation with the plan's evaluation count (its batches side by side, a thread each:
+    seqclf.threads.side_by_side), training with its training count; the plan is saved in every
+    checkpoint, so a resumed run uses the counts it started with."""
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         threads.use("eval")

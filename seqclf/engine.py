@@ -168,8 +168,9 @@ class BlockTrainer(L.LightningModule):
     def _eval_step(self, block, stage: str) -> None:
         """One block of evaluation batches (or one batch), each scored as a batch of its own: the
         same numbers for any block size. On a CPU the batches run side by side on the run's
-        evaluation threads; the scores are counted here, in order. Lightning's sanity check runs a
-        few calls before training; it takes the first batch of each, as it would take a batch per call."""
+        evaluation threads (seqclf.threads.side_by_side); the scores are counted here, in order.
+        Lightning's sanity check runs a few calls before training; it takes the first batch of each,
+        as it would take a batch per call."""
         tokens, target, *sizes = block
         sizes = list(sizes[0]) if sizes else [len(target)]
         if self.trainer.sanity_checking:
@@ -179,8 +180,7 @@ class BlockTrainer(L.LightningModule):
         loss_metric = getattr(self, f"{stage}_loss")
         weights = self.loss_weights(target, sizes)
         batches = list(zip(tokens.split(sizes), target.split(sizes), strict=True))
-        run = threads.side_by_side if tokens.device.type == "cpu" else map
-        outputs = run(lambda batch: self.eval_batch(*batch), batches)
+        outputs = threads.side_by_side(lambda batch: self.eval_batch(*batch), batches, tokens.device)
         for (loss, inputs), (_, y), weight in zip(outputs, batches, weights, strict=True):
             self.update_scores(stage, inputs, y)
             loss_metric.update(loss, weight=weight)

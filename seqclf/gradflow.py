@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from seqclf import plots
+from seqclf import plots, threads
 from seqclf.atomic import write_json
 from seqclf.errors import ConfigError, check_positive_int
 from seqclf.models.probes import GATES, REPORTED, gate_activations, grad_norm_per_position
@@ -35,8 +35,10 @@ class GradientFlow(L.Callback):
       directions add ``l1/``, ``l0_reverse/`` ... to the name.
 
     The numbers of every epoch go to ``grad_flow.json`` in the run folder (and into checkpoints,
-    so a resumed run continues them). Training is unchanged: the probe draws no random numbers and
-    leaves the parameters' gradients alone."""
+    so a resumed run continues them), the scalars to the loggers at the step of the epoch's
+    validation metrics (under DDP, like the file, rank 0's probe). The two measurements run side by
+    side on evaluation's threads (seqclf.threads). Training is unchanged: the probe draws no random
+    numbers and leaves the parameters' gradients alone."""
 
     IMAGES = ("end", "epoch", "off")
 
@@ -84,18 +86,23 @@ class GradientFlow(L.Callback):
             if probe is None:
                 return
             tokens, labels = (t.to(pl_module.device) for t in probe)
+            loss = getattr(pl_module, "loss", None)
+            measures = [
+                lambda: grad_norm_per_position(net, tokens, labels, loss).float().cpu(),
+                lambda: gate_activations(net.encoder, net.embedding(tokens)) if type(net.encoder) in GATES else {},
+            ]
             # cuDNN's RNN backward runs in training mode only; its native kernels need no dropout off.
             with torch.backends.cudnn.flags(enabled=False):
-                norms = grad_norm_per_position(net, tokens, labels, getattr(pl_module, "loss", None)).float().cpu()
-                gates = gate_activations(net.encoder, net.embedding(tokens)) if type(net.encoder) in GATES else {}
-        pl_module.log("grad/first_over_last", float(norms[0] / norms[-1]), sync_dist=True)
+                norms, gates = threads.side_by_side(lambda measure: measure(), measures, tokens.device)
+        curves = {"grad/first_over_last": float(norms[0] / norms[-1])}
         epoch_gates = {}
         for name, layer_gates in gates.items():
             prefix = "" if name == "l0" else f"{name}/"
             for gate in REPORTED[type(net.encoder)]:
                 values = layer_gates[gate].float()
                 epoch_gates[prefix + gate] = values.mean(dim=(0, 2)).cpu().tolist()
-                pl_module.log(f"gates/{prefix}{gate}", values.mean(), sync_dist=True)
+                curves[f"gates/{prefix}{gate}"] = float(values.mean())
+        pl_module.log_curves(curves)
         self.history["epoch"].append(trainer.current_epoch + 1)
         self.history["grad_norm"].append(norms.tolist())
         for key, per_step in epoch_gates.items():

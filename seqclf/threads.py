@@ -4,10 +4,12 @@ in its checkpoints, so the same command gives the same weights however busy the 
 
 The count is part of what makes a CPU run reproducible: oneDNN's LSTM kernel, which torch uses for
 small LSTMs, sums in an order that depends on it. A model whose step is small (the lecture's) is
-faster on one thread, and one thread never waits for another; a larger step, or evaluation's large
-batches, take the usable cores (the CPU affinity mask and the cgroup CPU quota, not the host's core
-count), shared among the seqclf runs of this user alive when the run starts (a folder of lock
-files, one per live run, released by the kernel when the process ends, however it ends).
+faster on one thread, and one thread never waits for another; a larger step takes the usable cores
+(the CPU affinity mask and the cgroup CPU quota, not the host's core count), shared among the
+seqclf runs of this user alive when the run starts (a folder of lock files, one per live run,
+released by the kernel when the process ends, however it ends). Evaluation's large batches are
+independent of each other: its count is how many run at once, each on one thread (side_by_side),
+so its numbers do not depend on the count at all.
 seqclf/__init__ also shortens the OpenMP runtime's spin before a waiting thread sleeps, so runs that
 come to share cores later do not slow each other down many times.
 """
@@ -181,7 +183,8 @@ def recurrent_work(cell: str, embed_dim: int, hidden_size: int, num_layers: int,
 
 @dataclass(frozen=True)
 class Plan:
-    """The thread counts of one run: for training steps, and for validation and test."""
+    """The thread counts of one run: torch's threads for a training step, and evaluation batches
+    (validation, test) run at once, a thread each."""
 
     train: int
     eval: int
@@ -231,17 +234,19 @@ def use(phase: str) -> None:
             torch.set_num_threads(threads)
 
 
-def side_by_side(fn: Callable, items: Sequence) -> Iterable:
-    """``fn`` of each item, in order. In evaluation (``use("eval")``) under a plan whose evaluation
-    count N is above one, N items at a time, each on a thread of its own that runs torch on one
-    thread: independent batches keep N cores busy without the waits of N threads sharing one
-    batch's kernels, and each result is what one thread computes, so evaluation's numbers do not
-    depend on N. The caller's grad and inference modes apply in the workers (torch keeps them per
-    thread); under autocast (mixed precision, also per thread) the items run one after another."""
+def side_by_side(fn: Callable, items: Sequence, device) -> Iterable:
+    """``fn`` of each item, in order. With tensors on a CPU ``device``, in evaluation (``use("eval")``)
+    under a plan whose evaluation count N is above one: N items at a time, each on a thread of its
+    own that runs torch on one thread. Independent batches keep N cores busy without the waits of N
+    threads sharing one batch's kernels, and each result is what one thread computes, so
+    evaluation's numbers do not depend on N. The caller's grad and inference modes apply in the
+    workers (torch keeps them per thread); under autocast (mixed precision, also per thread), on
+    other devices and outside evaluation the items run one after another, here."""
     import torch
 
     plan = _state["plan"]
-    if plan is None or plan.eval < 2 or _state["phase"] != "eval" or len(items) < 2 or torch.is_autocast_enabled("cpu"):
+    serial = plan is None or plan.eval < 2 or _state["phase"] != "eval" or len(items) < 2
+    if serial or torch.device(device).type != "cpu" or torch.is_autocast_enabled("cpu"):
         return map(fn, items)
     if _state["workers"] is None:
         _state["workers"] = ThreadPoolExecutor(

@@ -67,7 +67,8 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         checkpoints.check_restart(ckpt, cfg, ckpt_path)
     plan = threads_plan(cfg, ckpt)  # before torch's first parallel work; the same counts for the whole run
     counts = (plan.train, plan.eval, plan.why)
-    runfiles.rank_zero_only(log.info)("Threads: %d for training, %d for evaluation (%s)", *counts)
+    message = "Threads: %d for training; evaluation: %d batches at once, a thread each (%s)"
+    runfiles.rank_zero_only(log.info)(message, *counts)
 
     callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read
     start = pretrained.load(cfg.model.init_from, cfg.model) if cfg.model.get("init_from") else None

@@ -168,10 +168,11 @@ def test_evaluation_batches_run_side_by_side_each_on_one_thread(registry, monkey
     with threads.registered():
         threads.plan("auto", LARGE, LARGE)
         assert torch.get_num_threads() == 2
-        assert {r[1] for r in threads.side_by_side(forward, batches)} == {threading.get_ident()}  # training: here
+        training = threads.side_by_side(forward, batches, "cpu")
+        assert {r[1] for r in training} == {threading.get_ident()}  # outside evaluation: here
         threads.use("eval")
         with torch.inference_mode():
-            results = list(threads.side_by_side(forward, batches))
+            results = list(threads.side_by_side(forward, batches, "cpu"))
         assert torch.get_num_threads() == 1
         assert all(torch.equal(r[0], expected) for r, expected in zip(results, one_thread, strict=True))
         assert threading.get_ident() not in {r[1] for r in results} and {r[2] for r in results} == {1}
