@@ -87,7 +87,7 @@ class RecomputeTrainMetrics(L.Callback):
     def on_train_start(self, trainer, pl_module):
         def record(module, args, loss):
             if pl_module.training:
-                logits, labels = args
+                logits, labels = args[0].detach(), args[1]
                 self.loss_sum += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)) * len(
                     labels
                 )
