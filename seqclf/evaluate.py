@@ -13,7 +13,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, summary, tasks
+from seqclf import CONF_DIR, checkpoints, classreport, cli, resolvers, runfiles, summary, tasks, threads
 from seqclf.errors import SeqclfError
 from seqclf.instantiate import instantiate
 
@@ -47,7 +47,15 @@ def prepare(cfg: DictConfig) -> tuple[Path, torch.nn.Module, L.LightningDataModu
 def evaluate(cfg: DictConfig) -> dict:
     path, model, datamodule = prepare(cfg)
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
-    metrics = {k: float(v) for k, v in trainer.test(model, datamodule=datamodule, verbose=False)[0].items()}
+    with threads.registered():
+        # evaluation as a training run evaluates: batches side by side, a thread each, so the numbers
+        # are those of the run's own test for the same batches
+        hp = model.hparams
+        shape = (hp.cell, hp.embed_dim, hp.hidden_size, hp.num_layers, hp.bidirectional)
+        threads.plan("auto", 0, threads.recurrent_work(*shape, datamodule.eval_batch_size, datamodule.max_len))
+        threads.use("eval")
+        tested = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    metrics = {k: float(v) for k, v in tested.items()}
     result = {
         "checkpoint": str(path),
         "data": datamodule.path or datamodule.hub_name,

@@ -172,6 +172,27 @@ def test_eval_from_a_lone_checkpoint_writes_json_beside_it(trained_ckpt, imdb_di
     assert str(run / "test_report.csv") in result.stderr + result.stdout
 
 
+@pytest.mark.slow
+def test_eval_of_the_best_checkpoint_gives_the_runs_own_test_numbers(tmp_path, imdb_dir, cli_env):
+    """seqclf-eval evaluates as a training run does (batches side by side, a thread each), so the
+    best checkpoint scores bit for bit what the run's own test reported. A 128-unit LSTM at batch 32:
+    enough work for evaluation to take the cores, and oneDNN's LSTM kernel sums by thread count."""
+    sizes = ["model.embed_dim=16", "model.hidden_size=128", "data.eval_batch_size=32"]
+    trained = seqclf("train", f"data.path={imdb_dir}", *TINY, *sizes, "trainer.limit_test_batches=null",
+                     env=cli_env, cwd=tmp_path)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    run = only(tmp_path / "outputs" / "train" / "runs")
+    metrics = json.loads((run / "metrics.json").read_text())
+    best = run / metrics["best_checkpoint"]
+    scored = seqclf("evaluate", f"ckpt_path={best}", f"data.path={imdb_dir}", "trainer=cpu", "data.eval_batch_size=32",
+                    env=cli_env, cwd=tmp_path)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    result = json.loads(best.with_suffix(".test.json").read_text())
+    assert {k: result[k] for k in ("test/loss", "test/acc", "test/f1_macro")} == {
+        k: metrics[k] for k in ("test/loss", "test/acc", "test/f1_macro")
+    }
+
+
 def test_eval_without_ckpt_path_fails_at_once(tmp_path, cli_env):
     result = seqclf("evaluate", env=cli_env, cwd=tmp_path, timeout=120)
     assert result.returncode == 2 and "ckpt_path is required" in result.stderr
