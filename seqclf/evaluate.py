@@ -50,9 +50,7 @@ def evaluate(cfg: DictConfig) -> dict:
     with threads.registered():
         # evaluation as a training run evaluates: batches side by side, a thread each, so the numbers
         # are those of the run's own test for the same batches
-        hp = model.hparams
-        shape = (hp.cell, hp.embed_dim, hp.hidden_size, hp.num_layers, hp.bidirectional)
-        threads.plan("auto", 0, threads.recurrent_work(*shape, datamodule.eval_batch_size, datamodule.max_len))
+        threads.plan("auto", 0, threads.model_work(model.hparams, datamodule.eval_batch_size, datamodule.max_len))
         threads.use("eval")
         tested = trainer.test(model, datamodule=datamodule, verbose=False)[0]
     metrics = {k: float(v) for k, v in tested.items()}

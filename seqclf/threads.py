@@ -181,6 +181,12 @@ def recurrent_work(cell: str, embed_dim: int, hidden_size: int, num_layers: int,
     return batch * length * gates * hidden_size * directions * (inputs + num_layers * hidden_size)
 
 
+def model_work(model, batch: int, length: int) -> float:
+    """recurrent_work of a model's settings: a config's ``model`` group or a LightningModule's hparams."""
+    shape = (model.cell, model.embed_dim, model.hidden_size, model.num_layers, model.bidirectional)
+    return recurrent_work(*shape, batch, length)
+
+
 @dataclass(frozen=True)
 class Plan:
     """The thread counts of one run: torch's threads for a training step, and evaluation batches

@@ -124,12 +124,11 @@ def threads_plan(cfg: DictConfig, ckpt: dict | None) -> threads.Plan:
     continues a checkpoint, the counts recorded there."""
     from seqclf import threads
 
-    m, d = cfg.model, cfg.data
-    shape = (m.cell, m.embed_dim, m.hidden_size, m.num_layers, m.bidirectional)
+    d = cfg.data
     return threads.plan(
         cfg.get("threads", "auto"),
-        threads.recurrent_work(*shape, d.batch_size, d.max_len),
-        threads.recurrent_work(*shape, d.eval_batch_size, d.max_len),
+        threads.model_work(cfg.model, d.batch_size, d.max_len),
+        threads.model_work(cfg.model, d.eval_batch_size, d.max_len),
         recorded=(ckpt or {}).get("threads"),
     )
 
