@@ -335,7 +335,7 @@ class EpochInterleave(L.Callback):
     SEGMENT = Interleave.SEGMENT
     hand: HandLoop | None = None
     eval_x: torch.Tensor | None = None
-    counts = {"train": 1, "eval": 1}
+    counts: dict[str, int] = {}  # seqclf's thread counts, read when training starts
     rows: list[dict[str, float]] = []  # per epoch: seconds of each part
 
     def __init__(self) -> None:
@@ -343,6 +343,10 @@ class EpochInterleave(L.Callback):
         self._mark = 0
         self._row: dict[str, float] = {}
         self._warm = False
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        plan = threads.current()  # seqclf's counts: the hand loop trains and evaluates with them
+        EpochInterleave.counts = {"train": plan.train, "eval": plan.eval}
 
     def _hand(self, part: str, run) -> None:
         before = torch.get_num_threads()
@@ -406,15 +410,9 @@ def epochs_with_validation(
     against the fused-Adam hand loop followed by the hand evaluation (EpochInterleave), in one run.
     Both train on the lecture's rows: all 25,000 training reviews (it validates on the test split)."""
     dm, _ = prepare(data, cache, val_split="test")
-    shape = (cell, 16, 32, 1, False)  # experiment=lecture's network
-    cores = threads.usable_cores()
-    counts = {
-        "train": 1 if threads.recurrent_work(*shape, 32, 32) < threads.ONE_THREAD_WORK else cores,
-        "eval": 1 if threads.recurrent_work(*shape, 1024, 32) < threads.ONE_THREAD_WORK else cores,
-    }
     dm.setup("test")
     EpochInterleave.hand, EpochInterleave.eval_x = HandLoop(dm, cell, 32, "cpu", 0, fused=True), dm.test_set.x
-    EpochInterleave.counts, EpochInterleave.rows = counts, []
+    EpochInterleave.rows = []
     overrides = [
         "experiment=lecture", f"model={cell}", f"data.path={data}", "trainer=cpu", f"trainer.max_epochs={epochs}",
         "data.progress=false", "test=false", "threads=auto", *extra,
@@ -424,6 +422,6 @@ def epochs_with_validation(
     return {
         **{f"{key}_s": med(r[key] for r in rows) for key in rows[0]},
         "ratio": med(r["seqclf"] / r["hand"] for r in rows),
-        "threads": counts,
+        "threads": EpochInterleave.counts,
         "epochs": len(rows),
     }
