@@ -2,8 +2,10 @@
 raw optimizer and counts the step as Lightning's wrapped one would (``LightningOptimizer``'s
 ``_on_before_step``/``_on_after_step``), moves the loggers' step counter by the optimizer steps of a
 block (``fit_loop.epoch_loop._batches_that_stepped``), and the training loader reads how many blocks
-of an epoch are done (``fit_loop.epoch_loop.batch_progress``). Two classes extend private methods:
-``seqclf.saving.RunCheckpoint`` (``ModelCheckpoint._monitor_candidates``) and
+of an epoch are done (``fit_loop.epoch_loop.batch_progress``), and the step checkpoint saves
+through ModelCheckpoint's own steps (``_every_n_train_steps``, ``_should_skip_saving_checkpoint``,
+``_save_topk_checkpoint``, ``_save_last_checkpoint``: ``save_on_steps`` here). Two classes extend
+private methods: ``seqclf.saving.RunCheckpoint`` (``ModelCheckpoint._monitor_candidates``) and
 ``seqclf.strategy.LoopbackDDPStrategy`` (``DDPStrategy._configure_launcher``, its ``_launcher``,
 ``_timeout``, ``_get_process_group_backend``, and the private ``_SubprocessScriptLauncher`` and
 ``_init_dist_connection`` imported here). ``missing()`` names any that a
@@ -25,6 +27,8 @@ __all__ = [
     "init_dist_connection",
     "logged_step",
     "missing",
+    "save_every",
+    "save_on_steps",
     "step",
 ]
 
@@ -54,6 +58,29 @@ def blocks_done(trainer) -> int:
     return trainer.fit_loop.epoch_loop.batch_progress.current.completed
 
 
+def save_every(checkpoint) -> int:
+    """A ModelCheckpoint's ``every_n_train_steps`` (0: it does not save on steps)."""
+    return checkpoint._every_n_train_steps
+
+
+def save_on_steps(checkpoint, trainer) -> None:
+    """What a ModelCheckpoint does when its step count is reached: its top-k and last saves, unless
+    Lightning would skip saving now (sanity check, fast_dev_run, a process that does not write)."""
+    if checkpoint._should_skip_saving_checkpoint(trainer):
+        return
+    candidates = checkpoint._monitor_candidates(trainer)
+    checkpoint._save_topk_checkpoint(trainer, candidates)
+    checkpoint._save_last_checkpoint(trainer, candidates)
+
+
+_CHECKPOINT_METHODS = (
+    "_monitor_candidates",
+    "_should_skip_saving_checkpoint",
+    "_save_topk_checkpoint",
+    "_save_last_checkpoint",
+)
+
+
 def missing() -> list[str]:
     """The attributes above that this Lightning release lacks, by name (none: all is well)."""
     import torch
@@ -79,7 +106,9 @@ def _missing_overridden() -> list[str]:
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.strategies import DDPStrategy
 
-    gone = [f"ModelCheckpoint.{name}" for name in ("_monitor_candidates",) if not hasattr(ModelCheckpoint, name)]
+    gone = [f"ModelCheckpoint.{name}" for name in _CHECKPOINT_METHODS if not hasattr(ModelCheckpoint, name)]
+    if not hasattr(ModelCheckpoint(every_n_train_steps=3), "_every_n_train_steps"):
+        gone.append("ModelCheckpoint()._every_n_train_steps")
     gone += [
         f"DDPStrategy.{name}"
         for name in ("_configure_launcher", "_get_process_group_backend")

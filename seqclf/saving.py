@@ -13,6 +13,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from seqclf import lightning_private
 from seqclf.atomic import write_atomic
 
 
@@ -112,11 +113,8 @@ class StepCheckpoint(RunCheckpoint):
         """Nothing, as at an epoch's end."""
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
-        every, step = self._every_n_train_steps, trainer.global_step
+        every, step = lightning_private.save_every(self), trainer.global_step
         crossed = every >= 1 and step // every > self._seen_step // every
         self._seen_step = step
-        if not crossed or self._should_skip_saving_checkpoint(trainer):
-            return
-        candidates = self._monitor_candidates(trainer)
-        self._save_topk_checkpoint(trainer, candidates)
-        self._save_last_checkpoint(trainer, candidates)
+        if crossed:
+            lightning_private.save_on_steps(self, trainer)
