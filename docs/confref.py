@@ -129,7 +129,16 @@ def default_name(item) -> str:
 
 
 def cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """A comment as a table cell's Markdown, showing what the YAML says: outside its `code` spans,
+    HTML's <, > and & and Markdown's emphasis marks are escaped (a comment's `<task_name>` or `<s>`
+    is text, not a tag); every | is escaped, since the table is Markdown's."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unclosed backtick: no code spans
+        parts = [text]
+    for i in range(0, len(parts), 2):
+        plain = parts[i].replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        parts[i] = plain.replace("*", "\\*").replace("_", "\\_")
+    return "`".join(parts).replace("|", "\\|")
 
 
 def file_section(path: Path, heading: str, home: dict[str, str], prefix: str = "") -> str:

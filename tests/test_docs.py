@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from html.parser import HTMLParser
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -65,3 +66,46 @@ def test_a_comment_says_what_the_keys_under_it_are_until_a_blank_line():
     ]
     assert ref.key_comments(lines) == {"a": "two columns", "b": "two columns", "c": "its own", "f.g": "nested"}
     assert ref.leading_comment(lines) == "the file"
+
+
+class _PageText(HTMLParser):
+    """A built page's visible text, and the tags it uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text, self.tags = [], set()
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.tags.add(tag)
+
+    def handle_data(self, data) -> None:
+        self.text.append(data)
+
+
+def test_the_built_configuration_page_shows_what_the_comments_say(tmp_path, monkeypatch):
+    """Built by MkDocs as the site is: a comment's <task_name> and <s:pos> are text on the page, and
+    nothing is struck through (a bare <s> in a comment once struck out the rest of the page)."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config as mkdocs_config
+
+    root = DOCS.parent
+    monkeypatch.chdir(root)  # the README snippets are found from the clone's root
+    build(mkdocs_config(str(root / "mkdocs.yml"), site_dir=str(tmp_path / "site")))
+    page = _PageText()
+    page.feed((tmp_path / "site" / "configuration" / "index.html").read_text())
+    text = "".join(page.text)
+    assert "outputs/<task_name>/runs/" in text
+    assert "<s:pos>" in text and "the plain start token <s> (IMDB: unsupervised)" in text
+    assert not page.tags & {"s", "del", "strike"}
+    # the defaults column wraps at spaces only: the stylesheet the page links says so
+    assert "stylesheets/tables.css" in (tmp_path / "site" / "configuration" / "index.html").read_text()
+    css = (tmp_path / "site" / "stylesheets" / "tables.css").read_text()
+    assert "word-break: normal" in css and "overflow-wrap: normal" in css
+
+
+def test_a_comment_becomes_a_cell_that_shows_it_as_written():
+    ref = confref()
+    assert ref.cell("runs in outputs/<task_name>/runs/ | a <s> token") == (
+        "runs in outputs/&lt;task\\_name&gt;/runs/ \\| a &lt;s&gt; token"
+    )
+    assert ref.cell("e.g. `model.class_weights='{pos: 2.0}'` or *") == "e.g. `model.class_weights='{pos: 2.0}'` or \\*"
