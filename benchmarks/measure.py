@@ -25,7 +25,7 @@ from seqclf.callbacks import EpochTimer
 from seqclf.config import load_config
 from seqclf.data import TextDataModule
 from seqclf.data.batches import BatchOrder
-from seqclf.models import RNNClassifier
+from seqclf.models import RecurrentEncoder, SequenceClassifier
 from seqclf.runfiles import GRAD_FLOW_FILE
 from seqclf.train import train
 
@@ -44,7 +44,7 @@ class HandLoop:
     def __init__(self, dm: TextDataModule, cell: str, batch_size: int, device: str, seed: int, fused: bool):
         torch.manual_seed(seed)
         self.x, self.y = dm.train_set.x.to(device), dm.train_set.y.to(device)
-        self.model = RNNClassifier(dm.tokenizer.vocab_size, cell).to(device)
+        self.model = SequenceClassifier(RecurrentEncoder(dm.tokenizer.vocab_size, cell)).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, fused=fused or None)
         self.loss_fn = torch.nn.BCEWithLogitsLoss()
         self.batch_size, self.device = batch_size, device
@@ -136,7 +136,7 @@ class BareModule(L.LightningModule):
 
     def __init__(self, vocab_size: int, cell: str):
         super().__init__()
-        self.net, self.loss_fn = RNNClassifier(vocab_size, cell), torch.nn.BCEWithLogitsLoss()
+        self.net, self.loss_fn = SequenceClassifier(RecurrentEncoder(vocab_size, cell)), torch.nn.BCEWithLogitsLoss()
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         tokens, labels = batch
@@ -229,7 +229,7 @@ def concurrency(data: str, model: str, work: Path, cache: Path, steps: int = 200
         root = work / "concurrency" / name.replace(":", "-")
         args = [
             sys.executable, "-m", "seqclf.train", "experiment=lecture", f"model={cell}", f"data.path={data}",
-            *([f"model.hidden_size={units}"] if units else []), f"trainer.limit_train_batches={steps}",
+            *([f"model.encoder.hidden_size={units}"] if units else []), f"trainer.limit_train_batches={steps}",
             "trainer.max_epochs=3", "trainer=cpu", "test=false",
             "callbacks.progress_bar.refresh_rate=0", f"paths.log_dir={root}",
         ]  # fmt: skip

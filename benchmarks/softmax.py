@@ -1,5 +1,5 @@
 """A generator's training step with a full softmax against adaptive ones (model.softmax_cutoffs), on
-seqclf's own network (RNNLanguageModel) and fused Adam, interleaved round by round; the targets are
+seqclf's own network (LanguageModel) and fused Adam, interleaved round by round; the targets are
 word ranks drawn from a Zipf law (p ~ 1/rank), as a frequency-ranked vocabulary's are in text.
 
     python benchmarks/softmax.py                       # experiment=pretrain200's shapes, 1 thread
@@ -15,7 +15,7 @@ import time
 import torch
 
 from seqclf.data.text import IGNORE
-from seqclf.models import RNNLanguageModel
+from seqclf.models import LanguageModel, RecurrentEncoder
 
 
 def main() -> None:
@@ -38,7 +38,11 @@ def main() -> None:
     target[:, -1] = IGNORE
     settings = {"full": None, **{f"[{c}]": [int(x) for x in c.split(",")] for c in args.cutoffs}}
     nets = {
-        name: RNNLanguageModel(args.vocab_size, cutoffs, embed_dim=args.embed_dim, hidden_size=args.hidden_size)
+        name: LanguageModel(
+            RecurrentEncoder(args.vocab_size, embed_dim=args.embed_dim, hidden_size=args.hidden_size),
+            args.vocab_size,
+            cutoffs,
+        )
         for name, cutoffs in settings.items()
     }
     optimizers = {name: torch.optim.Adam(net.parameters(), fused=True) for name, net in nets.items()}

@@ -13,7 +13,7 @@ MARKER = "<!-- configuration reference -->"
 GROUPS = {
     "task": "What is learnt: a class per text, a tag per word, or texts written for a class.",
     "data": "The dataset: a preset of a Hub dataset's layout, or `data.path=DIR` with any of them.",
-    "model": "The network's cell and sizes (and, through the task, its head).",
+    "model": "The network: its encoder (`model.encoder`, by its `_target_`) and dropout; the task adds its head.",
     "trainer": "Lightning's `Trainer`: hardware, precision, epochs and limits.",
     "callbacks": "What runs around training, one file each; `callbacks.<name>=null` drops one.",
     "logger": "Where the curves go.",
@@ -29,6 +29,7 @@ SHARED = {
     "data_base.yaml": "data",
     "tagging_base.yaml": "data",
     "model_base.yaml": "model",
+    "recurrent_base.yaml": "model",
 }
 
 
@@ -167,6 +168,7 @@ def file_section(path: Path, heading: str, home: dict[str, str], prefix: str = "
 HOMES = {
     "train.yaml": "",
     "model_base.yaml": "model.",
+    "recurrent_base.yaml": "model.encoder.",
     "data_common.yaml": "data.",
     "data_base.yaml": "data.",
     "tagging_base.yaml": "data.",
@@ -205,7 +207,7 @@ def reference() -> str:
         package = f"{group}."
         for name, owner in SHARED.items():
             if owner == group:
-                out.append(file_section(CONF / name, f"Shared: `{name}`", home, package))
+                out.append(file_section(CONF / name, f"Shared: `{name}`", home, HOMES.get(name, package)))
         for path in group_options(group):
             option = path.relative_to(CONF / group).with_suffix("").as_posix()
             text = path.read_text()

@@ -20,7 +20,7 @@ from seqclf import checkpoints, tasks
 from seqclf.data.labels import Labels
 from seqclf.data.text import WordTokenizer
 from seqclf.errors import SeqclfError
-from seqclf.models import RNNClassifier, RNNLanguageModel, RNNTagger, readout
+from seqclf.models import LanguageModel, SequenceClassifier, SequenceTagger, readout
 from seqclf.models.sampling import sample
 
 
@@ -28,11 +28,24 @@ class Classifier:
     """A trained classifier and what turns text into its input, both from one checkpoint (the plain
     network: prediction needs no Lightning). ``threshold``: a multi-label model's (model.threshold)."""
 
+    task = "classify"  # its entry in seqclf.tasks.TASKS
+
     def __init__(
-        self, net: RNNClassifier, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu", threshold: float = 0.5
+        self,
+        net: SequenceClassifier,
+        tokenizer: WordTokenizer,
+        labels: Labels,
+        device: str = "cpu",
+        threshold: float = 0.5,
     ):
         self.net, self.tokenizer, self.labels = net.to(device).eval(), tokenizer, labels
         self.device, self.threshold = device, threshold
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, path, device: str) -> Classifier:
+        threshold = float(ckpt["hyper_parameters"].get("threshold", 0.5))
+        parts = checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt)
+        return cls(*parts, device, threshold)
 
     @property
     def label_names(self) -> list[str]:
@@ -93,9 +106,15 @@ class Tagger:
     into words as training's data was, see ``WordTokenizer.words``) or of a list of words. A text
     longer than the tokenizer's ``max_len`` is tagged in consecutive pieces of ``max_len`` words."""
 
-    def __init__(self, net: RNNTagger, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu"):
+    task = "tagging"  # its entry in seqclf.tasks.TASKS
+
+    def __init__(self, net: SequenceTagger, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu"):
         self.net, self.tokenizer, self.labels = net.to(device).eval(), tokenizer, labels
         self.device = device
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, path, device: str) -> Tagger:
+        return cls(checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt), device)
 
     @property
     def label_names(self) -> list[str]:
@@ -129,9 +148,15 @@ class Tagger:
 class Generator:
     """A trained generator and its vocabulary, from one checkpoint: texts written for a class."""
 
-    def __init__(self, net: RNNLanguageModel, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu"):
+    task = "generate"  # its entry in seqclf.tasks.TASKS
+
+    def __init__(self, net: LanguageModel, tokenizer: WordTokenizer, labels: Labels, device: str = "cpu"):
         self.net, self.tokenizer, self.labels = net.to(device).eval(), tokenizer, labels
         self.device = device
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, path, device: str) -> Generator:
+        return cls(checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt), device)
 
     @property
     def label_names(self) -> list[str]:
@@ -172,17 +197,15 @@ class Generator:
         return [" ".join(vocab[i] for i in ids) for ids in written]
 
 
-def load(path: str | Path, device: str = "auto") -> Classifier | Tagger | Generator:
+def load(path: str | Path, device: str = "auto", command: str | None = None) -> Classifier | Tagger | Generator:
     """The classifier (or tagger, or generator) in a checkpoint written by seqclf-train, loaded safely
-    (tensors and plain values only); ``device``: auto (CUDA when present), cpu or cuda."""
+    (tensors and plain values only): its task's inference object (seqclf.tasks); ``device``: auto
+    (CUDA when present), cpu or cuda. ``command``: the command asking, refused (one paragraph naming
+    the right one) when the checkpoint's task is not one it serves."""
     ckpt = checkpoints.load(path)
+    task = tasks.of_checkpoint(ckpt)
+    if command is not None:
+        task.require(command, path)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    task = tasks.of_checkpoint(ckpt).name
-    if task in ("tagging", "generate"):
-        parts = checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt)
-        return Tagger(*parts, device) if task == "tagging" else Generator(*parts, device)
-    threshold = float(ckpt["hyper_parameters"].get("threshold", 0.5))
-    return Classifier(
-        checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt), device, threshold
-    )
+    return task.inference_class().from_checkpoint(ckpt, path, device)

@@ -223,7 +223,7 @@ class FreezePretrained(BaseFinetuning):
     def _pretrained(pl_module: L.LightningModule) -> list[torch.nn.Module] | None:
         if not pl_module.hparams.get("init_from"):
             return None
-        return [pl_module.net.embedding, pl_module.net.encoder]
+        return [pl_module.net.encoder]
 
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
         layers = self._pretrained(pl_module)

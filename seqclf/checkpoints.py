@@ -9,16 +9,16 @@ from typing import Any
 
 import torch
 
+from seqclf import migrate
 from seqclf.data.batches import SETTING_NAMES, check_mid_epoch
 from seqclf.data.labels import IMDB_NAMES, Labels
 from seqclf.data.text import WordTokenizer
-from seqclf.errors import SeqclfError
+from seqclf.errors import ConfigError, SeqclfError
 
-# Where Lightning stores the datamodule's state_dict: under its class name (older checkpoints: IMDBDataModule).
-DATA_KEYS = ("TextDataModule", "TaggingDataModule", "GenerationDataModule", "IMDBDataModule")
-MODEL_KEYS = (
-    "vocab_size", "cell", "embed_dim", "hidden_size", "num_layers", "bidirectional", "pooling", "labels", "multi_label"
-)  # fmt: skip
+# Where Lightning stores the datamodule's state_dict: under its class name.
+DATA_KEYS = ("TextDataModule", "TaggingDataModule", "GenerationDataModule")
+# The settings that must be the checkpoint's to continue from it, besides the encoder's (but its dropout).
+MODEL_KEYS = ("vocab_size", "pooling", "labels", "multi_label")
 
 
 class CheckpointError(SeqclfError):
@@ -78,23 +78,32 @@ def load(path: str | Path) -> dict[str, Any]:
         ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path} is a PyTorch file but not a seqclf checkpoint (no state_dict/hyper_parameters).")
-    return ckpt
-
-
-# The settings that make a network's shape: a checkpoint's own, unless the user chose others.
-ARCHITECTURE = ("cell", "embed_dim", "hidden_size", "num_layers", "bidirectional", "pooling")
+    return migrate.checkpoint(ckpt)
 
 
 def adopt_model(ckpt: dict[str, Any], model_cfg, chosen: set[str]) -> list[str]:
-    """Set each architecture setting of ``model_cfg`` that the user did not choose (``chosen``: the
-    setting names they gave, through ``model=``, ``model.<name>=`` or an experiment) to the
-    checkpoint's; return the changes as ``model.<name>=<value>``. Continuing from an rnn
-    checkpoint needs no ``model=rnn``."""
+    """Set each architecture setting of ``model_cfg`` (the encoder's, but its dropout, and the
+    pooling) that the user did not choose (``chosen``: names under ``model``, as
+    seqclf.config.chosen_model_settings gives them) to the checkpoint's; return the changes as
+    ``model.<name>=<value>``. Continuing from an rnn checkpoint needs no ``model=rnn``."""
     saved, changed = ckpt["hyper_parameters"], []
-    for key in ARCHITECTURE:
-        if key in saved and key not in chosen and key in model_cfg and model_cfg[key] != saved[key]:
-            model_cfg[key] = saved[key]
-            changed.append(f"model.{key}={saved[key]}")
+    saved_encoder, encoder = saved.get("encoder") or {}, model_cfg.encoder
+    if saved_encoder.get("_target_") != encoder.get("_target_") and "encoder._target_" not in chosen:
+        kept = {"dropout": encoder.dropout} if "dropout" in encoder else {}
+        model_cfg.encoder = {**saved_encoder, **kept}
+        return [f"model.encoder={saved_encoder}"]
+    for key, value in saved_encoder.items():
+        if key != "dropout" and f"encoder.{key}" not in chosen and key in encoder and encoder[key] != value:
+            encoder[key] = value
+            changed.append(f"model.encoder.{key}={value}")
+    if (
+        "pooling" in saved
+        and "pooling" not in chosen
+        and "pooling" in model_cfg
+        and model_cfg.pooling != saved["pooling"]
+    ):
+        model_cfg.pooling = saved["pooling"]
+        changed.append(f"model.pooling={saved['pooling']}")
     return changed
 
 
@@ -102,7 +111,8 @@ def check_model(ckpt: dict[str, Any], model_settings: dict[str, Any], path: str 
     """The requested model must be the checkpoint's model; name every setting that differs. The
     learning-rate schedule too: the checkpoint holds its schedule's state, which another would misread."""
     saved = ckpt["hyper_parameters"]
-    schedule, saved_schedule = model_settings.get("lr_schedule"), saved.get("lr_schedule", "none")
+    schedule = (model_settings.get("optimizer") or {}).get("lr_schedule")
+    saved_schedule = (saved.get("optimizer") or {}).get("lr_schedule", "none")
     if schedule is not None and schedule != saved_schedule:
         raise CheckpointError(
             f"the checkpoint {path} was trained with optimizer.lr_schedule={saved_schedule}, and continuing it with "
@@ -111,6 +121,12 @@ def check_model(ckpt: dict[str, Any], model_settings: dict[str, Any], path: str 
         )
     diffs = [f"model.{k}={model_settings[k]!r} (checkpoint: {saved.get(k)!r})" for k in MODEL_KEYS
              if k in model_settings and k in saved and model_settings[k] != saved[k]]  # fmt: skip
+    encoder, saved_encoder = model_settings.get("encoder") or {}, saved.get("encoder") or {}
+    diffs += [
+        f"model.encoder.{k}={encoder.get(k)!r} (checkpoint: {saved_encoder.get(k)!r})"
+        for k in sorted(set(encoder) | set(saved_encoder), key=[*saved_encoder, *encoder].index)
+        if k != "dropout" and encoder.get(k) != saved_encoder.get(k)
+    ]
     if diffs:
         raise CheckpointError(
             f"the checkpoint {path} was trained with other model settings: {', '.join(diffs)}. "
@@ -154,42 +170,29 @@ def labels(ckpt: dict[str, Any]) -> Labels:
 
 
 def network(ckpt: dict[str, Any], path: str | Path):
-    """The plain network of a checkpoint (an RNNClassifier, an RNNTagger for a tagger, an
-    RNNLanguageModel for a generator, with its trained weights, in eval mode): all prediction needs,
-    without Lightning."""
+    """The plain network of a checkpoint, as its task builds it (seqclf.tasks), with its trained
+    weights, in eval mode: all prediction needs, without Lightning."""
     from seqclf import tasks
-    from seqclf.models import RNNClassifier, RNNLanguageModel, RNNTagger
 
-    hp = ckpt["hyper_parameters"]
-    task = labels(ckpt)
     try:
-        settings = {k: hp[k] for k in ARCHITECTURE if k in hp}  # older checkpoints: the network's defaults
-        name = tasks.of_checkpoint(ckpt).name
-        if name == "tagging":  # a tag per word
-            settings.pop("pooling", None)
-            net = RNNTagger(hp["vocab_size"], len(task.names), **settings)
-        elif name == "generate":  # the next word's distribution over the vocabulary
-            settings.pop("pooling", None)
-            net = RNNLanguageModel(hp["vocab_size"], hp.get("softmax_cutoffs"), **settings)
-        else:
-            net = RNNClassifier(hp["vocab_size"], **settings, num_outputs=task.num_outputs)
+        net = tasks.of_checkpoint(ckpt).build_network(ckpt["hyper_parameters"])
         net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path} does not match the seqclf model ({str(e).splitlines()[0]}).") from None
     return net.eval()
 
 
 def model(ckpt: dict[str, Any], path: str | Path):
-    """The LightningModule of a checkpoint (SeqClassifier or SeqTagger), built from its
-    hyperparameters and weights, in eval mode."""
-    from hydra.utils import get_class
-
+    """The LightningModule of a checkpoint, built from its hyperparameters and weights, in eval mode."""
     from seqclf import tasks
 
     try:
-        net = get_class(tasks.of_checkpoint(ckpt).module)(**ckpt["hyper_parameters"])
-        net.on_load_checkpoint(ckpt)  # what Lightning's own loading does first: older checkpoints' names
+        net = tasks.of_checkpoint(ckpt).module_class()(**ckpt["hyper_parameters"])
         net.load_state_dict(ckpt["state_dict"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     except (TypeError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path} does not match the seqclf model ({str(e).splitlines()[0]}).") from None
     return net.eval()

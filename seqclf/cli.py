@@ -17,6 +17,7 @@ from hydra.errors import ConfigCompositionException, HydraException, Instantiati
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from seqclf import migrate
 from seqclf.errors import NothingToDo, SeqclfError
 
 # A full disk or a folder the user may not write to: theirs to fix, not a crash.
@@ -65,6 +66,17 @@ def explain(error: BaseException, defaults: DictConfig | None = None) -> str | N
     cause = error.__cause__ if isinstance(error, ConfigCompositionException) else error
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
         key = str(cause.full_key)
+        if migrate.old_setting(key):
+            return (
+                f"{key} is now {migrate.old_setting(key)}: the encoder's settings live under model.encoder, the "
+                "optimizer's under optimizer (seqclf-train --help lists them)."
+            )
+        owners = _tasks_with_setting(key)
+        if owners:
+            return (
+                f"{key} is a setting of {' and '.join(f'task={t}' for t in owners)} only, not of this task; drop it "
+                "(or choose that task)."
+            )
         parent, _, name = key.rpartition(".")
         node = OmegaConf.select(defaults, parent) if defaults is not None and parent else defaults
         known = list(node.keys()) if isinstance(node, DictConfig) else []
@@ -87,6 +99,23 @@ def explain(error: BaseException, defaults: DictConfig | None = None) -> str | N
             "(paths.log_dir for runs, data.cache_dir for the data cache)."
         )
     return None
+
+
+def _tasks_with_setting(key: str) -> list[str]:
+    """The tasks whose own config (conf/task/<task>.yaml) has the model or data setting ``key``."""
+    from seqclf import CONF_DIR
+
+    owners = []
+    for path in sorted(Path(CONF_DIR, "task").glob("*.yaml")):
+        if _has_key(path, key):
+            owners.append(path.stem)
+    return owners
+
+
+def _has_key(path: Path, key: str) -> bool:
+    parent, _, name = key.rpartition(".")
+    node = OmegaConf.select(OmegaConf.load(path), parent) if parent else OmegaConf.load(path)
+    return OmegaConf.is_dict(node) and name in node
 
 
 def _is_lightning_refusal(error: BaseException) -> bool:

@@ -12,7 +12,6 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqclf import CONF_DIR, resolvers, tasks, threads
-from seqclf.data import settings as data_settings
 from seqclf.errors import ConfigError, check_positive_int
 from seqclf.instantiate import instantiate
 
@@ -62,7 +61,10 @@ def validate(cfg: DictConfig) -> None:
     # checks its own settings when built, which reads no data.
     limit = OmegaConf.select(cfg, "trainer.limit_train_batches")
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    if not data_settings.check(data.pop("_target_", None), {**data, "limit_train_batches": limit}):
+    data_task = tasks.of_data(data.pop("_target_", None))
+    if data_task is not None:
+        data_task.check_data({**data, "limit_train_batches": limit})
+    else:
         instantiate(cfg.data, limit_train_batches=limit)
 
 
@@ -91,9 +93,11 @@ def load_config(overrides: list[str] | tuple = (), output_dir: str | Path | None
 
 
 def chosen_model_settings(cfg: DictConfig) -> set[str]:
-    """The model settings this run's command chose: named in an override (``model=gru`` chooses the
-    cell, ``model.hidden_size=64`` that size) or set to other than the shipped default (by an
-    experiment, say). What is left was not chosen, and a checkpoint may set it (seqclf.checkpoints.adopt_model)."""
+    """The model settings this run's command chose, by their names under ``model`` (``encoder.cell``,
+    ``pooling``): named in an override (``model=gru`` chooses the encoder's class and cell,
+    ``model.encoder.hidden_size=64`` that size) or set to other than the shipped default (by an
+    experiment, say). What is left was not chosen, and a checkpoint may set it
+    (seqclf.checkpoints.adopt_model)."""
     overrides = OmegaConf.select(cfg, "hydra.overrides.task")
     if overrides is None and HydraConfig.initialized():
         overrides = HydraConfig.get().overrides.task
@@ -101,13 +105,42 @@ def chosen_model_settings(cfg: DictConfig) -> set[str]:
     for override in overrides or ():
         key = override.split("=", 1)[0].lstrip("+~")
         if key == "model":
-            chosen.add("cell")
+            chosen |= {"encoder._target_", "encoder.cell"}
         elif key.startswith("model."):
             chosen.add(key.split(".", 1)[1])
-    defaults = OmegaConf.load(Path(CONF_DIR) / "model_base.yaml")
-    group = next(d["model"] for d in OmegaConf.load(Path(CONF_DIR) / "train.yaml").defaults if "model" in d)
-    defaults.cell = OmegaConf.load(Path(CONF_DIR) / "model" / f"{group}.yaml").cell
-    for key, value in cfg.model.items():
-        if key in defaults and not OmegaConf.is_interpolation(defaults, key) and defaults[key] != value:
+    defaults = _shipped_model(OmegaConf.select(cfg, "hydra.runtime.choices.task") or "classify")
+    given = OmegaConf.to_container(cfg.model, resolve=False)
+    for key, value in _leaves(defaults):
+        if not (isinstance(value, str) and value.startswith("${")) and _select(given, key) != value:
             chosen.add(key)
     return chosen
+
+
+def _shipped_model(task: str) -> dict:
+    """The model node of the shipped default run of ``task``, as written (its interpolations unresolved)."""
+    conf = Path(CONF_DIR)
+    group = next(d["model"] for d in OmegaConf.load(conf / "train.yaml").defaults if "model" in d)
+    option = OmegaConf.load(conf / "model" / f"{group}.yaml")
+    merged = OmegaConf.create()
+    for entry in option.pop("defaults", []):  # shared files: /<file>@_here_ or /<file>@<key>
+        name, _, key = entry.lstrip("/").partition("@")
+        shared = OmegaConf.load(conf / f"{name}.yaml")
+        merged = OmegaConf.merge(merged, shared if key == "_here_" else {key: shared})
+    task_model = OmegaConf.load(conf / "task" / f"{task}.yaml").get("model") or {}
+    return OmegaConf.to_container(OmegaConf.merge(merged, option, task_model), resolve=False)
+
+
+def _leaves(node: dict, prefix: str = ""):
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _select(node: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node

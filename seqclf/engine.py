@@ -14,9 +14,10 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
-from seqclf import lightning_private, threads
+from seqclf import lightning_private, migrate, threads
 from seqclf.data.text import IGNORE
 from seqclf.errors import TrainingError
+from seqclf.hparams import OptimizerSettings
 from seqclf.monitor import monitor_mode
 
 
@@ -36,9 +37,8 @@ class BlockTrainer(L.LightningModule):
     once per block instead of once per step. This is manual optimization, so
     ``trainer.global_step`` still counts optimizer steps.
 
-    A task sets ``self.net``, calls ``init_engine`` after ``save_hyperparameters`` (hparams ``lr``,
-    ``weight_decay``, ``fused``, ``gradient_clip_val``, ``gradient_clip_algorithm``, ``lr_schedule``
-    and ``monitor``) and defines:
+    A task sets ``self.net``, calls ``init_engine`` after ``save_hyperparameters`` (hparams
+    ``optimizer``, an OptimizerSettings record as a dict, and ``monitor``) and defines:
     - ``loss(logits, target)``: the mean loss of a batch;
     - ``update_train(logits, target)``: the training metrics, given a block's outputs;
     - ``train_metrics()``: those metrics by name, logged as ``train/<name>`` each epoch;
@@ -49,11 +49,19 @@ class BlockTrainer(L.LightningModule):
 
     def init_engine(self, monitor: str) -> None:
         self.automatic_optimization = False
+        self.optimizer_settings = OptimizerSettings.of(self.hparams.optimizer)
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.best_score = MinMetric() if monitor_mode(monitor) == "min" else MaxMetric()
         self.best_score.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
         self.reports: dict[str, dict] = {}  # the last detailed report of each stage, when the task has one
         self._direct = False  # set when training starts (see _nothing_wraps_a_step)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["seqclf_format"] = migrate.CHECKPOINT_FORMAT
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """An earlier version's checkpoint, resumed by Lightning, is read as today's (seqclf.migrate)."""
+        migrate.checkpoint(checkpoint)
 
     # -- the engine --------------------------------------------------------------------------------
     def loss_weights(self, target: torch.Tensor, sizes: list[int]) -> torch.Tensor:
@@ -73,7 +81,7 @@ class BlockTrainer(L.LightningModule):
     def training_step(self, block, block_idx: int) -> None:
         tokens, labels, sizes = block
         optimizer = self.optimizers()
-        clip = self.hparams.gradient_clip_val
+        clip = self.optimizer_settings.gradient_clip_val
         max_steps = self.trainer.max_steps
         if max_steps >= 0:  # stop at max_steps exactly, also in the middle of a block
             sizes = sizes[: max(0, max_steps - self.global_step)]
@@ -89,7 +97,7 @@ class BlockTrainer(L.LightningModule):
             else:
                 self.manual_backward(loss)
             if clip:
-                self.clip_gradients(optimizer, clip, self.hparams.gradient_clip_algorithm)
+                self.clip_gradients(optimizer, clip, self.optimizer_settings.gradient_clip_algorithm)
             if self._direct:  # the raw optimizer, and the step count behind trainer.global_step
                 lightning_private.step(optimizer)
             else:
@@ -111,7 +119,7 @@ class BlockTrainer(L.LightningModule):
         self.log("train/loss", self.train_loss)
         for name, metric in self.train_metrics().items():
             self.log(f"train/{name}", metric)
-        if self.hparams.lr_schedule == "cosine":  # manual optimization: the module steps its schedule
+        if self.optimizer_settings.lr_schedule == "cosine":  # manual optimization: the module steps its schedule
             self.lr_schedulers().step()
 
     def _log_step_losses(self, losses: torch.Tensor) -> None:
@@ -214,7 +222,7 @@ class BlockTrainer(L.LightningModule):
             monitor = self.hparams.monitor
             self.best_score.update(scalars[monitor])
             self.log(f"{monitor}_best", self.best_score.compute(), prog_bar=True, sync_dist=True)
-            if self.hparams.lr_schedule == "plateau":
+            if self.optimizer_settings.lr_schedule == "plateau":
                 self.lr_schedulers().step(scalars[monitor])
 
     def test_step(self, batch, batch_idx: int) -> None:
@@ -226,13 +234,13 @@ class BlockTrainer(L.LightningModule):
     def configure_optimizers(self):
         # fused: one kernel per parameter instead of a dozen small ops, the same algorithm and results
         # to float rounding (see docs/performance.md for what it saves).
-        hp = self.hparams
+        hp = self.optimizer_settings
         optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)
         if hp.lr_schedule == "cosine":  # from lr to 0 over the run's epochs
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.trainer.max_epochs))
         elif hp.lr_schedule == "plateau":  # halve lr when the monitored metric has not improved for an epoch
             schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode=monitor_mode(hp.monitor), factor=0.5, patience=1
+                optimizer, mode=monitor_mode(self.hparams.monitor), factor=0.5, patience=1
             )
         else:
             return optimizer

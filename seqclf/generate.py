@@ -54,11 +54,9 @@ def _integer(args: dict, key: str, least: int) -> int:
 def generate(args: dict) -> tuple[list[dict], float | None]:
     """The texts for each requested class and, with a judge, each text's judged class and the
     label agreement."""
-    from seqclf.api import Classifier, Generator, load
+    from seqclf.api import Classifier, load
 
-    writer = load(args["ckpt_path"], args["device"])
-    if not isinstance(writer, Generator):
-        raise SeqclfError(f"{args['ckpt_path']} is not a generator's checkpoint; train one with task=generate.")
+    writer = load(args["ckpt_path"], args["device"], command="seqclf-generate")
     labels = [writer.label(value) for value in args["label"]] or writer.label_names
     judge = None
     if "judge" in args:

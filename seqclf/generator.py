@@ -13,8 +13,9 @@ from torchmetrics import SumMetric
 from seqclf.data.settings import plain
 from seqclf.data.text import IGNORE
 from seqclf.engine import PerStepTask
-from seqclf.hparams import check_generation, check_optimizer
-from seqclf.models import RNNLanguageModel
+from seqclf.hparams import OptimizerSettings, check_generation
+from seqclf.models import encoders
+from seqclf.models.networks import language_model_of
 
 
 class Perplexity(torch.nn.Module):
@@ -40,51 +41,28 @@ class Perplexity(torch.nn.Module):
 
 
 class SeqGenerator(PerStepTask):
-    """Next-word prediction conditioned on a class: RNNLanguageModel's distribution over the vocabulary
+    """Next-word prediction conditioned on a class: LanguageModel's distribution over the vocabulary
     at every step, cross-entropy over the real steps. ``labels`` are the class names (their start
     tokens are in the vocabulary); every argument is a primitive, so a checkpoint describes itself."""
 
     def __init__(
         self,
         vocab_size: int,
-        cell: str = "lstm",
-        embed_dim: int = 16,
-        hidden_size: int = 32,
-        num_layers: int = 1,
-        bidirectional: bool = False,
+        encoder: dict | None = None,
         dropout: float = 0.0,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        fused: bool = True,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        lr_schedule: str = "none",
+        optimizer: dict | None = None,
         softmax_cutoffs: list[int] | None = None,
         labels: list[str] | None = None,
         monitor: str = "val/perplexity",
-        pooling: None = None,
-        class_weights: None = None,
-        threshold: None = None,
-        init_from: None = None,
     ):
         super().__init__()
-        check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
-        check_generation(
-            monitor,
-            bidirectional,
-            pooling=pooling,
-            class_weights=class_weights,
-            threshold=threshold,
-            init_from=init_from,
-        )
+        encoder, optimizer = encoders.spec(encoder), OptimizerSettings.of(optimizer).to_dict()
+        check_generation(monitor, encoder)
         # Hydra's ListConfigs become plain lists in hparams
         labels = [str(name) for name in labels or ()]
         softmax_cutoffs = plain(softmax_cutoffs)
         self.save_hyperparameters()
-        self.net = RNNLanguageModel(
-            vocab_size, softmax_cutoffs, cell=cell, embed_dim=embed_dim, hidden_size=hidden_size,
-            num_layers=num_layers, dropout=dropout,
-        )  # fmt: skip
+        self.net = language_model_of(self.hparams)
         self.val_scores, self.test_scores = Perplexity(), Perplexity()
         self.init_engine(monitor)
 

@@ -3,6 +3,7 @@ validation epoch: the gradient that reaches each word, and what the LSTM/GRU gat
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from seqclf.errors import ConfigError, check_positive_int
 from seqclf.models.probes import GATES, REPORTED, gate_activations, grad_norm_per_position
 from seqclf.runfiles import GRAD_FLOW_FILE
 
+log = logging.getLogger(__name__)
 HISTOGRAM_VALUES = 16384  # gate values per histogram, at most
 
 
@@ -51,6 +53,7 @@ class GradientFlow(L.Callback):
         self.probe_size, self.images, self.histograms = probe_size, images, histograms
         self.history: dict[str, Any] = {"epoch": [], "grad_norm": [], "gates": {}, "seconds": []}
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._said_why = False
 
     def _probe_batch(self, trainer: L.Trainer, pad: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The first ``probe_size`` validation reviews without padding, in the loader's fixed order."""
@@ -81,15 +84,26 @@ class GradientFlow(L.Callback):
             return
         start = time.perf_counter()
         net = pl_module.net
+        if not (hasattr(net.encoder, "embedding") and hasattr(net.encoder, "encode")):
+            if not self._said_why:
+                log.warning(
+                    "callbacks.grad_flow measures the gradient at each input step of an encoder that embeds, then "
+                    "encodes (seqclf's recurrent one); %s does not: nothing is measured (callbacks.grad_flow=null "
+                    "drops it).",
+                    type(net.encoder).__name__,
+                )
+                self._said_why = True
+            return
+        rnn = getattr(net.encoder, "rnn", None)  # a recurrent encoder's cells, whose gates it shows
         with torch.inference_mode(False):
-            probe = self._probe_batch(trainer, net.embedding.padding_idx)
+            probe = self._probe_batch(trainer, net.pad_idx)
             if probe is None:
                 return
             tokens, labels = (t.to(pl_module.device) for t in probe)
             loss = getattr(pl_module, "loss", None)
             measures = [
                 lambda: grad_norm_per_position(net, tokens, labels, loss).float().cpu(),
-                lambda: gate_activations(net.encoder, net.embedding(tokens)) if type(net.encoder) in GATES else {},
+                lambda: gate_activations(rnn, net.encoder.embedding(tokens)) if type(rnn) in GATES else {},
             ]
             # cuDNN's RNN backward runs in training mode only; its native kernels need no dropout off.
             with torch.backends.cudnn.flags(enabled=False):
@@ -98,7 +112,7 @@ class GradientFlow(L.Callback):
         epoch_gates = {}
         for name, layer_gates in gates.items():
             prefix = "" if name == "l0" else f"{name}/"
-            for gate in REPORTED[type(net.encoder)]:
+            for gate in REPORTED[type(rnn)]:
                 values = layer_gates[gate].float()
                 epoch_gates[prefix + gate] = values.mean(dim=(0, 2)).cpu().tolist()
                 curves[f"gates/{prefix}{gate}"] = float(values.mean())
@@ -126,7 +140,7 @@ class GradientFlow(L.Callback):
     def _histograms(self, trainer: L.Trainer, gates: dict[str, dict[str, torch.Tensor]]) -> None:
         if not self.histograms:
             return
-        reported = REPORTED.get(type(trainer.lightning_module.net.encoder), ())
+        reported = REPORTED.get(type(getattr(trainer.lightning_module.net.encoder, "rnn", None)), ())
         for writer in self._writers(trainer):
             for name, layer_gates in gates.items():
                 prefix = "" if name == "l0" else f"{name}/"

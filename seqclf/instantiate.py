@@ -6,12 +6,17 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
+from seqclf import migrate
 from seqclf.errors import SeqclfError
 
 
 def instantiate(node: DictConfig, **kwargs):
     """``hydra.utils.instantiate``, letting seqclf's own errors through as they are (Hydra wraps
-    whatever a constructor raises), so they reach the user as one paragraph."""
+    whatever a constructor raises), so they reach the user as one paragraph. A class an earlier
+    seqclf named otherwise is built under its name of today (seqclf.migrate)."""
+    if node.get("_target_") != migrate.target(node.get("_target_")):
+        node = node.copy()
+        node._target_ = migrate.target(node._target_)
     try:
         return hydra.utils.instantiate(node, **kwargs)
     except InstantiationException as e:

@@ -1,4 +1,4 @@
-"""The classification task: loss and metrics around the plain RNNClassifier network, for binary,
+"""The classification task: loss and metrics around the plain SequenceClassifier network, for binary,
 multi-class and multi-label data, trained by the shared engine (seqclf.engine)."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from torchmetrics.classification import MulticlassAccuracy, MultilabelExactMatch
 from seqclf.data.labels import IMDB_NAMES, Labels
 from seqclf.engine import BlockTrainer
 from seqclf.errors import ConfigError
-from seqclf.hparams import check_classification, check_optimizer
-from seqclf.models import RNNClassifier, readout
+from seqclf.hparams import OptimizerSettings, check_classification
+from seqclf.models import encoders, readout
+from seqclf.models.networks import classifier_of
 from seqclf.scores import StageScores
 
 
@@ -61,19 +62,10 @@ class SeqClassifier(BlockTrainer):
     def __init__(
         self,
         vocab_size: int,
-        cell: str = "lstm",
-        embed_dim: int = 16,
-        hidden_size: int = 32,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        dropout: float = 0.0,
+        encoder: dict | None = None,
         pooling: str = "last",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        fused: bool = True,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        lr_schedule: str = "none",
+        dropout: float = 0.0,
+        optimizer: dict | None = None,
         labels: list[str] | None = None,
         multi_label: bool = False,
         class_weights: str | dict | None = None,
@@ -84,7 +76,6 @@ class SeqClassifier(BlockTrainer):
         init_from: str | None = None,
     ):
         super().__init__()
-        check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
         check_classification(class_weights, threshold, monitor)
         if monitor == "val/f1_micro" and not multi_label:
             raise ConfigError("monitor=val/f1_micro is logged for multi-label data only; use val/f1_macro or val/acc.")
@@ -94,19 +85,10 @@ class SeqClassifier(BlockTrainer):
         if hasattr(class_weights, "items"):
             class_weights = {str(k): float(v) for k, v in class_weights.items()}
         class_counts = [int(c) for c in class_counts] if class_counts is not None else None
+        encoder, optimizer = encoders.spec(encoder), OptimizerSettings.of(optimizer).to_dict()
         self.save_hyperparameters()
         self.kind = task.kind
-        self.net = RNNClassifier(
-            vocab_size,
-            cell,
-            embed_dim,
-            hidden_size,
-            num_layers,
-            bidirectional,
-            dropout,
-            pooling=pooling,
-            num_outputs=task.num_outputs,
-        )
+        self.net = classifier_of(self.hparams)
         weights = resolve_class_weights(class_weights, labels, class_counts, multi_label, train_texts)
         self.register_buffer("class_weight", None if weights is None else torch.tensor(weights), persistent=False)
         self.loss_fn = nn.BCEWithLogitsLoss() if self.kind == "binary" else None  # the lecture's loss
@@ -133,12 +115,6 @@ class SeqClassifier(BlockTrainer):
     @property
     def label_names(self) -> list[str]:
         return list(self.hparams.labels or IMDB_NAMES)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Checkpoints written before the monitored metric was a setting kept val/acc's best as val_acc_best."""
-        state = checkpoint.get("state_dict", {})
-        for key in [k for k in state if k.startswith("val_acc_best.")]:
-            state["best_score." + key.split(".", 1)[1]] = state.pop(key)
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """The task's loss: BCE on one logit (binary), cross-entropy (multi-class) or BCE per label

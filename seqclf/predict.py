@@ -29,11 +29,6 @@ USAGE = (
 )
 KEYS = ("ckpt_path", "text", "input", "output", "top_k", "trace", "trace_plot", "batch_size", "device")
 TRACE_PLOT_TEXTS = 4  # the texts a trace picture shows
-# What an empty text gets, by the checkpoint's task.
-EMPTY = {
-    "classify": {"label": None, "probs": None, "error": "empty text: nothing to classify"},
-    "tagging": {"tags": None, "error": "empty text: nothing to tag"},
-}
 
 
 def parse(argv: list[str]) -> dict:
@@ -129,23 +124,23 @@ def predict(
     return [{"text" if isinstance(t, str) else "tokens": t, **p} for t, p in zip(texts, predictions, strict=True)]
 
 
-def _predict(
-    ckpt_path: str, texts: list, batch_size: int, device: str, top_k: int | None, trace: bool
-) -> tuple[list[dict], str]:
-    """``predict``'s outputs without the inputs, and the checkpoint's task (classify or tagging)."""
-    from seqclf.api import Tagger, load
+def _predict(ckpt_path: str, texts: list, batch_size: int, device: str, top_k: int | None, trace: bool):
+    """``predict``'s outputs without the inputs, and the checkpoint's task (seqclf.tasks)."""
+    from seqclf import tasks
+    from seqclf.api import load
 
-    model = load(ckpt_path, device)
-    if isinstance(model, Tagger):
+    model = load(ckpt_path, device, command="seqclf-predict")
+    task = tasks.TASKS[model.task]
+    if task.name == "tagging":
         if trace:
             raise SeqclfError("trace=true is a classifier's reading trace; this checkpoint is a tagger's.")
-        return model.predict(texts, batch_size), "tagging"
+        return model.predict(texts, batch_size), task
     if any(not isinstance(t, str) for t in texts):
         raise SeqclfError("a 'tokens' list of words is a tagger's input; give a classifier each text as 'text'.")
     predictions = model.predict(texts, batch_size, top_k)
     if trace:
         predictions = [{**p, **t} for p, t in zip(predictions, model.trace(texts, batch_size), strict=True)]
-    return predictions, "classify"
+    return predictions, task
 
 
 def _positive(args: dict, key: str, default: int | None) -> int | None:
@@ -175,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         items = [item for r in records if (item := _content(r)) is not None]
         predictions, task = _predict(args["ckpt_path"], items, batch_size, args.get("device", "auto"), top_k, trace)
         predictions = iter(predictions)
-        empty = EMPTY[task]
+        empty = task.empty_prediction
         rows = [{**r, **(next(predictions) if _content(r) is not None else empty)} for r in records]
         picture = _trace_plot_path(args) if trace else None
         if picture is not None:

@@ -14,15 +14,12 @@ from seqclf import checkpoints, tasks
 from seqclf.data.text import WordTokenizer
 from seqclf.errors import ConfigError
 
-# The settings that make the shared layers' shapes, which must be the generator's.
-SHAPE = ("cell", "embed_dim", "hidden_size", "num_layers")
-
 
 @dataclass
 class Start:
     path: Path
     vocab: list[str]
-    weights: dict[str, torch.Tensor]  # the generator network's embedding.* and encoder.* tensors
+    weights: dict[str, torch.Tensor]  # the generator network's encoder.* tensors (its embedding and cells)
 
 
 def load(path: str, model_cfg) -> Start:
@@ -37,16 +34,21 @@ def load(path: str, model_cfg) -> Start:
             f"model.init_from={path} is a {task} checkpoint; a classifier starts from a generator's "
             "(seqclf-train task=generate), whose language model it takes over."
         )
-    saved = ckpt["hyper_parameters"]
-    diffs = [f"model.{k}={model_cfg[k]!r} (generator: {saved.get(k)!r})" for k in SHAPE if model_cfg[k] != saved.get(k)]
-    if model_cfg.bidirectional:
-        diffs.append("model.bidirectional=true (generator: false)")
+    saved, encoder = ckpt["hyper_parameters"]["encoder"], model_cfg.encoder
+    # the encoder's class and every setting that makes its layers' shapes must be the generator's
+    diffs = [
+        f"model.encoder.{k}={encoder.get(k)!r} (generator: {saved.get(k)!r})"
+        for k in [*saved, *(k for k in encoder if k not in saved)]
+        if k not in ("dropout", "bidirectional") and encoder.get(k) != saved.get(k)
+    ]
+    if encoder.get("bidirectional"):
+        diffs.append("model.encoder.bidirectional=true (generator: false)")
     if diffs:
         raise ConfigError(
             f"model.init_from={path}: the classifier's layers must have the generator's shapes, and these differ: "
             f"{', '.join(diffs)}. Use the generator's settings (its run's .hydra/config.yaml)."
         )
-    weights = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith(("net.embedding.", "net.encoder."))}
+    weights = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.encoder.")}
     return Start(Path(path), checkpoints.tokenizer(ckpt, path).vocab, weights)
 
 
@@ -56,7 +58,7 @@ def tokenizer(start: Start, max_len: int, padding: str, truncation: str) -> Word
 
 
 def apply(start: Start, net: torch.nn.Module) -> None:
-    """Copy the generator's embedding and recurrent weights into ``net`` (an RNNClassifier)."""
+    """Copy the generator's encoder (its embedding and recurrent weights) into ``net`` (a SequenceClassifier)."""
     missing, _ = net.load_state_dict(start.weights, strict=False)
     left = [k for k in missing if not k.startswith("head.")]
     if left:

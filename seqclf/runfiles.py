@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from seqclf import atomic
+from seqclf import atomic, migrate
 from seqclf.runs import is_run
 
 GRAD_FLOW_FILE = "grad_flow.json"  # GradientFlow's record in the run folder; seqclf-report's sweep plot reads it
@@ -176,9 +176,9 @@ def run_overrides(run: Path) -> list[str]:
 
 
 def run_cell(run: Path) -> str | None:
-    """The run's recurrent cell (rnn, lstm or gru), from its composed config."""
+    """The run's recurrent cell (rnn, lstm or gru), from its composed config (None: another encoder)."""
     config = _read_yaml(run / ".hydra" / "config.yaml")
-    return None if config is None else OmegaConf.select(config, "model.cell")
+    return None if config is None else OmegaConf.select(migrate.run_config(config), "model.encoder.cell")
 
 
 def last_grad_norm(run: Path) -> list[float]:

@@ -11,20 +11,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seqclf import CONF_DIR
+from seqclf import CONF_DIR, migrate
 from seqclf.errors import NothingToDo, SeqclfError
-
-# What earlier seqclf versions' configs built, and what builds it now: their run folders stay resumable.
-RENAMED_TARGETS = {
-    "lightning.pytorch.callbacks.ModelCheckpoint": "seqclf.saving.RunCheckpoint",
-    "seqclf.checkpoints.RunCheckpoint": "seqclf.saving.RunCheckpoint",
-    "seqclf.checkpoints.StepCheckpoint": "seqclf.saving.StepCheckpoint",
-    "seqclf.checkpoints.AtomicCheckpointIO": "seqclf.saving.AtomicCheckpointIO",
-    "seqclf.data.IMDBDataModule": "seqclf.data.TextDataModule",
-    "seqclf.threads.ThreadShare": "seqclf.callbacks.ThreadShare",
-}
-# Settings earlier versions' classes took and today's do not (ThreadShare re-counted live runs every interval_s).
-DROPPED_SETTINGS = {"seqclf.callbacks.ThreadShare": ("interval_s", "warmup", "trials")}
 
 
 def is_run(folder: Path) -> bool:
@@ -111,14 +99,14 @@ def resumable(resume: str) -> tuple[Path, DictConfig]:
             f"resume={resume}: {run} is not a seqclf run folder (it has no .hydra/config.yaml). "
             "Give the folder of an earlier run, e.g. resume=outputs/train/runs/<date_time>."
         )
-    resumed = OmegaConf.load(run / ".hydra" / "config.yaml")
-    plugins = OmegaConf.select(resumed, "trainer.plugins") or []
-    for node in [*(resumed.get("callbacks") or {}).values(), resumed.get("data"), *plugins]:
-        if node and node.get("_target_") in RENAMED_TARGETS:
-            node._target_ = RENAMED_TARGETS[node._target_]
-        for key in DROPPED_SETTINGS.get(node.get("_target_") if node else None, ()):
-            node.pop(key, None)
+    resumed = migrate.run_config(OmegaConf.load(run / ".hydra" / "config.yaml"))
     unknown = config_targets(resumed) - shipped_targets()
+    encoder = OmegaConf.select(resumed, "model.encoder._target_")
+    if encoder in unknown:  # a user's own encoder: built only if it is an Encoder class
+        from seqclf.models import encoders
+
+        encoders.resolve(encoder)
+        unknown.discard(encoder)
     if unknown:
         raise SeqclfError(
             f"resume={resume}: its .hydra/config.yaml asks to build {', '.join(sorted(unknown))}, which no "

@@ -1,4 +1,4 @@
-"""The tagging task (many-to-many): a tag for every word, from the plain RNNTagger network, trained
+"""The tagging task (many-to-many): a tag for every word, from the plain SequenceTagger network, trained
 by the shared engine (seqclf.engine); cross-entropy over the real words only, token accuracy and
 entity-level (BIO tags) or per-word F1 (seqclf.tagscores)."""
 
@@ -10,55 +10,34 @@ from torchmetrics.classification import MulticlassAccuracy
 from seqclf.data.text import IGNORE
 from seqclf.engine import PerStepTask
 from seqclf.errors import ConfigError
-from seqclf.hparams import check_optimizer, check_tagging
-from seqclf.models import RNNTagger
+from seqclf.hparams import OptimizerSettings, check_tagging
+from seqclf.models import encoders
+from seqclf.models.networks import tagger_of
 from seqclf.tagscores import TagScores
 
 
 class SeqTagger(PerStepTask):
-    """A tag per word: RNNTagger's logits at every step, cross-entropy over the real words (padding
+    """A tag per word: SequenceTagger's logits at every step, cross-entropy over the real words (padding
     steps are ``IGNORE``d). ``labels`` are the tag names, from the data at instantiation; every
     argument is a primitive, so ``SeqTagger.load_from_checkpoint(path)`` needs nothing else."""
 
     def __init__(
         self,
         vocab_size: int,
-        cell: str = "lstm",
-        embed_dim: int = 16,
-        hidden_size: int = 32,
-        num_layers: int = 1,
-        bidirectional: bool = False,
+        encoder: dict | None = None,
         dropout: float = 0.0,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        fused: bool = True,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        lr_schedule: str = "none",
+        optimizer: dict | None = None,
         labels: list[str] | None = None,
         monitor: str = "val/f1",
-        pooling: None = None,
-        class_weights: None = None,
-        threshold: None = None,
-        init_from: None = None,
     ):
         super().__init__()
-        check_optimizer(lr, weight_decay, lr_schedule, gradient_clip_val, gradient_clip_algorithm)
-        check_tagging(monitor, pooling=pooling, class_weights=class_weights, threshold=threshold, init_from=init_from)
+        check_tagging(monitor)
         if not labels or len(labels) < 2:
             raise ConfigError(f"a tagger needs at least two tags (labels={labels!r}), fitted on the data.")
         labels = [str(name) for name in labels]  # Hydra's ListConfig becomes a plain list in hparams
+        encoder, optimizer = encoders.spec(encoder), OptimizerSettings.of(optimizer).to_dict()
         self.save_hyperparameters()
-        self.net = RNNTagger(
-            vocab_size,
-            len(labels),
-            cell=cell,
-            embed_dim=embed_dim,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            dropout=dropout,
-        )
+        self.net = tagger_of(self.hparams)
         self.train_acc = MulticlassAccuracy(len(labels), average="micro", ignore_index=IGNORE, validate_args=False)
         self.val_scores, self.test_scores = TagScores(labels), TagScores(labels)
         self.init_engine(monitor)

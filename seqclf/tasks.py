@@ -1,40 +1,133 @@
-"""What a task is, in one place: its LightningModule (network, loss, metrics; the training engine is
-shared), its DataModule, the checks on its settings, and how its checkpoints are recognised. Each
-task's code lives in its own files: classification in seqclf.module and seqclf.data.datamodule,
-tagging in seqclf.tagger and seqclf.data.tagging, generation in seqclf.generator and
-seqclf.data.generation; the commands choose by the config or checkpoint."""
+"""What a task is, in one place, and the registry every command asks: a task's LightningModule and
+DataModule, the checks on its settings, the plain network built from a checkpoint's hparams, its
+Python inference object (seqclf.load), what seqclf-predict writes for an empty text, which commands
+use its checkpoints, and how those checkpoints are recognised. Torch-free: the checks run before
+torch loads; everything heavier is imported when asked for. Adding a task: its modules and one
+entry in TASKS."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from seqclf.errors import ConfigError
+from omegaconf import OmegaConf
+
+from seqclf import hparams, migrate
+from seqclf.data import settings as data_settings
+from seqclf.errors import ConfigError, SeqclfError
+
+
+def _get(path: str):
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
 class Task:
     name: str
+    noun: str  # what its checkpoints are, in a sentence: "a classifier"
     module: str  # the LightningModule's import path (the model's _target_)
     datamodule: str  # the DataModule's import path (the data's _target_); its class name keys its state in checkpoints
+    network: str  # the function that builds the plain network from a checkpoint's hparams
+    inference: str  # the class seqclf.load returns for its checkpoints (from_checkpoint)
+    commands: tuple[str, ...]  # the commands that use its checkpoints, besides seqclf-train and seqclf-eval
+    check_model: Callable[[Any, Any], None]  # (model node, composed config): its own model.* settings
+    check_data: Callable[[Mapping], None]  # its DataModule's data.* settings, without building it
+    empty_prediction: dict = field(default_factory=dict)  # seqclf-predict's record for an empty text
 
     @property
     def data_key(self) -> str:
         return self.datamodule.rsplit(".", 1)[1]
 
+    def build_network(self, hp: Mapping[str, Any]):
+        """The plain network (an nn.Module, untrained) that a checkpoint's hyperparameters ``hp`` describe."""
+        return _get(self.network)(hp)
+
+    def inference_class(self):
+        return _get(self.inference)
+
+    def module_class(self):
+        return _get(self.module)
+
+    def require(self, command: str, path: Any) -> None:
+        """A SeqclfError naming the commands that use this task's checkpoints, unless ``command`` is one."""
+        if command in self.commands:
+            return
+        uses = " or ".join(self.commands)
+        raise SeqclfError(
+            f"{path} is {self.noun}'s checkpoint (task={self.name}), which {command} does not use; use {uses} "
+            f"with it (e.g. {uses.split(' or ')[0]} ckpt_path={path} ...)."
+        )
+
+
+def _check_classifier(model, cfg) -> None:
+    hparams.check_pooling(model.get("pooling"))
+    hparams.check_classification(model.get("class_weights"), model.get("threshold", 0.5), _monitor(model, cfg))
+
+
+def _check_tagger(model, cfg) -> None:
+    hparams.check_tagging(_monitor(model, cfg))
+
+
+def _check_generator(model, cfg) -> None:
+    hparams.check_generation(_monitor(model, cfg), model.get("encoder"))
+    hparams.check_cutoffs(model.get("softmax_cutoffs"), cfg.data.vocab_size)
+
+
+def _monitor(model, cfg):
+    return model.get("monitor", cfg.get("monitor"))
+
 
 TASKS = {
-    "classify": Task("classify", "seqclf.module.SeqClassifier", "seqclf.data.TextDataModule"),
-    "tagging": Task("tagging", "seqclf.tagger.SeqTagger", "seqclf.data.TaggingDataModule"),
-    "generate": Task("generate", "seqclf.generator.SeqGenerator", "seqclf.data.GenerationDataModule"),
+    "classify": Task(
+        "classify",
+        "a classifier",
+        "seqclf.module.SeqClassifier",
+        "seqclf.data.TextDataModule",
+        "seqclf.models.networks.classifier_of",
+        "seqclf.api.Classifier",
+        ("seqclf-predict",),
+        _check_classifier,
+        data_settings.check_text,
+        {"label": None, "probs": None, "error": "empty text: nothing to classify"},
+    ),
+    "tagging": Task(
+        "tagging",
+        "a tagger",
+        "seqclf.tagger.SeqTagger",
+        "seqclf.data.TaggingDataModule",
+        "seqclf.models.networks.tagger_of",
+        "seqclf.api.Tagger",
+        ("seqclf-predict",),
+        _check_tagger,
+        data_settings.check_tagging_data,
+        {"tags": None, "error": "empty text: nothing to tag"},
+    ),
+    "generate": Task(
+        "generate",
+        "a generator",
+        "seqclf.generator.SeqGenerator",
+        "seqclf.data.GenerationDataModule",
+        "seqclf.models.networks.language_model_of",
+        "seqclf.api.Generator",
+        ("seqclf-generate",),
+        _check_generator,
+        data_settings.check_generation_data,
+    ),
 }
-# Targets older configs and run folders name.
-_ALIASES = {"seqclf.data.IMDBDataModule": "seqclf.data.TextDataModule"}
+
+
+def of_data(target: Any) -> Task | None:
+    """The task whose DataModule ``target`` names (an earlier name included), or None (not seqclf's)."""
+    target = migrate.target(target)
+    return next((t for t in TASKS.values() if t.datamodule == target), None)
 
 
 def of_config(cfg) -> Task:
     """The task a composed config trains: its model's, which its data must match."""
-    model_target, data_target = cfg.model.get("_target_"), cfg.data.get("_target_")
-    data_target = _ALIASES.get(data_target, data_target)
+    model_target, data_target = cfg.model.get("_target_"), migrate.target(cfg.data.get("_target_"))
     task = next((t for t in TASKS.values() if t.module == model_target), None)
     if task is None:
         raise ConfigError(
@@ -42,7 +135,7 @@ def of_config(cfg) -> Task:
             "task=generate."
         )
     if data_target != task.datamodule:
-        other = next((t for t in TASKS.values() if t.datamodule == data_target), None)
+        other = of_data(data_target)
         kind = f"{other.name} data" if other else f"not {task.name} data"
         raise ConfigError(
             f"the data ({data_target}) is {kind}, but task={task.name} trains {model_target}; choose the task and "
@@ -59,23 +152,19 @@ def of_checkpoint(ckpt: dict) -> Task:
 
 def check_model(cfg) -> Task:
     """Raise a ConfigError naming the first model or optimizer setting of the config's task that
-    cannot work (each check lives with the code that owns the setting)."""
-    from seqclf import hparams
-
+    cannot work. seqclf's recurrent encoder is checked here, without torch; another encoder class is
+    imported and checked when it is built."""
     task, model = of_config(cfg), cfg.model
-    monitor = model.get("monitor", cfg.get("monitor"))
-    pooling = model.get("pooling") if task.name == "classify" else "last"  # the others have no pooling
-    hparams.check_settings(model.cell, model.embed_dim, model.hidden_size, model.num_layers, model.dropout, pooling)
-    hparams.check_optimizer(
-        model.lr, model.weight_decay, model.lr_schedule, model.gradient_clip_val, model.gradient_clip_algorithm
-    )
-    if task.name == "classify":
-        hparams.check_classification(model.get("class_weights"), model.get("threshold", 0.5), monitor)
-    elif task.name == "tagging":
-        hparams.check_tagging(monitor, **{key: model.get(key) for key in hparams.NOT_FOR_TAGGING})
-    else:
-        hparams.check_generation(
-            monitor, model.bidirectional, **{key: model.get(key) for key in hparams.NOT_FOR_GENERATION}
+    encoder = model.get("encoder")
+    if not OmegaConf.is_dict(encoder) or "_target_" not in encoder:
+        raise ConfigError(
+            f"model.encoder={encoder!r} must be a mapping with a _target_ (an encoder class) and its settings; "
+            "choose one with model=rnn|lstm|gru."
         )
-        hparams.check_cutoffs(model.get("softmax_cutoffs"), cfg.data.vocab_size)
+    if encoder._target_ == hparams.RECURRENT:
+        settings = {k: encoder.get(k) for k in ("cell", "embed_dim", "hidden_size", "num_layers", "dropout")}
+        hparams.check_recurrent(**settings)
+    hparams.check_dropout("model.dropout", model.get("dropout", 0.0))
+    hparams.OptimizerSettings.of(model.get("optimizer"))
+    task.check_model(model, cfg)
     return task

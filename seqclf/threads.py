@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqclf.errors import ConfigError
+from seqclf.hparams import RECURRENT
 
 try:
     import fcntl
@@ -182,9 +183,23 @@ def recurrent_work(cell: str, embed_dim: int, hidden_size: int, num_layers: int,
 
 
 def model_work(model, batch: int, length: int) -> float:
-    """recurrent_work of a model's settings: a config's ``model`` group or a LightningModule's hparams."""
-    shape = (model.cell, model.embed_dim, model.hidden_size, model.num_layers, model.bidirectional)
-    return recurrent_work(*shape, batch, length)
+    """The work of a batch through a model's encoder (``model.encoder``: a config's or a
+    LightningModule's hparams): seqclf's recurrent encoder counted by recurrent_work without torch,
+    another by its own ``work`` (an encoder that does not say is taken as large, a share of the cores)."""
+    spec = model["encoder"]
+    if spec.get("_target_") == RECURRENT:
+        return recurrent_settings_work(spec, batch, length)
+    from seqclf.models import encoders
+
+    work = encoders.resolve(spec.get("_target_")).work(encoders.settings_of(spec), batch, length)
+    return float("inf") if work is None else work
+
+
+def recurrent_settings_work(settings, batch: int, length: int) -> float:
+    """recurrent_work of a recurrent encoder's settings (those it leaves out: its defaults)."""
+    shape = {"cell": "lstm", "embed_dim": 16, "hidden_size": 32, "num_layers": 1, "bidirectional": False}
+    shape.update({k: settings[k] for k in shape if k in settings})
+    return recurrent_work(*shape.values(), batch, length)
 
 
 @dataclass(frozen=True)

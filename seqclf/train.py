@@ -84,15 +84,14 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     runfiles.rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
     labels = datamodule.labels
     # the classes (tags) and their counts, hyperparameters too, come from the data
-    model = instantiate(
-        cfg.model, vocab_size=datamodule.tokenizer.vocab_size, **get_class(cfg.model._target_).data_inputs(datamodule)
-    )
+    inputs = get_class(cfg.model._target_).data_inputs(datamodule)
+    model = instantiate(cfg.model, vocab_size=datamodule.tokenizer.vocab_size, **inputs)
     if ckpt is not None:  # now with the vocabulary size too
         checkpoints.check_model(ckpt, dict(model.hparams), ckpt_path)
         del ckpt
     elif start is not None:  # a resumed run's weights are its checkpoint's
         pretrained.apply(start, model.net)
-        runfiles.rank_zero_only(log.info)("The embedding and %s layers start from %s", model.hparams.cell, start.path)
+        runfiles.rank_zero_only(log.info)("The encoder (embedding and cells) starts from %s", start.path)
     loggers = instantiate_all(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, limit_train_batches=None)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -23,14 +23,28 @@ OPTIONS = sorted(
 # Presets in the global package, and a few of the values each one sets.
 GLOBAL = {
     "experiment": {
-        "lecture": {"data.max_len": 32, "data.val_split": "test", "model.cell": "lstm", "trainer.max_epochs": 10},
-        "long_reviews": {"data.max_len": 200, "data.val_split": "train", "model.hidden_size": 32},
-        "tuned32": {"data.max_len": 32, "model.bidirectional": True, "model.pooling": "max", "data.vocab_size": 40000},
+        "lecture": {
+            "data.max_len": 32,
+            "data.val_split": "test",
+            "model.encoder.cell": "lstm",
+            "trainer.max_epochs": 10,
+        },
+        "long_reviews": {"data.max_len": 200, "data.val_split": "train", "model.encoder.hidden_size": 32},
+        "tuned32": {
+            "data.max_len": 32,
+            "model.encoder.bidirectional": True,
+            "model.pooling": "max",
+            "data.vocab_size": 40000,
+        },
         "punctuation": {"data.derive": "punctuation", "model._target_": "seqclf.tagger.SeqTagger", "monitor": "val/f1"},
         "pretrain32": {"data.unlabelled_split": "unsupervised", "data.truncation": "pre", "data.max_len": 32},
-        "finetune32": {"model.embed_dim": 64, "model.hidden_size": 128, "model.bidirectional": False},
+        "finetune32": {
+            "model.encoder.embed_dim": 64,
+            "model.encoder.hidden_size": 128,
+            "model.encoder.bidirectional": False,
+        },
         "pretrain200": {"data.max_len": 200, "data.truncation": "pre", "model.softmax_cutoffs": [1000, 5000]},
-        "finetune200": {"data.max_len": 200, "model.embed_dim": 64, "model.hidden_size": 128},
+        "finetune200": {"data.max_len": 200, "model.encoder.embed_dim": 64, "model.encoder.hidden_size": 128},
         "writer": {"model._target_": "seqclf.generator.SeqGenerator", "data.vocab_size": 5000, "data.max_len": 40},
     },
     "task": {
@@ -39,7 +53,7 @@ GLOBAL = {
         "generate": {"data._target_": "seqclf.data.GenerationDataModule", "monitor": "val/perplexity"},
     },
     "debug": {
-        "default": {"trainer.accelerator": "cpu", "trainer.limit_train_batches": 4, "model.hidden_size": 4},
+        "default": {"trainer.accelerator": "cpu", "trainer.limit_train_batches": 4, "model.encoder.hidden_size": 4},
         "overfit": {"trainer.max_epochs": 50, "data.reshuffle": False},
         "fast_dev_run": {"trainer.fast_dev_run": True},
         "profile": {"trainer.profiler": "simple"},
@@ -65,10 +79,12 @@ def test_options_were_found():
 
 def test_default_config_matches_the_lecture(tmp_path):
     cfg = compose_train(tmp_path, tiny=False)
-    assert cfg.model.cell == "lstm" and cfg.model.embed_dim == 16 and cfg.model.hidden_size == 32
+    assert (
+        cfg.model.encoder.cell == "lstm" and cfg.model.encoder.embed_dim == 16 and cfg.model.encoder.hidden_size == 32
+    )
     assert cfg.data.vocab_size == 10000 and cfg.data.max_len == 32 and cfg.data.batch_size == 32
     assert (cfg.data.padding, cfg.data.truncation) == ("pre", "pre")
-    assert cfg.trainer.max_epochs == 10 and cfg.seed == 42 and cfg.model.lr == 1e-3
+    assert cfg.trainer.max_epochs == 10 and cfg.seed == 42 and cfg.model.optimizer.lr == 1e-3
     assert cfg.trainer.accelerator == "auto" and cfg.data.path is None
     validate(cfg)
 
@@ -90,7 +106,7 @@ def test_every_config_file_composes_and_instantiates(tmp_path, group, option):
         assert isinstance(hydra.utils.instantiate(node), TextDataModule)
     elif group == "model":
         model = hydra.utils.instantiate(node, vocab_size=100)
-        assert isinstance(model, SeqClassifier) and model.hparams.cell == node.cell
+        assert isinstance(model, SeqClassifier) and model.hparams.encoder["cell"] == node.encoder.cell
     elif group in ("callbacks", "logger"):
         assert len(instantiate_all(node)) == len(node or {})
     elif group == "trainer":

@@ -42,7 +42,7 @@ def test_a_csv_with_its_own_columns_and_string_labels_trains_evaluates_and_predi
     import seqclf
 
     model = seqclf.load(ckpt)
-    assert model.label_names == ["music", "science", "sport"] and isinstance(model.net, seqclf.RNNClassifier)
+    assert model.label_names == ["music", "science", "sport"] and isinstance(model.net, seqclf.SequenceClassifier)
     assert model.predict(["guitar album song band", "atom theory lab"]) == [
         {k: v for k, v in r.items() if k != "text"} for r in rows
     ]

@@ -44,7 +44,7 @@ def test_the_hook_fills_the_configuration_page_only():
     assert ref.MARKER in page
     filled = ref.on_page_markdown(page)
     assert ref.MARKER not in filled
-    assert "| `model.hidden_size` | `32` | recurrent state size (per direction) |" in filled
+    assert "| `model.encoder.hidden_size` | `32` | recurrent state size (per direction) |" in filled
     assert ref.on_page_markdown("# another page") == "# another page"
 
 

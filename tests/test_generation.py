@@ -16,7 +16,7 @@ from seqclf.config import load_config, validate
 from seqclf.data.generation import END, START, GenerationDataModule, sequences, start_token
 from seqclf.data.text import IGNORE, WordTokenizer
 from seqclf.errors import ConfigError
-from seqclf.models import RNNLanguageModel
+from seqclf.models import LanguageModel, RecurrentEncoder
 from seqclf.models.sampling import sample
 
 
@@ -77,7 +77,7 @@ def test_a_generator_validates_on_the_texts_a_classifier_of_the_same_data_valida
 
 def test_sampling_is_seeded_and_never_writes_a_banned_token():
     torch.manual_seed(0)
-    net = RNNLanguageModel(12, cell="gru", embed_dim=4, hidden_size=5)
+    net = LanguageModel(RecurrentEncoder(12, cell="gru", embed_dim=4, hidden_size=5), 12)
     starts = torch.tensor([4, 4, 5])
     runs = [sample(net, starts, 8, 3, [0, 1, 2, 4, 5], 1.0, None, torch.Generator().manual_seed(7)) for _ in range(2)]
     assert runs[0] == runs[1] and all(len(t) <= 8 for t in runs[0])
@@ -125,7 +125,17 @@ def test_a_generator_trains_samples_and_is_judged(tmp_path, imdb_dir, cli_env):
     assert f"label agreement: {agreement:.3f} (6 texts" in judged.stderr
     not_a_writer = run_seqclf("generate", f"ckpt_path={clf_run / 'checkpoints' / 'last.ckpt'}", env=cli_env,
                               cwd=tmp_path)  # fmt: skip
-    assert not_a_writer.returncode == 2 and "is not a generator's checkpoint" in not_a_writer.stderr
+    assert (
+        not_a_writer.returncode == 2
+        and "is a classifier's checkpoint (task=classify), which seqclf-generate does not use; use seqclf-predict"
+        in not_a_writer.stderr
+    )
+    # and the other way round: seqclf-predict names the command that writes with a generator
+    not_a_classifier = run_seqclf("predict", f"ckpt_path={ckpt}", "text=hi", env=cli_env, cwd=tmp_path)
+    assert not_a_classifier.returncode == 2 and "Traceback" not in not_a_classifier.stderr
+    assert "is a generator's checkpoint (task=generate), which seqclf-predict does not use; use seqclf-generate" in (
+        not_a_classifier.stderr
+    )
 
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
@@ -154,7 +164,7 @@ def test_resume_of_a_generator_equals_an_uninterrupted_run(tmp_path, imdb_dir, c
 
 def test_generation_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="a generator writes left to right"):
-        validate(load_config(["task=generate", "model.bidirectional=true"], tmp_path))
+        validate(load_config(["task=generate", "model.encoder.bidirectional=true"], tmp_path))
     with pytest.raises(ConfigError, match="monitor='val/acc' is not a validation metric this task logs"):
         validate(load_config(["task=generate", "monitor=val/acc"], tmp_path))
     with pytest.raises(ConfigError, match="data.padding='pre': a generator's texts start at their first step"):
@@ -176,14 +186,14 @@ def test_a_classifier_starts_from_a_generators_vocabulary_and_layers(tmp_path, i
     (run,) = (tmp_path / "clf" / "outputs" / "train" / "runs").iterdir()
     g = torch.load(source, weights_only=True)
     c = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    shared = [k for k in g["state_dict"] if k.startswith(("net.embedding.", "net.encoder."))]
+    shared = [k for k in g["state_dict"] if k.startswith("net.encoder.")]
     assert shared and all(torch.equal(g["state_dict"][k], c["state_dict"][k]) for k in shared)
     assert c["hyper_parameters"]["init_from"] == str(source)
     vocab = json.loads(g["GenerationDataModule"]["tokenizer"])["vocab"]
     assert json.loads((run / "tokenizer.json").read_text())["vocab"] == vocab  # each word keeps its id
     # Refused before any run folder: other sizes, or a checkpoint that is not a generator's.
     for args, says in (
-        (["model.hidden_size=8"], "model.hidden_size=8 (generator: 4)"),
+        (["model.encoder.hidden_size=8"], "model.encoder.hidden_size=8 (generator: 4)"),
         (["model.init_from=" + str(run / "checkpoints" / "last.ckpt")], "is a classify checkpoint"),
     ):
         refused = run_seqclf("train", f"data.path={imdb_dir}", *TINY, f"model.init_from={source}", *args,
@@ -227,8 +237,8 @@ def test_ddp_on_two_cpu_processes_scores_a_generator_as_one_process(tmp_path, im
 
 def test_an_adaptive_softmax_is_a_distribution_over_the_vocabulary_and_samples_like_the_full_one():
     torch.manual_seed(0)
-    full = RNNLanguageModel(50, cell="lstm", embed_dim=4, hidden_size=16)
-    adaptive = RNNLanguageModel(50, [10, 30], cell="lstm", embed_dim=4, hidden_size=16)
+    full = LanguageModel(RecurrentEncoder(50, cell="lstm", embed_dim=4, hidden_size=16), 50)
+    adaptive = LanguageModel(RecurrentEncoder(50, cell="lstm", embed_dim=4, hidden_size=16), 50, [10, 30])
     assert isinstance(adaptive.head, torch.nn.AdaptiveLogSoftmaxWithLoss) and not full.adaptive
     tokens = torch.randint(2, 50, (3, 7))
     target = torch.randint(2, 50, (3, 7))

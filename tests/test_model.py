@@ -1,17 +1,22 @@
-"""RNNClassifier and SeqClassifier: shapes, padding, pooling, and self-describing hyperparameters."""
+"""SequenceClassifier over the recurrent encoder, and SeqClassifier: shapes, padding, pooling, and
+self-describing hyperparameters."""
 
 import pytest
 import torch
 
-from seqclf.models import CELLS, RNNClassifier
+from seqclf.models import CELLS, RecurrentEncoder, SequenceClassifier
 from seqclf.module import SeqClassifier
+
+
+def classifier(vocab_size, cell, pooling="last", **settings):
+    return SequenceClassifier(RecurrentEncoder(vocab_size, cell, **settings), pooling=pooling)
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("bidirectional, num_layers", [(False, 1), (True, 2)])
 def test_each_cell_gives_one_logit_per_sequence(cell, bidirectional, num_layers):
-    net = RNNClassifier(50, cell, embed_dim=4, hidden_size=6, num_layers=num_layers, bidirectional=bidirectional)
-    assert isinstance(net.encoder, CELLS[cell])
+    net = classifier(50, cell, embed_dim=4, hidden_size=6, num_layers=num_layers, bidirectional=bidirectional)
+    assert isinstance(net.encoder.rnn, CELLS[cell])
     tokens = torch.randint(0, 50, (3, 7))
     logits = net(tokens)
     assert logits.shape == (3,) and logits.dtype == torch.float32
@@ -19,36 +24,35 @@ def test_each_cell_gives_one_logit_per_sequence(cell, bidirectional, num_layers)
 
 
 def test_unknown_cell_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="model.cell='transformer'.*rnn, lstm, gru"):
-        RNNClassifier(10, "transformer")
+    with pytest.raises(ValueError, match="model.encoder.cell='transformer'.*rnn, lstm, gru"):
+        RecurrentEncoder(10, "transformer")
 
 
 def test_padding_embedding_is_zero_and_uses_the_last_time_step():
-    net = RNNClassifier(20, "gru", embed_dim=3, hidden_size=4)
-    assert torch.count_nonzero(net.embedding.weight[0]) == 0
+    net = classifier(20, "gru", embed_dim=3, hidden_size=4)
+    assert torch.count_nonzero(net.encoder.embedding.weight[0]) == 0
     tokens = torch.tensor([[0, 0, 5, 6], [0, 0, 5, 7]])
-    out, _ = net.encoder(net.embedding(tokens))
+    out, _ = net.encoder.rnn(net.encoder.embedding(tokens))
     expected = net.head(out[:, -1]).squeeze(-1)
     torch.testing.assert_close(net.eval()(tokens), expected)
 
 
 def test_lightning_module_keeps_primitive_hparams_only():
-    model = SeqClassifier(vocab_size=30, cell="rnn", hidden_size=5)
+    encoder = {"_target_": "seqclf.models.encoders.RecurrentEncoder", "cell": "rnn", "hidden_size": 5}
+    model = SeqClassifier(vocab_size=30, encoder=encoder)
     assert dict(model.hparams) == {
         "vocab_size": 30,
-        "cell": "rnn",
-        "embed_dim": 16,
-        "hidden_size": 5,
-        "num_layers": 1,
-        "bidirectional": False,
-        "dropout": 0.0,
+        "encoder": encoder,
         "pooling": "last",
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "fused": True,
-        "gradient_clip_val": None,
-        "gradient_clip_algorithm": "norm",
-        "lr_schedule": "none",
+        "dropout": 0.0,
+        "optimizer": {
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "fused": True,
+            "gradient_clip_val": None,
+            "gradient_clip_algorithm": "norm",
+            "lr_schedule": "none",
+        },
         "labels": ["neg", "pos"],  # a model built without data is IMDB's, as checkpoints from before classes
         "multi_label": False,
         "class_weights": None,
@@ -60,6 +64,8 @@ def test_lightning_module_keeps_primitive_hparams_only():
     }
 
     def primitive(v):
+        if isinstance(v, dict):
+            return all(isinstance(k, str) and primitive(x) for k, x in v.items())
         return v is None or isinstance(v, (int, float, str, bool)) or (isinstance(v, list) and all(map(primitive, v)))
 
     assert all(primitive(v) for v in model.hparams.values())
@@ -68,13 +74,13 @@ def test_lightning_module_keeps_primitive_hparams_only():
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_max_pooling_takes_each_units_maximum_over_the_reviews_own_words(bidirectional):
     torch.manual_seed(0)
-    net = RNNClassifier(20, "gru", embed_dim=3, hidden_size=4, bidirectional=bidirectional, pooling="last_max").eval()
+    net = classifier(20, "gru", embed_dim=3, hidden_size=4, bidirectional=bidirectional, pooling="last_max").eval()
     tokens = torch.tensor([[0, 0, 5, 6], [0, 7, 5, 9], [0, 0, 0, 0]])  # pre-padded; the last one is empty
-    out, _ = net.encoder(net.embedding(tokens))
-    h = net.hidden_size
+    out, _ = net.encoder.rnn(net.encoder.embedding(tokens))
+    h = net.encoder.hidden_size
     last = torch.cat([out[:, -1, :h], out[:, 0, h:]], -1) if bidirectional else out[:, -1]
     pooled = torch.stack([out[0, 2:].amax(0), out[1, 1:].amax(0), torch.zeros(out.shape[-1])])
     expected = net.head(torch.cat([last, pooled], dim=-1)).squeeze(-1)
     torch.testing.assert_close(net(tokens), expected)
     with pytest.raises(ValueError, match="model.pooling='mean' is not valid"):
-        RNNClassifier(20, "gru", pooling="mean")
+        classifier(20, "gru", pooling="mean")

@@ -14,7 +14,7 @@ from seqclf.summary import legend_label
 
 
 def test_an_18_job_sweep_gets_18_different_line_styles():
-    jobs = [[f"model={c}", f"model.hidden_size={h}", f"seed={s}"]
+    jobs = [[f"model={c}", f"model.encoder.hidden_size={h}", f"seed={s}"]
             for c, h, s in itertools.product(["rnn", "lstm", "gru"], [4, 8], [1, 2, 3])]  # fmt: skip
     styles = plots.distinct_styles(jobs)
     looks = {(str(s["color"]), s["linestyle"], s["marker"]) for s in styles}

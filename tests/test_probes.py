@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from seqclf.models import RNNClassifier
+from seqclf.models import RecurrentEncoder, SequenceClassifier
 from seqclf.models.probes import gate_activations, grad_norm_per_position
 
 
@@ -73,13 +73,13 @@ def test_gates_of_a_vanilla_rnn_are_refused():
 def test_gradient_at_each_word_of_a_linear_rnn_scales_as_w_to_the_distance():
     """h_t = tanh(x_t + w h_{t-1}) with tiny inputs is linear, so dLoss/dx_t = w^(T-1-t) dLoss/dx_{T-1}."""
     w, steps = 0.7, 10
-    net = RNNClassifier(5, "rnn", embed_dim=1, hidden_size=1)
+    net = SequenceClassifier(RecurrentEncoder(5, "rnn", embed_dim=1, hidden_size=1))
     with torch.no_grad():
-        net.embedding.weight.copy_(torch.tensor([[0.0], [1e-4], [-1e-4], [2e-4], [3e-4]]))
-        net.encoder.weight_ih_l0.fill_(1.0)
-        net.encoder.weight_hh_l0.fill_(w)
-        net.encoder.bias_ih_l0.zero_()
-        net.encoder.bias_hh_l0.zero_()
+        net.encoder.embedding.weight.copy_(torch.tensor([[0.0], [1e-4], [-1e-4], [2e-4], [3e-4]]))
+        net.encoder.rnn.weight_ih_l0.fill_(1.0)
+        net.encoder.rnn.weight_hh_l0.fill_(w)
+        net.encoder.rnn.bias_ih_l0.zero_()
+        net.encoder.rnn.bias_hh_l0.zero_()
         net.head.weight.fill_(2.0)
     tokens = torch.randint(1, 5, (3, steps))
     norms = grad_norm_per_position(net.eval(), tokens, torch.tensor([1.0, 0.0, 1.0]))

@@ -82,9 +82,12 @@ def bad_data(tmp_path: Path, kind: str) -> Path:
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("model.cell=transformer", "model.cell='transformer' is not a known cell type; choose one of rnn, lstm, gru"),
-        ("model.hidden_size=0", "model.hidden_size=0 must be a positive integer"),
-        ("model.embed_dim=-4", "model.embed_dim=-4 must be a positive integer"),
+        (
+            "model.encoder.cell=transformer",
+            "model.encoder.cell='transformer' is not a known cell type; choose one of rnn, lstm, gru",
+        ),
+        ("model.encoder.hidden_size=0", "model.encoder.hidden_size=0 must be a positive integer"),
+        ("model.encoder.embed_dim=-4", "model.encoder.embed_dim=-4 must be a positive integer"),
         ("data.max_len=0", "data.max_len=0 must be a positive integer"),
         ("data.batch_size=0", "data.batch_size=0 must be a positive integer"),
         ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a positive integer"),
@@ -107,7 +110,7 @@ def bad_data(tmp_path: Path, kind: str) -> Path:
         ("ckpt_path=NOT_A_CKPT", "is not a checkpoint: seqclf-train writes them as .ckpt files"),
         ("ckpt_path=TEXT", "is not a checkpoint: seqclf-train writes them as .ckpt files"),
         ("resume=LAST", "resume= takes a run folder (e.g. resume=outputs/train/runs/<date_time>) and continues it"),
-        ("ckpt_path=OTHER_MODEL", "was trained with other model settings: model.hidden_size=8 (checkpoint: 4)"),
+        ("ckpt_path=OTHER_MODEL", "was trained with other model settings: model.encoder.hidden_size=8 (checkpoint: 4)"),
         ("resume=FOLDER", "is not a seqclf run folder"),
         ("seed=abc", "seed='abc' must be an integer from 0 to 4294967295"),
         ("optimizer.lr=nan", "optimizer.lr=nan must be a number >= 0"),
@@ -150,7 +153,7 @@ def test_bad_input_is_one_clear_message_and_damages_nothing(
     }.get(value, value)
     argv = ["seqclf-train", f"data.path={imdb_dir}", *TINY, f"{key}={value}"]
     if value == str(last) and key == "ckpt_path":
-        argv.append("model.hidden_size=8")
+        argv.append("model.encoder.hidden_size=8")
     code = run_cli(train_module.console, argv, monkeypatch, tmp_path)
     err = capsys.readouterr().err
     assert code == 2

@@ -35,7 +35,7 @@ def test_help_and_a_mistyped_setting_answer_before_torch_loads(args):
     "args, says",
     [
         (["optimizer.lr=-1"], "optimizer.lr=-1 must be a number >= 0"),
-        (["model.cell=lstmx"], "model.cell='lstmx' is not a known cell type"),
+        (["model.encoder.cell=lstmx"], "model.encoder.cell='lstmx' is not a known cell type"),
         (["data.max_len=0"], "data.max_len=0 must be a positive integer"),
         (["task=tagging", "data.derive=x"], "data.derive='x' is not valid"),
         (["task=generate", "data.padding=pre"], "a generator's texts start at their first step"),

@@ -10,7 +10,7 @@ from conftest import compose_train
 
 from seqclf.data import TextDataModule
 from seqclf.data.batches import BatchOrder
-from seqclf.models import RNNClassifier
+from seqclf.models import RecurrentEncoder, SequenceClassifier
 from seqclf.module import SeqClassifier
 
 
@@ -42,8 +42,9 @@ def test_blocks_train_exactly_as_a_hand_written_loop(tmp_path, imdb_dir, cell, s
     dm.setup("fit")
     torch.manual_seed(0)
     hp = dict(cell=cell, embed_dim=4, hidden_size=5)
-    model = SeqClassifier(dm.tokenizer.vocab_size, **hp, fused=fused, gradient_clip_val=clip)
-    net = RNNClassifier(dm.tokenizer.vocab_size, **hp)
+    encoder = {"_target_": "seqclf.models.encoders.RecurrentEncoder", **hp}
+    model = SeqClassifier(dm.tokenizer.vocab_size, encoder, optimizer={"fused": fused, "gradient_clip_val": clip})
+    net = SequenceClassifier(RecurrentEncoder(dm.tokenizer.vocab_size, **hp))
     net.load_state_dict(copy.deepcopy(model.net.state_dict()))
     trainer = L.Trainer(
         accelerator="cpu", max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -108,7 +109,9 @@ def test_a_callback_that_listens_gets_every_steps_hooks_and_training_is_unchange
     weights = []
     for listen in (False, True):
         torch.manual_seed(0)
-        model = SeqClassifier(40, "lstm", embed_dim=4, hidden_size=5)
+        model = SeqClassifier(
+            40, {"_target_": "seqclf.models.encoders.RecurrentEncoder", "embed_dim": 4, "hidden_size": 5}
+        )
         counter = CountStepHooks()
         trainer = L.Trainer(
             accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -13,8 +13,10 @@ import pytest
 import torch
 from conftest import TINY, run_seqclf, single_and_ddp
 from fake_hub import serve
+from hydra.errors import ConfigCompositionException
 from seqeval.metrics import classification_report
 
+from seqclf import cli
 from seqclf.config import load_config, validate
 from seqclf.data.formats import read_conll
 from seqclf.data.punctuation import MARKS, words_and_marks
@@ -98,8 +100,9 @@ def test_a_users_json_lines_folder_trains_with_two_column_names_and_nothing_else
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_tagging_learns_and_predicts_a_tag_for_every_word(tmp_path, marks_dir, cli_env):
     args = ["task=tagging", f"data.path={marks_dir}", "data.tokens_column=words", "data.tags_column=marks",
-            *TINY, "trainer.limit_train_batches=1.0", "trainer.max_epochs=25", "model.hidden_size=16",
-            "model.embed_dim=8", "model.bidirectional=true", "data.max_len=8", "data.steps_per_execution=4",
+            *TINY, "trainer.limit_train_batches=1.0", "trainer.max_epochs=25", "model.encoder.hidden_size=16",
+            "model.encoder.embed_dim=8", "model.encoder.bidirectional=true", "data.max_len=8",
+            "data.steps_per_execution=4",
             "optimizer.lr=0.02", "trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0"]  # fmt: skip
     done = run_seqclf("train", *args, env=cli_env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -307,8 +310,9 @@ def test_task_and_data_must_match_and_tagging_settings_are_checked(tmp_path):
         validate(load_config(["data=conll2003"], tmp_path))
     with pytest.raises(ConfigError, match="monitor='val/acc' is not a validation metric this task logs"):
         validate(load_config(["task=tagging", "monitor=val/acc"], tmp_path))
-    with pytest.raises(ConfigError, match="model.pooling='max' applies to classification"):
-        validate(load_config(["task=tagging", "model.pooling=max"], tmp_path))
+    with pytest.raises(ConfigCompositionException) as refused:  # the tagger's config has no pooling
+        load_config(["task=tagging", "model.pooling=max"], tmp_path)
+    assert cli.explain(refused.value).startswith("model.pooling is a setting of task=classify only")
     with pytest.raises(ConfigError, match="data.derive='nouns' is not valid"):
         validate(load_config(["task=tagging", "data.derive=nouns"], tmp_path))
 

@@ -246,7 +246,7 @@ def test_the_same_command_gives_the_same_weights_on_a_busy_machine_and_after_res
     when the second starts. Weights and validation metrics bit for bit."""
     from conftest import start_seqclf
 
-    settings = [f"data.path={imdb_dir}", "debug=default", "model.hidden_size=64", "model.embed_dim=32",
+    settings = [f"data.path={imdb_dir}", "debug=default", "model.encoder.hidden_size=64", "model.encoder.embed_dim=32",
                 "data.batch_size=32", "data.max_len=32", "trainer.limit_train_batches=6", "trainer.deterministic=true",
                 "data.steps_per_execution=2", "test=false"]  # fmt: skip
     assert threads.recurrent_work("lstm", 32, 64, 1, False, 32, 32) >= threads.ONE_THREAD_WORK

@@ -7,12 +7,12 @@ import pytest
 import torch
 from conftest import TINY, run_seqclf
 
-from seqclf.models import RNNClassifier
+from seqclf.models import RecurrentEncoder, SequenceClassifier
 
 
 @pytest.mark.parametrize("pooling", ["last", "max", "last_max"])
 def test_the_trace_ends_on_the_classifiers_own_output(pooling):
-    net = RNNClassifier(30, "gru", embed_dim=3, hidden_size=4, pooling=pooling, num_outputs=3).eval()
+    net = SequenceClassifier(RecurrentEncoder(30, "gru", embed_dim=3, hidden_size=4), 3, pooling).eval()
     tokens = torch.tensor([[0, 0, 5, 6, 7], [0, 2, 9, 9, 4]])  # pre-padded
     steps = net.trace(tokens)
     assert steps.shape == (2, 5, 3)
@@ -21,8 +21,8 @@ def test_the_trace_ends_on_the_classifiers_own_output(pooling):
     later = tokens.clone()
     later[:, -1] = 11
     torch.testing.assert_close(net.trace(later)[:, :-1], steps[:, :-1])
-    with pytest.raises(ValueError, match="unidirectional"):
-        RNNClassifier(30, "gru", bidirectional=True).trace(tokens)
+    with pytest.raises(ValueError, match="reads in order"):
+        SequenceClassifier(RecurrentEncoder(30, "gru", bidirectional=True)).trace(tokens)
 
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)

@@ -57,7 +57,7 @@ def test_each_cell_trains_one_epoch_and_writes_checkpoint_events_metrics(tmp_pat
     assert ckpt["TextDataModule"]["labels"]["names"] == model.hparams.labels == ["neg", "pos"]
     assert tokenizer.to_json() == (out / "tokenizer.json").read_text()
     # The tiny data has fewer distinct words than data.vocab_size=40: the model is sized by the data.
-    assert model.hparams.cell == cell and model.hparams.vocab_size == tokenizer.vocab_size == 28
+    assert model.hparams.encoder["cell"] == cell and model.hparams.vocab_size == tokenizer.vocab_size == 28
     assert tokenizer.max_len == 12 and tokenizer.padding == "pre"
 
 
@@ -235,15 +235,17 @@ def test_learning_rate_schedules(tmp_path, imdb_dir, schedule, lr, expected):
 
 def test_ckpt_path_continues_with_the_checkpoints_own_model_unless_another_is_chosen(tmp_path, imdb_dir, caplog):
     caplog.set_level(logging.INFO, logger="seqclf.train")
-    first = compose_train(tmp_path / "rnn", [f"data.path={imdb_dir}", "model=rnn", "model.bidirectional=true"])
+    first = compose_train(tmp_path / "rnn", [f"data.path={imdb_dir}", "model=rnn", "model.encoder.bidirectional=true"])
     train(first)
     ckpt = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
     more = compose_train(tmp_path / "more", [f"data.path={imdb_dir}", f"ckpt_path={ckpt}", "trainer.max_epochs=2"])
     metrics = train(more)  # no model=rnn: the checkpoint says which cell and shape it has
     assert metrics["epochs"] == 2
     saved = torch.load(Path(more.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
-    assert saved["hyper_parameters"]["cell"] == "rnn" and saved["hyper_parameters"]["bidirectional"] is True
-    assert "model.cell=rnn model.bidirectional=True" in caplog.text
+    assert (
+        saved["hyper_parameters"]["encoder"]["cell"] == "rnn" and saved["hyper_parameters"]["encoder"]["bidirectional"]
+    )
+    assert "model.encoder.cell=rnn model.encoder.bidirectional=True" in caplog.text
     other = compose_train(tmp_path / "gru", [f"data.path={imdb_dir}", f"ckpt_path={ckpt}", "model=gru"])
-    with pytest.raises(CheckpointError, match=r"model.cell='gru' \(checkpoint: 'rnn'\)"):
+    with pytest.raises(CheckpointError, match=r"model.encoder.cell='gru' \(checkpoint: 'rnn'\)"):
         train(other)  # chosen explicitly: refused, naming what differs

@@ -62,7 +62,7 @@ def test_multirun_names_job_folders_and_writes_the_summary(tmp_path, imdb_dir, c
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_failing_job_is_recorded_and_the_others_finish(tmp_path, imdb_dir, cli_env):
-    args = ["-m", "model=rnn", f"data.path={imdb_dir}", *TINY, "model.hidden_size=-1,4"]
+    args = ["-m", "model=rnn", f"data.path={imdb_dir}", *TINY, "model.encoder.hidden_size=-1,4"]
     result = seqclf("train", *args, env=cli_env, cwd=tmp_path)
     assert result.returncode == 1
     assert "1 of 2 jobs did not complete" in result.stderr
@@ -70,7 +70,7 @@ def test_a_failing_job_is_recorded_and_the_others_finish(tmp_path, imdb_dir, cli
     with (sweep / "summary.csv").open() as f:
         rows = {r["status"]: r for r in csv.DictReader(f)}
     assert set(rows) == {"failed", "completed"}
-    assert "model.hidden_size=-1 must be a positive integer" in rows["failed"]["error"]
+    assert "model.encoder.hidden_size=-1 must be a positive integer" in rows["failed"]["error"]
     assert float(rows["completed"]["test_acc"]) >= 0
 
     # seqclf-report rebuilds the same summary from disk.
@@ -177,7 +177,7 @@ def test_eval_of_the_best_checkpoint_gives_the_runs_own_test_numbers(tmp_path, i
     """seqclf-eval evaluates as a training run does (batches side by side, a thread each), so the
     best checkpoint scores bit for bit what the run's own test reported. A 128-unit LSTM at batch 32:
     enough work for evaluation to take the cores, and oneDNN's LSTM kernel sums by thread count."""
-    sizes = ["model.embed_dim=16", "model.hidden_size=128", "data.eval_batch_size=32"]
+    sizes = ["model.encoder.embed_dim=16", "model.encoder.hidden_size=128", "data.eval_batch_size=32"]
     trained = seqclf("train", f"data.path={imdb_dir}", *TINY, *sizes, "trainer.limit_test_batches=null",
                      env=cli_env, cwd=tmp_path)  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]
@@ -351,8 +351,8 @@ def test_fast_dev_run_writes_no_checkpoints_or_events_and_the_docs_say_what_it_d
 def test_the_docs_name_sweep_job_folders_as_they_are_named():
     from seqclf.resolvers import job_dirname
 
-    name = job_dirname(["seed=2", "model=gru", "model.hidden_size=64"], 0)
-    assert name == "model.hidden_size=64,model=gru,seed=2"
+    name = job_dirname(["seed=2", "model=gru", "model.encoder.hidden_size=64"], 0)
+    assert name == "model.encoder.hidden_size=64,model=gru,seed=2"
     assert f"(`{name}`;" in (Path(__file__).parents[1] / "docs" / "sweeps.md").read_text()
 
 

@@ -4,7 +4,6 @@ imported when first used: seqclf-predict needs the tokenizer and the classes, no
 from importlib import import_module
 
 _PUBLIC = {
-    "IMDBDataModule": "seqclf.data.datamodule",
     "TextDataModule": "seqclf.data.datamodule",
     "TaggingDataModule": "seqclf.data.tagging",
     "GenerationDataModule": "seqclf.data.generation",

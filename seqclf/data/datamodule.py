@@ -376,7 +376,3 @@ class TextDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader("test_set", "limit_test_batches")
-
-
-# The name older configs and run folders use.
-IMDBDataModule = TextDataModule

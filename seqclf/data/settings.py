@@ -120,26 +120,14 @@ def check_generation(s: Mapping) -> None:
         column_name("data.unlabelled_split", s["unlabelled_split"])
 
 
-# seqclf's DataModules by the config's _target_ (IMDBDataModule: the name older configs use).
-_KINDS = {
-    "seqclf.data.TextDataModule": "text",
-    "seqclf.data.IMDBDataModule": "text",
-    "seqclf.data.TaggingDataModule": "tagging",
-    "seqclf.data.GenerationDataModule": "generate",
-}
+def check_tagging_data(s: Mapping) -> None:
+    """A TaggingDataModule's settings: its own, then the text settings it shares (under their tagging names)."""
+    check_tagging(s)
+    renamed = {"tokens_column": "text_column", "tags_column": "label_column", "tag_names": "label_names"}
+    check_text({renamed.get(key, key): value for key, value in s.items() if key not in ("text_column", "label_column")})
 
 
-def check(target: str, s: Mapping) -> bool:
-    """Check the settings ``s`` of the DataModule ``target``, as building it would; False when
-    ``target`` is not one of seqclf's (a user's own class checks itself when built)."""
-    kind = _KINDS.get(target)
-    if kind is None:
-        return False
-    if kind == "tagging":
-        check_tagging(s)
-        renamed = {"tokens_column": "text_column", "tags_column": "label_column", "tag_names": "label_names"}
-        s = {renamed.get(key, key): value for key, value in s.items() if key not in ("text_column", "label_column")}
-    elif kind == "generate":
-        check_generation(s)
+def check_generation_data(s: Mapping) -> None:
+    """A GenerationDataModule's settings: its own, then the text settings it shares."""
+    check_generation(s)
     check_text(s)
-    return True

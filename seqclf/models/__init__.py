@@ -1,5 +1,6 @@
-"""The models package: the networks, plain nn.Modules."""
+"""The models package: the networks, plain nn.Modules: encoders (one protocol), pooling, and each task's head."""
 
-from seqclf.models.rnn import CELLS, RecurrentEncoder, RNNClassifier, RNNLanguageModel, RNNTagger
+from seqclf.models.encoders import CELLS, Encoder, RecurrentEncoder
+from seqclf.models.networks import LanguageModel, SequenceClassifier, SequenceTagger
 
-__all__ = ["CELLS", "RNNClassifier", "RNNLanguageModel", "RNNTagger", "RecurrentEncoder"]
+__all__ = ["CELLS", "Encoder", "LanguageModel", "RecurrentEncoder", "SequenceClassifier", "SequenceTagger"]

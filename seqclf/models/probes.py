@@ -1,5 +1,6 @@
-"""Measurements of what happens inside an RNNClassifier: the gradient that reaches each input step,
-and the gate activations of its LSTM or GRU encoder (which nn.LSTM and nn.GRU do not return)."""
+"""Measurements of what happens inside a classifier with a recurrent encoder: the gradient that
+reaches each input step, and the gate activations of its LSTM or GRU (which nn.LSTM and nn.GRU do
+not return)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from seqclf.models.rnn import RNNClassifier
+from seqclf.models.networks import SequenceClassifier
 
 # Gate names in the order of torch's stacked weight rows (weight_ih_l0 = [W_i; W_f; W_g; W_o] for LSTM).
 GATES = {nn.LSTM: ("input", "forget", "cell", "output"), nn.GRU: ("reset", "update", "new")}
@@ -16,15 +17,18 @@ GATES = {nn.LSTM: ("input", "forget", "cell", "output"), nn.GRU: ("reset", "upda
 REPORTED = {nn.LSTM: ("forget", "input", "output"), nn.GRU: ("update", "reset")}
 
 
-def grad_norm_per_position(net: RNNClassifier, tokens: torch.Tensor, labels: torch.Tensor, loss=None) -> torch.Tensor:
+def grad_norm_per_position(
+    net: SequenceClassifier, tokens: torch.Tensor, labels: torch.Tensor, loss=None
+) -> torch.Tensor:
     """(time,) the norm of dLoss_i/dx_t, the gradient of each review's loss with respect to the
     embedding fed to the encoder at step t, averaged over the batch. Backpropagation through time
     multiplies one Jacobian per step between t and the last step, so in a vanilla RNN this norm
     shrinks towards the first words. The parameters' ``.grad`` are left untouched. ``loss(logits,
     labels, reduction)``: the task's loss (default: BCE on one logit, binary)."""
     with torch.enable_grad():
-        embedded = net.embedding(tokens).detach().requires_grad_(True)
-        logits = net.classify(embedded)
+        encoder = net.encoder
+        embedded = encoder.embedding(tokens).detach().requires_grad_(True)
+        logits = net.readout(encoder.encode(embedded), tokens != net.pad_idx)
         if loss is None:
             total = F.binary_cross_entropy_with_logits(logits, labels.to(embedded.dtype), reduction="sum")
         else:

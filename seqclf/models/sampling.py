@@ -1,16 +1,16 @@
 """Writing with a generator's network: the class's start token first, then each sampled word fed back
-as the next input (the recurrent state carried along), until the end token or ``max_words``."""
+as the next input (the encoder's state carried along by its ``step``), until the end token or ``max_words``."""
 
 from __future__ import annotations
 
 import torch
 
-from seqclf.models.rnn import RNNLanguageModel
+from seqclf.models.networks import LanguageModel
 
 
 @torch.inference_mode()
 def sample(
-    net: RNNLanguageModel,
+    net: LanguageModel,
     starts: torch.Tensor,
     max_words: int,
     end: int,
@@ -27,7 +27,7 @@ def sample(
     written = torch.empty(len(starts), 0, dtype=torch.long, device=starts.device)
     finished = torch.zeros(len(starts), dtype=torch.bool, device=starts.device)
     for _ in range(max_words + 1):  # max_words words, then room for the end token
-        out, state = net.encoder(net.embedding(inputs), state)
+        out, state = net.encoder.step(inputs, state)
         logits = net.next_word_scores(out[:, -1]).float()
         logits[:, banned] = float("-inf")
         if temperature == 0:

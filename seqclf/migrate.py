@@ -1,0 +1,136 @@
+"""What earlier seqclf versions wrote, read as today's: checkpoints and run folders' configs. Every
+old format seqclf still reads is listed here, and migrated in one step when it is read, so the
+rest of seqclf knows only today's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from seqclf.hparams import RECURRENT
+
+# The checkpoint formats seqclf reads, by the number a checkpoint records as "seqclf_format" (none: 1):
+#   1 - the network's shape (cell, embed_dim, hidden_size, num_layers, bidirectional) and the optimizer's
+#       settings (lr, weight_decay, fused, gradient_clip_*, lr_schedule) as flat hyperparameters, the
+#       network's layers as net.embedding.* and net.encoder.*; before classes (commit a22a542) also no
+#       class names, the tokenizer under "IMDBDataModule" and val/acc's best as val_acc_best.*;
+#   2 - hyperparameters "encoder" (its _target_ and settings) and "optimizer" (one record); the encoder's
+#       layers as net.encoder.embedding.* and net.encoder.rnn.*.
+CHECKPOINT_FORMAT = 2
+_SHAPE = ("cell", "embed_dim", "hidden_size", "num_layers", "bidirectional")
+_OPTIMIZER = ("lr", "weight_decay", "fused", "gradient_clip_val", "gradient_clip_algorithm", "lr_schedule")
+# Classification's settings, which a tagger's and a generator's configs carried as nulls.
+_CLASSIFICATION_ONLY = ("pooling", "class_weights", "threshold", "init_from")
+
+# What earlier versions' configs built, and what builds it now: their run folders stay resumable.
+RENAMED_TARGETS = {
+    "lightning.pytorch.callbacks.ModelCheckpoint": "seqclf.saving.RunCheckpoint",
+    "seqclf.checkpoints.RunCheckpoint": "seqclf.saving.RunCheckpoint",
+    "seqclf.checkpoints.StepCheckpoint": "seqclf.saving.StepCheckpoint",
+    "seqclf.checkpoints.AtomicCheckpointIO": "seqclf.saving.AtomicCheckpointIO",
+    "seqclf.data.IMDBDataModule": "seqclf.data.TextDataModule",
+    "seqclf.threads.ThreadShare": "seqclf.callbacks.ThreadShare",
+}
+# Settings earlier versions' classes took and today's do not (ThreadShare re-counted live runs every interval_s).
+DROPPED_SETTINGS = {"seqclf.callbacks.ThreadShare": ("interval_s", "warmup", "trials")}
+# Where Lightning kept a DataModule's state under an earlier class name.
+_DATA_KEYS = {"IMDBDataModule": "TextDataModule"}
+# The DataModules of the tasks with a target at every step (their checkpoints carried classification's keys as nulls).
+_PER_STEP_DATA = ("TaggingDataModule", "GenerationDataModule")
+
+
+def target(name: Any) -> Any:
+    """Today's name of a class an earlier config named (others as they are)."""
+    return RENAMED_TARGETS.get(name, name)
+
+
+def checkpoint(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """``ckpt`` (a loaded checkpoint) in today's format, changed in place and returned; a checkpoint
+    in today's format is left as it is. Lightning's own loading of a checkpoint to resume calls it
+    too (the task modules' on_load_checkpoint), before the weights and the DataModule's state load."""
+    if ckpt.get("seqclf_format", 1) >= CHECKPOINT_FORMAT:
+        return ckpt
+    for old, new in _DATA_KEYS.items():
+        if old in ckpt and new not in ckpt:
+            ckpt[new] = ckpt.pop(old)
+    hp = ckpt.get("hyper_parameters")
+    if isinstance(hp, dict):
+        _flat_hparams(hp, per_step=any(isinstance(ckpt.get(k), dict) for k in _PER_STEP_DATA))
+    state = ckpt.get("state_dict")
+    if isinstance(state, dict):
+        renamed = {_state_key(key): value for key, value in state.items()}
+        state.clear()
+        state.update(renamed)
+    ckpt["seqclf_format"] = CHECKPOINT_FORMAT
+    return ckpt
+
+
+def _flat_hparams(hp: dict[str, Any], per_step: bool) -> None:
+    if "encoder" not in hp:
+        encoder = {"_target_": RECURRENT, **{key: hp.pop(key) for key in _SHAPE if key in hp}}
+        encoder["dropout"] = hp.get("dropout", 0.0)
+        hp["encoder"] = encoder
+    if "optimizer" not in hp:
+        hp["optimizer"] = {key: hp.pop(key) for key in _OPTIMIZER if key in hp}
+    if per_step:  # a tagger's or a generator's
+        for key in _CLASSIFICATION_ONLY:
+            hp.pop(key, None)
+
+
+def _state_key(key: str) -> str:
+    if key.startswith("net.encoder."):
+        return "net.encoder.rnn." + key.removeprefix("net.encoder.")
+    if key.startswith("net.embedding."):
+        return "net.encoder.embedding." + key.removeprefix("net.embedding.")
+    if key.startswith("val_acc_best."):  # before the monitored metric was a setting
+        return "best_score." + key.removeprefix("val_acc_best.")
+    return key
+
+
+def run_config(cfg: DictConfig) -> DictConfig:
+    """A run folder's composed config (its .hydra/config.yaml) in today's form, changed in place and
+    returned: classes renamed since, settings dropped since, and the model's flat settings of
+    format 1 as today's encoder and optimizer nodes."""
+    plugins = OmegaConf.select(cfg, "trainer.plugins") or []
+    with open_dict(cfg):
+        for node in [*(cfg.get("callbacks") or {}).values(), cfg.get("data"), *plugins]:
+            if not node or not OmegaConf.is_dict(node):
+                continue
+            node._target_ = target(node.get("_target_"))
+            for key in DROPPED_SETTINGS.get(node.get("_target_"), ()):
+                node.pop(key, None)
+        model = cfg.get("model")
+        if model is not None and "encoder" not in model and "cell" in model:
+            _flat_model(model)
+    return cfg
+
+
+def _flat_model(model: DictConfig) -> None:
+    written = OmegaConf.to_container(model, resolve=False)  # values or interpolations, as written
+    encoder = {"_target_": RECURRENT}
+    for key in _SHAPE:
+        if key in written:
+            encoder[key] = written[key]
+            model.pop(key)
+    encoder["dropout"] = "${..dropout}"
+    model.encoder = encoder
+    model._recursive_ = False  # the task's module builds its encoder (conf/model_base.yaml)
+    for key in _OPTIMIZER:
+        model.pop(key, None)
+    model.optimizer = "${optimizer}"
+    if model.get("_target_") != "seqclf.module.SeqClassifier":
+        for key in _CLASSIFICATION_ONLY:
+            if key in model and model[key] is None:
+                model.pop(key)
+
+
+def old_setting(key: str) -> str | None:
+    """Today's name of a setting a command line may give in its earlier form (model.hidden_size is
+    model.encoder.hidden_size, model.lr optimizer.lr), or None."""
+    group, _, name = key.lstrip("+~").partition(".")
+    if group == "model" and name in _SHAPE:
+        return f"model.encoder.{name}"
+    if group == "model" and name in _OPTIMIZER:
+        return f"optimizer.{name}"
+    return None

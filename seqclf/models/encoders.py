@@ -1,0 +1,172 @@
+"""Encoders: what reads a text's token ids into features at every step, behind one protocol that
+every task's network uses (seqclf.models.networks), chosen by config with a ``_target_``
+(``model.encoder``), so an encoder written in a user's own module trains, resumes, predicts and
+sweeps with no change to seqclf."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from seqclf.errors import ConfigError
+from seqclf.hparams import CELL_NAMES, RECURRENT, check_recurrent
+
+# The torch module of each recurrent cell: nn.RNN (tanh), nn.LSTM, nn.GRU.
+CELLS: dict[str, type[nn.RNNBase]] = dict(zip(CELL_NAMES, (nn.RNN, nn.LSTM, nn.GRU), strict=True))
+
+
+class Encoder(nn.Module):
+    """The encoder protocol. A subclass is built as ``cls(vocab_size=..., pad_idx=..., **settings)``
+    (``settings``: the config's ``model.encoder`` without ``_target_``, primitives, kept in every
+    checkpoint) and provides:
+
+    - ``forward(tokens, mask) -> (batch, time, features)``: ``tokens`` (batch, time) word ids,
+      ``mask`` (batch, time) True at the text's own words (False at padding);
+    - ``features``: the width of each step's output;
+    - ``causal``: whether step t's output depends on steps up to t only (a reading trace and a
+      generator need it);
+    - optionally ``step(tokens, state) -> (features, state)``: continue from ``state`` (None at the
+      start) over a few more tokens, for sampling; ``last(features, mask)``: the summary that
+      ``pooling=last`` reads (default: the last step's output); ``work(settings, batch, length)``:
+      multiply-adds of a batch, for choosing thread counts (default: unknown, so a run takes its
+      share of the cores).
+    """
+
+    features: int
+    causal: bool = False
+
+    def last(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(batch, features): what the sequence's last step says (pre-padded texts end there)."""
+        return features[:, -1]
+
+    def step(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError(f"{type(self).__name__} cannot continue a text step by step (no step method)")
+
+    @classmethod
+    def work(cls, settings: Mapping[str, Any], batch: int, length: int) -> float | None:
+        return None
+
+
+class RecurrentEncoder(Encoder):
+    """Embedding -> RNN/LSTM/GRU, the lecture's encoder: the embedding of each word, read in order
+    (and backwards too with ``bidirectional``) by ``num_layers`` stacked cells. ``dropout`` applies
+    between stacked layers (torch's); the network adds its own before its head."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: str = "lstm",
+        embed_dim: int = 16,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        pad_idx: int = 0,
+    ):
+        super().__init__()
+        check_recurrent(cell, embed_dim, hidden_size, num_layers, dropout)
+        self.cell, self.hidden_size, self.bidirectional, self.pad_idx = cell, hidden_size, bidirectional, pad_idx
+        self.features = hidden_size * (2 if bidirectional else 1)
+        self.causal = not bidirectional
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
+        self.rnn = CELLS[cell](
+            embed_dim,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,  # torch applies it between layers only
+        )
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encode(self.embedding(tokens))
+
+    def encode(self, embedded: torch.Tensor) -> torch.Tensor:
+        """The cells over the embedded inputs x_t: split from ``forward`` so that the gradient with
+        respect to each x_t can be measured (seqclf.models.probes)."""
+        return self.rnn(embedded)[0]
+
+    def step(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        return self.rnn(self.embedding(tokens), state)
+
+    def last(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The forward direction's output at the last step; read backwards, the sequence's summary
+        is the backward direction's output at step 0, where it has read the whole text."""
+        if not self.bidirectional:
+            return features[:, -1]
+        h = self.hidden_size
+        return torch.cat([features[:, -1, :h], features[:, 0, h:]], dim=-1)
+
+    @classmethod
+    def work(cls, settings: Mapping[str, Any], batch: int, length: int) -> float:
+        from seqclf.threads import recurrent_settings_work
+
+        return recurrent_settings_work(settings, batch, length)
+
+
+def resolve(target: Any) -> type[Encoder]:
+    """The Encoder class ``model.encoder._target_`` names (importing its module), or a ConfigError."""
+    if not isinstance(target, str) or "." not in target:
+        raise ConfigError(
+            f"model.encoder._target_={target!r} must name an encoder class by its import path, e.g. "
+            f"{RECURRENT} (model=lstm) or mypackage.encoders.MyEncoder."
+        )
+    module_name, _, name = target.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(
+            f"model.encoder._target_={target} cannot be imported ({type(e).__name__}: {e}); check the name, and that "
+            "its module is importable here (installed, or on PYTHONPATH)."
+        ) from None
+    if not (isinstance(found, type) and issubclass(found, Encoder)):
+        raise ConfigError(
+            f"model.encoder._target_={target} is not a seqclf encoder: an encoder is a subclass of "
+            "seqclf.models.encoders.Encoder (forward(tokens, mask) -> (batch, time, features), features, causal)."
+        )
+    return found
+
+
+def spec(encoder: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``model.encoder`` as plain values for hparams (a config node's containers become a dict and
+    lists); None: the recurrent encoder's defaults (the lecture's LSTM)."""
+    if encoder is None:
+        return {"_target_": RECURRENT}
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(encoder):
+        return OmegaConf.to_container(encoder, resolve=True)
+    return dict(encoder) if isinstance(encoder, Mapping) else encoder
+
+
+def settings_of(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """An encoder spec's settings: the spec without ``_target_``, as plain values."""
+    return {str(k): v for k, v in spec.items() if k != "_target_"}
+
+
+def build(spec: Mapping[str, Any], vocab_size: int, pad_idx: int = 0) -> Encoder:
+    """The encoder ``spec`` (``model.encoder``: ``_target_`` and its settings) describes, for a
+    vocabulary of ``vocab_size`` ids; an unknown setting is one paragraph naming the known ones."""
+    if not isinstance(spec, Mapping) or "_target_" not in spec:
+        raise ConfigError(
+            f"model.encoder={spec!r} must be a mapping with a _target_ (an encoder class) and its settings; "
+            "choose one with model=rnn|lstm|gru."
+        )
+    cls, settings = resolve(spec["_target_"]), settings_of(spec)
+    accepted = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(settings) - set(accepted) - {"self"})
+        if unknown:
+            known = ", ".join(k for k in accepted if k not in ("self", "vocab_size", "pad_idx"))
+            raise ConfigError(
+                f"model.encoder.{unknown[0]} is not a setting of {spec['_target_']}; its settings are {known}."
+            )
+    encoder = cls(vocab_size=vocab_size, pad_idx=pad_idx, **settings)
+    if not isinstance(getattr(encoder, "features", None), int):
+        raise ConfigError(f"{spec['_target_']} sets no integer `features` (the width of its output at each step).")
+    return encoder
