@@ -39,7 +39,7 @@ run)
   done
   # The lecture's 10-epoch LSTM run, start to end (imports and a warm data cache included).
   start=$(python3 -c 'import time; print(time.time())')
-  python3 -m seqclf.train experiment=lecture trainer=gpu data.path=.gpu-data paths.log_dir=/tmp/gpu-runs \
+  python3 -m seqclf.cli.train experiment=lecture trainer=gpu data.path=.gpu-data paths.log_dir=/tmp/gpu-runs \
     callbacks.progress_bar.refresh_rate=0 > "$out/lecture.txt" 2>&1
   python3 -c "import time; print(f'lecture LSTM, 10 epochs, start to end: {time.time() - $start:.1f} s')" \
     | tee -a "$out/lecture.txt"

@@ -21,13 +21,13 @@ from omegaconf import open_dict
 from torch.utils.data import DataLoader
 
 from seqclf import threads
-from seqclf.callbacks import EpochTimer
-from seqclf.config import load_config
+from seqclf.cli.config import load_config
+from seqclf.cli.train import train
 from seqclf.data import TextDataModule
 from seqclf.data.batches import BatchOrder
+from seqclf.lightning.callbacks import EpochTimer
 from seqclf.models import RecurrentEncoder, SequenceClassifier
-from seqclf.runfiles import GRAD_FLOW_FILE
-from seqclf.train import train
+from seqclf.runs.files import GRAD_FLOW_FILE
 
 
 def prepare(data: str, cache: Path, **settings) -> tuple[TextDataModule, float]:
@@ -207,7 +207,7 @@ def first_step_and_rss(data: str, work: Path, cache: Path, device: str) -> tuple
     seconds from process start to the first step, wall seconds, and its peak RSS in MB."""
     run_root = work / "cli"
     args = [
-        sys.executable, "-m", "seqclf.train", f"data.path={data}", "trainer.max_epochs=1",
+        sys.executable, "-m", "seqclf.cli.train", f"data.path={data}", "trainer.max_epochs=1",
         f"trainer={'gpu' if device == 'cuda' else 'cpu'}", f"paths.log_dir={run_root}",
     ]  # fmt: skip
     env = {**os.environ, "SEQCLF_CACHE_DIR": str(cache)}
@@ -228,7 +228,7 @@ def concurrency(data: str, model: str, work: Path, cache: Path, steps: int = 200
     def start(name: str) -> tuple[subprocess.Popen, Path]:
         root = work / "concurrency" / name.replace(":", "-")
         args = [
-            sys.executable, "-m", "seqclf.train", "experiment=lecture", f"model={cell}", f"data.path={data}",
+            sys.executable, "-m", "seqclf.cli.train", "experiment=lecture", f"model={cell}", f"data.path={data}",
             *([f"model.encoder.hidden_size={units}"] if units else []), f"trainer.limit_train_batches={steps}",
             "trainer.max_epochs=3", "trainer=cpu", "test=false",
             "callbacks.progress_bar.refresh_rate=0", f"paths.log_dir={root}",

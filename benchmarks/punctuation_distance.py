@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqclf import checkpoints
-from seqclf.data.tagging import TaggingDataModule
 from seqclf.data.text import IGNORE
+from seqclf.runs import checkpoints
+from seqclf.tasks.tagging.data import TaggingDataModule
 
 BUCKETS = ((1, 2), (3, 5), (6, 10), (11, 20), (21, 10**9))
 

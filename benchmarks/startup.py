@@ -35,20 +35,20 @@ def main() -> None:
     commands = {
         "python -c pass": [py, "-c", "pass"],
         "python -c 'import torch'": [py, "-c", "import torch"],
-        "seqclf-train --help": [py, "-m", "seqclf.train", "--help"],
-        "seqclf-train trainer.max_epoch=3 (a mistyped setting)": [py, "-m", "seqclf.train", "trainer.max_epoch=3"],
-        "seqclf-train optimizer.lr=-1 (a bad value)": [py, "-m", "seqclf.train", "optimizer.lr=-1"],
+        "seqclf-train --help": [py, "-m", "seqclf.cli.train", "--help"],
+        "seqclf-train trainer.max_epoch=3 (a mistyped setting)": [py, "-m", "seqclf.cli.train", "trainer.max_epoch=3"],
+        "seqclf-train optimizer.lr=-1 (a bad value)": [py, "-m", "seqclf.cli.train", "optimizer.lr=-1"],
         "seqclf-predict, one review": [
             py,
             "-m",
-            "seqclf.predict",
+            "seqclf.cli.predict",
             f"ckpt_path={args.ckpt}",
             "text='a fine film'",
             f"output={out}/p.jsonl",
         ],  # fmt: skip
     }
     if args.sweep:
-        commands["seqclf-report"] = [py, "-m", "seqclf.report", args.sweep]
+        commands["seqclf-report"] = [py, "-m", "seqclf.cli.report", args.sweep]
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.repeats):
         for name, command in commands.items():

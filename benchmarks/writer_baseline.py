@@ -14,9 +14,9 @@ import tempfile
 
 import numpy as np
 
-from seqclf import checkpoints
-from seqclf.data.generation import GenerationDataModule
 from seqclf.data.text import IGNORE
+from seqclf.runs import checkpoints
+from seqclf.tasks.generate.data import GenerationDataModule
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "load": "seqclf.api",
     "Classifier": "seqclf.api",
-    "SeqClassifier": "seqclf.module",
+    "SeqClassifier": "seqclf.tasks.classify.module",
     "SequenceClassifier": "seqclf.models",
     "Encoder": "seqclf.models",
     "TextDataModule": "seqclf.data",

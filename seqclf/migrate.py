@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seqclf.hparams import RECURRENT
+from seqclf.models.checks import RECURRENT
 
 # The checkpoint formats seqclf reads, by the number a checkpoint records as "seqclf_format" (none: 1):
 #   1 - the network's shape (cell, embed_dim, hidden_size, num_layers, bidirectional) and the optimizer's
@@ -24,13 +24,29 @@ _OPTIMIZER = ("lr", "weight_decay", "fused", "gradient_clip_val", "gradient_clip
 _CLASSIFICATION_ONLY = ("pooling", "class_weights", "threshold", "init_from")
 
 # What earlier versions' configs built, and what builds it now: their run folders stay resumable.
+_CALLBACKS = ("EpochTimer", "RNGState", "HParamsMetric", "ConfusionMatrixImage", "FreezePretrained", "ThreadShare")
+_CHECKPOINTING = ("RunCheckpoint", "StepCheckpoint", "AtomicCheckpointIO")
 RENAMED_TARGETS = {
-    "lightning.pytorch.callbacks.ModelCheckpoint": "seqclf.saving.RunCheckpoint",
-    "seqclf.checkpoints.RunCheckpoint": "seqclf.saving.RunCheckpoint",
-    "seqclf.checkpoints.StepCheckpoint": "seqclf.saving.StepCheckpoint",
-    "seqclf.checkpoints.AtomicCheckpointIO": "seqclf.saving.AtomicCheckpointIO",
+    "lightning.pytorch.callbacks.ModelCheckpoint": "seqclf.lightning.checkpointing.RunCheckpoint",
     "seqclf.data.IMDBDataModule": "seqclf.data.TextDataModule",
-    "seqclf.threads.ThreadShare": "seqclf.callbacks.ThreadShare",
+    "seqclf.threads.ThreadShare": "seqclf.lightning.callbacks.ThreadShare",
+    # the flat package of seqclf 0.1 (until the layout of tasks/, runs/, lightning/, cli/)
+    "seqclf.module.SeqClassifier": "seqclf.tasks.classify.module.SeqClassifier",
+    "seqclf.tagger.SeqTagger": "seqclf.tasks.tagging.module.SeqTagger",
+    "seqclf.generator.SeqGenerator": "seqclf.tasks.generate.module.SeqGenerator",
+    "seqclf.data.TaggingDataModule": "seqclf.tasks.tagging.data.TaggingDataModule",
+    "seqclf.data.GenerationDataModule": "seqclf.tasks.generate.data.GenerationDataModule",
+    "seqclf.callbacks.GeneratedSamples": "seqclf.tasks.generate.samples.GeneratedSamples",
+    "seqclf.gradflow.GradientFlow": "seqclf.lightning.gradflow.GradientFlow",
+    "seqclf.progress.StepProgressBar": "seqclf.lightning.progress.StepProgressBar",
+    "seqclf.strategy.LoopbackDDPStrategy": "seqclf.lightning.strategy.LoopbackDDPStrategy",
+    "seqclf.sweep.SweepSummary": "seqclf.runs.sweep.SweepSummary",
+    **{f"seqclf.callbacks.{name}": f"seqclf.lightning.callbacks.{name}" for name in _CALLBACKS},
+    **{
+        f"{old}.{name}": f"seqclf.lightning.checkpointing.{name}"
+        for old in ("seqclf.saving", "seqclf.checkpoints")
+        for name in _CHECKPOINTING
+    },  # fmt: skip
 }
 # Settings earlier versions' classes took and today's do not (ThreadShare re-counted live runs every interval_s).
 DROPPED_SETTINGS = {"seqclf.callbacks.ThreadShare": ("interval_s", "warmup", "trials")}
@@ -92,18 +108,30 @@ def run_config(cfg: DictConfig) -> DictConfig:
     """A run folder's composed config (its .hydra/config.yaml) in today's form, changed in place and
     returned: classes renamed since, settings dropped since, and the model's flat settings of
     format 1 as today's encoder and optimizer nodes."""
-    plugins = OmegaConf.select(cfg, "trainer.plugins") or []
     with open_dict(cfg):
-        for node in [*(cfg.get("callbacks") or {}).values(), cfg.get("data"), *plugins]:
-            if not node or not OmegaConf.is_dict(node):
-                continue
-            node._target_ = target(node.get("_target_"))
+        for node in _nodes(cfg):
+            if "_target_" in node:
+                node._target_ = target(node._target_)
             for key in DROPPED_SETTINGS.get(node.get("_target_"), ()):
                 node.pop(key, None)
         model = cfg.get("model")
         if model is not None and "encoder" not in model and "cell" in model:
             _flat_model(model)
     return cfg
+
+
+def _nodes(node):
+    """Every mapping in a config (lists' items included), the config itself first."""
+    if OmegaConf.is_dict(node):
+        yield node
+        keys = list(node.keys())
+    elif OmegaConf.is_list(node):
+        keys = range(len(node))
+    else:
+        return
+    for key in keys:  # an interpolation is another node's value, not a node of its own
+        if not OmegaConf.is_interpolation(node, key) and OmegaConf.is_config(node[key]):
+            yield from _nodes(node[key])
 
 
 def _flat_model(model: DictConfig) -> None:
@@ -119,7 +147,7 @@ def _flat_model(model: DictConfig) -> None:
     for key in _OPTIMIZER:
         model.pop(key, None)
     model.optimizer = "${optimizer}"
-    if model.get("_target_") != "seqclf.module.SeqClassifier":
+    if model.get("_target_") != "seqclf.tasks.classify.module.SeqClassifier":
         for key in _CLASSIFICATION_ONLY:
             if key in model and model[key] is None:
                 model.pop(key)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqclf.errors import ConfigError
-from seqclf.hparams import RECURRENT
+from seqclf.models.checks import RECURRENT
 
 try:
     import fcntl

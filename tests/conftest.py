@@ -17,7 +17,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from seqclf.config import load_config
+from seqclf.cli.config import load_config
 
 POS_WORDS = ["great", "wonderful", "moving", "superb", "loved", "brilliant"]
 NEG_WORDS = ["awful", "boring", "terrible", "waste", "hated", "dull"]
@@ -128,8 +128,8 @@ def _offline_env(monkeypatch, tmp_path_factory):
 
 
 def run_seqclf(module: str, *args, env: dict | None = None, cwd, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m seqclf.<module> ARGS`` in ``cwd``, as a user runs the console scripts."""
-    command = [sys.executable, "-m", f"seqclf.{module}", *args]
+    """``python -m seqclf.cli.<module> ARGS`` in ``cwd``, as a user runs the console scripts."""
+    command = [sys.executable, "-m", f"seqclf.cli.{module}", *args]
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -160,7 +160,7 @@ def _default_sigint() -> None:
 
 def start_seqclf(module: str, *args, env: dict, cwd) -> subprocess.Popen:
     """``run_seqclf`` without waiting (runs side by side, signals): stdout and stderr in one pipe."""
-    command = [sys.executable, "-m", f"seqclf.{module}", *args]
+    command = [sys.executable, "-m", f"seqclf.cli.{module}", *args]
     return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=_default_sigint)  # fmt: skip
 

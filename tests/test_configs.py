@@ -10,10 +10,10 @@ from conftest import compose_train
 from omegaconf import OmegaConf
 
 from seqclf import CONF_DIR
-from seqclf.config import load_config, validate
+from seqclf.cli.config import load_config, validate
+from seqclf.cli.instantiate import instantiate_all
 from seqclf.data import TextDataModule
-from seqclf.instantiate import instantiate_all
-from seqclf.module import SeqClassifier
+from seqclf.tasks.classify.module import SeqClassifier
 
 OPTIONS = sorted(
     (p.parent.name, p.stem) for p in Path(CONF_DIR).glob("*/*.yaml")
@@ -36,7 +36,11 @@ GLOBAL = {
             "model.pooling": "max",
             "data.vocab_size": 40000,
         },
-        "punctuation": {"data.derive": "punctuation", "model._target_": "seqclf.tagger.SeqTagger", "monitor": "val/f1"},
+        "punctuation": {
+            "data.derive": "punctuation",
+            "model._target_": "seqclf.tasks.tagging.module.SeqTagger",
+            "monitor": "val/f1",
+        },
         "pretrain32": {"data.unlabelled_split": "unsupervised", "data.truncation": "pre", "data.max_len": 32},
         "finetune32": {
             "model.encoder.embed_dim": 64,
@@ -45,12 +49,16 @@ GLOBAL = {
         },
         "pretrain200": {"data.max_len": 200, "data.truncation": "pre", "model.softmax_cutoffs": [1000, 5000]},
         "finetune200": {"data.max_len": 200, "model.encoder.embed_dim": 64, "model.encoder.hidden_size": 128},
-        "writer": {"model._target_": "seqclf.generator.SeqGenerator", "data.vocab_size": 5000, "data.max_len": 40},
+        "writer": {
+            "model._target_": "seqclf.tasks.generate.module.SeqGenerator",
+            "data.vocab_size": 5000,
+            "data.max_len": 40,
+        },
     },
     "task": {
-        "classify": {"model._target_": "seqclf.module.SeqClassifier", "monitor": "val/acc"},
-        "tagging": {"data._target_": "seqclf.data.TaggingDataModule", "data.tags_column": "ner_tags"},
-        "generate": {"data._target_": "seqclf.data.GenerationDataModule", "monitor": "val/perplexity"},
+        "classify": {"model._target_": "seqclf.tasks.classify.module.SeqClassifier", "monitor": "val/acc"},
+        "tagging": {"data._target_": "seqclf.tasks.tagging.data.TaggingDataModule", "data.tags_column": "ner_tags"},
+        "generate": {"data._target_": "seqclf.tasks.generate.data.GenerationDataModule", "monitor": "val/perplexity"},
     },
     "debug": {
         "default": {"trainer.accelerator": "cpu", "trainer.limit_train_batches": 4, "model.encoder.hidden_size": 4},

@@ -273,7 +273,7 @@ def test_batches_are_served_from_the_trainers_device(imdb_dir, tmp_path):
 def test_cuda_training_keeps_the_data_on_the_gpu(imdb_dir, tmp_path):
     from conftest import TINY, compose_train
 
-    from seqclf.train import train
+    from seqclf.cli.train import train
 
     overrides = [o for o in TINY if o != "trainer=cpu"]
     cfg = compose_train(tmp_path, [*overrides, "trainer=gpu", f"data.path={imdb_dir}"], tiny=False)

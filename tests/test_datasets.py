@@ -19,10 +19,10 @@ from fake_hub import serve_repos
 from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from seqclf import predict
+from seqclf.cli import predict
+from seqclf.cli.train import train
 from seqclf.data import Labels, TextDataModule
 from seqclf.errors import ConfigError, DataError
-from seqclf.train import train
 
 
 def test_a_csv_with_its_own_columns_and_string_labels_trains_evaluates_and_predicts(tmp_path, topics_dir):
@@ -165,7 +165,7 @@ def test_labels_that_cannot_be_scored_are_refused_by_name(train, test, message):
 
 
 def test_evaluating_a_checkpoint_on_other_classes_names_both(tmp_path, topics_dir):
-    from seqclf.evaluate import evaluate
+    from seqclf.cli.evaluate import evaluate
 
     cfg = compose_train(tmp_path, [f"data.path={topics_dir}", "data.text_column=quip", "data.label_column=topic"])
     train(cfg)
@@ -320,8 +320,8 @@ def preset_repo(name: str) -> dict[str, bytes]:
 
 DRIVER = """
 import json, sys
-from seqclf.config import load_config
-from seqclf.train import train
+from seqclf.cli.config import load_config
+from seqclf.cli.train import train
 for name, overrides in json.loads(sys.argv[1]).items():
     metrics = train(load_config(overrides, output_dir=f"{sys.argv[2]}/{name}"))
     print("RESULT", json.dumps({"name": name, **{k: v for k, v in metrics.items() if k != "threads"}}), flush=True)
@@ -385,7 +385,7 @@ OLD_CHECKPOINT = Path(__file__).parent / "data" / "imdb_before_classes.ckpt"
 
 
 def test_a_checkpoint_from_before_classes_still_predicts_evaluates_and_continues(tmp_path, imdb_dir):
-    from seqclf.evaluate import evaluate
+    from seqclf.cli.evaluate import evaluate
 
     old = torch.load(OLD_CHECKPOINT, weights_only=True)
     assert "IMDBDataModule" in old and "labels" not in old["hyper_parameters"]  # what makes it old

@@ -9,7 +9,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from seqclf import CONF_DIR
-from seqclf.config import load_config
+from seqclf.cli.config import load_config
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -109,3 +109,15 @@ def test_a_comment_becomes_a_cell_that_shows_it_as_written():
         "runs in outputs/&lt;task\\_name&gt;/runs/ \\| a &lt;s&gt; token"
     )
     assert ref.cell("e.g. `model.class_weights='{pos: 2.0}'` or *") == "e.g. `model.class_weights='{pos: 2.0}'` or \\*"
+
+
+def test_the_layout_names_every_module_of_seqclf():
+    """docs/extending.md's layout lists each folder of seqclf/ and each module in it."""
+    page = (DOCS / "extending.md").read_text()
+    layout = page[page.index("## Layout") : page.index("## Extending seqclf")]
+    package = Path(CONF_DIR).parent / "seqclf"
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package)
+        for folder in relative.parent.parts:
+            assert f"{folder}/" in layout, folder
+        assert path.name in layout, relative

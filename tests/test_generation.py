@@ -12,12 +12,12 @@ import torch
 from conftest import TINY, make_reviews, run_seqclf, single_and_ddp
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from seqclf.config import load_config, validate
-from seqclf.data.generation import END, START, GenerationDataModule, sequences, start_token
+from seqclf.cli.config import load_config, validate
 from seqclf.data.text import IGNORE, WordTokenizer
 from seqclf.errors import ConfigError
 from seqclf.models import LanguageModel, RecurrentEncoder
-from seqclf.models.sampling import sample
+from seqclf.tasks.generate.data import END, START, GenerationDataModule, sequences, start_token
+from seqclf.tasks.generate.sampling import sample
 
 
 def test_a_text_becomes_its_class_start_token_its_words_and_the_end_token():
@@ -182,7 +182,7 @@ def test_a_classifier_starts_from_a_generators_vocabulary_and_layers(tmp_path, i
     clf = run_seqclf("train", f"data.path={imdb_dir}", *TINY, f"model.init_from={source}", "optimizer.lr=0",
                      env=cli_env, cwd=tmp_path / "clf")  # fmt: skip
     assert clf.returncode == 0, clf.stderr[-3000:]
-    assert "The embedding and lstm layers start from" in clf.stdout + clf.stderr
+    assert "The encoder (embedding and cells) starts from" in clf.stdout + clf.stderr
     (run,) = (tmp_path / "clf" / "outputs" / "train" / "runs").iterdir()
     g = torch.load(source, weights_only=True)
     c = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)

@@ -9,8 +9,8 @@ from conftest import TINY, compose_train
 from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from seqclf.cli.train import train
 from seqclf.errors import ConfigError
-from seqclf.train import train
 
 
 def events(run: Path) -> EventAccumulator:

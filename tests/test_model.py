@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from seqclf.models import CELLS, RecurrentEncoder, SequenceClassifier
-from seqclf.module import SeqClassifier
+from seqclf.tasks.classify.module import SeqClassifier
 
 
 def classifier(vocab_size, cell, pooling="last", **settings):

@@ -8,9 +8,9 @@ import numpy as np
 from lightning.fabric.utilities.data import AttributeDict
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from seqclf import plots
-from seqclf.callbacks import HParamsMetric
-from seqclf.summary import legend_label
+from seqclf.lightning.callbacks import HParamsMetric
+from seqclf.runs import plots
+from seqclf.runs.summary import legend_label
 
 
 def test_an_18_job_sweep_gets_18_different_line_styles():

@@ -16,7 +16,7 @@ import pytest
 from conftest import make_imdb, topic_rows, write_rows
 from test_tagging import conll_text, entity_rows
 
-from seqclf import config, generate, predict
+from seqclf.cli import config, generate, predict
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # What the README's commands read, and the tiny data that stands in for it here (the only substitution).

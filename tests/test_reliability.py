@@ -18,12 +18,13 @@ from conftest import TINY, compose_train, make_reviews, run_seqclf, start_seqclf
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
-from seqclf import checkpoints, evaluate, predict
-from seqclf import train as train_module
+from seqclf.cli import evaluate, predict
+from seqclf.cli import train as train_module
+from seqclf.cli.train import train
 from seqclf.data import TextDataModule
 from seqclf.errors import DataError, SeqclfError, TrainingError
-from seqclf.saving import AtomicCheckpointIO
-from seqclf.train import train
+from seqclf.lightning.checkpointing import AtomicCheckpointIO
+from seqclf.runs import checkpoints
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -320,7 +321,7 @@ def test_any_damaged_checkpoint_is_a_clear_error(tmp_path):
     import random
     import warnings
 
-    from seqclf import checkpoints
+    from seqclf.runs import checkpoints
 
     path = tmp_path / "damaged.ckpt"
     with warnings.catch_warnings():
@@ -395,13 +396,13 @@ def test_a_moved_run_folder_resumes_into_itself(tmp_path, imdb_dir, finished_run
 
 
 def test_a_run_in_use_is_not_resumed_and_a_refused_resume_changes_nothing(finished_run, monkeypatch, capsys, tmp_path):
-    from seqclf import runs
+    from seqclf.runs import folders
 
     def files():  # .lock is the holder's pid, rewritten by each process that holds the folder
         return {k: v for k, v in snapshot(finished_run).items() if k != ".lock"}
 
     before = files()
-    with runs.hold(finished_run):  # as a training process holds its run folder
+    with folders.hold(finished_run):  # as a training process holds its run folder
         code = run_cli(train_module.console, ["seqclf-train", f"resume={finished_run}"], monkeypatch, tmp_path)
     assert code == 2 and "is in use by another seqclf process" in capsys.readouterr().err
     for bad in ("trainer.max_epochs=-1", "optimizer.lr=-1", "model=gru"):
@@ -493,7 +494,7 @@ def test_other_tools_habits_and_bad_thread_counts_are_refused_before_any_run_fol
 
 
 def test_threads_far_above_the_usable_cores_are_warned_about(tmp_path, caplog):
-    from seqclf.config import validate
+    from seqclf.cli.config import validate
 
     validate(compose_train(tmp_path, ["threads=100000"]))
     assert "threads=100000 is more than the" in caplog.text and "threads=auto" in caplog.text
@@ -541,7 +542,7 @@ def test_predict_writes_to_stdout_and_through_links_never_replacing_them(shared_
 
 
 def test_report_reads_a_sweep_whose_hydra_records_were_cut_short(tmp_path, shared_run, caplog):
-    from seqclf import summary
+    from seqclf.runs import summary
 
     sweep = tmp_path / "sweep"
     shutil.copytree(shared_run, sweep / "job0")
@@ -584,7 +585,7 @@ def test_a_signal_during_data_preparation_is_recorded_and_ends_the_tokeniser_wor
     rows = make_reviews(40_000, seed=3)
     for split in ("train", "test"):
         write_split(tmp_path / "big", split, rows, "jsonl")
-    command = [sys.executable, "-m", "seqclf.train", f"data.path={tmp_path / 'big'}", *TINY, "data.num_proc=2"]
+    command = [sys.executable, "-m", "seqclf.cli.train", f"data.path={tmp_path / 'big'}", *TINY, "data.num_proc=2"]
     proc = subprocess.Popen(command, env=cli_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 120
@@ -610,7 +611,7 @@ def test_a_mid_epoch_resume_with_another_batch_order_is_refused_and_changes_noth
     """A run killed in the middle of an epoch (its newest checkpoint: the step checkpoint at step 4 of
     8) continues only with the blocks and order it was trained in; any other is refused before the
     folder is touched (a huge block was once accepted and ended the run at the wrong step)."""
-    from seqclf.module import SeqClassifier
+    from seqclf.tasks.classify.module import SeqClassifier
 
     def killed(self, batch, batch_idx):
         if self.trainer.global_step >= 6:
@@ -690,7 +691,7 @@ def test_a_search_whose_study_file_is_read_only_is_one_paragraph(tmp_path, imdb_
     db = _study(tmp_path / "study.db")
     db.chmod(0o444)
     args = ["-m", "hparams_search=imdb32", f"data.path={imdb_dir}", *TINY, f"hydra.sweeper.storage=sqlite:///{db}"]
-    command = [sys.executable, "-m", "seqclf.train", *args]
+    command = [sys.executable, "-m", "seqclf.cli.train", *args]
     if os.geteuid() == 0:
         command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
     env = {**cli_env, "HOME": str(tmp_path), "MPLCONFIGDIR": str(tmp_path)}
@@ -706,13 +707,13 @@ def test_a_run_folder_of_an_earlier_version_resumes(tmp_path, finished_run, cli_
     config = finished_run / ".hydra" / "config.yaml"
     text = config.read_text()
     for new, old in (
-        ("seqclf.saving.", "seqclf.checkpoints."),
+        ("seqclf.lightning.checkpointing.", "seqclf.runs.checkpoints."),
         ("seqclf.data.TextDataModule", "seqclf.data.IMDBDataModule"),
     ):
         assert new in text
         text = text.replace(new, old)
     text = text.replace(
-        "_target_: seqclf.callbacks.ThreadShare", "_target_: seqclf.threads.ThreadShare\n    interval_s: 2.0"
+        "_target_: seqclf.lightning.callbacks.ThreadShare", "_target_: seqclf.threads.ThreadShare\n    interval_s: 2.0"
     )
     config.write_text(text)
     resumed = run_seqclf("train", f"resume={finished_run}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)

@@ -11,11 +11,11 @@ import pytest
 import torch
 from conftest import TINY, compose_train, run_seqclf, single_and_ddp
 
-from seqclf import runfiles
+from seqclf.runs import files
 
 
 def val_acc(run_dir: Path) -> list[float]:
-    return [value for _, value in runfiles.scalars(run_dir, "val/acc")]
+    return [value for _, value in files.scalars(run_dir, "val/acc")]
 
 
 @pytest.mark.slow
@@ -108,7 +108,7 @@ def test_a_single_machine_ddp_rendezvous_listens_on_the_loopback_only(monkeypatc
     import torch
     from lightning.fabric.plugins.environments import LightningEnvironment
 
-    from seqclf.strategy import LoopbackDDPStrategy
+    from seqclf.lightning.strategy import LoopbackDDPStrategy
 
     def strategy(environment):
         ddp = LoopbackDDPStrategy(cluster_environment=environment, parallel_devices=[torch.device("cpu")] * 2)

@@ -1,4 +1,4 @@
-"""seqclf.scores derives every score from counts kept per batch; the scores must be torchmetrics' own."""
+"""seqclf.tasks.classify.scores derives every score from counts kept per batch; the scores must be torchmetrics' own."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from torchmetrics.classification import (
     MultilabelRecall,
 )
 
-from seqclf.scores import StageScores
+from seqclf.tasks.classify.scores import StageScores
 
 
 def batches(num_classes: int, multi_label: bool, seed: int, absent: int | None) -> list[tuple]:

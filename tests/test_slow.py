@@ -3,7 +3,7 @@
 import pytest
 from conftest import compose_train, make_imdb
 
-from seqclf.train import train
+from seqclf.cli.train import train
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ def loaded_after(command: str) -> set[str]:
 
 @pytest.mark.parametrize("args", [["--help"], ["trainer.max_epoch=3"], ["model=lstmm"]])
 def test_help_and_a_mistyped_setting_answer_before_torch_loads(args):
-    command = f"sys.argv = ['seqclf-train', *{args!r}]; from seqclf.train import console; console()"
+    command = f"sys.argv = ['seqclf-train', *{args!r}]; from seqclf.cli.train import console; console()"
     assert loaded_after(command) == set()
 
 
@@ -44,7 +44,7 @@ def test_help_and_a_mistyped_setting_answer_before_torch_loads(args):
     ],
 )
 def test_a_bad_value_is_refused_before_torch_loads(args, says):
-    command = f"sys.argv = ['seqclf-train', *{args!r}]; from seqclf.train import console; console()"
+    command = f"sys.argv = ['seqclf-train', *{args!r}]; from seqclf.cli.train import console; console()"
     code = textwrap.dedent(f"""
         import sys
         try:
@@ -59,13 +59,13 @@ def test_a_bad_value_is_refused_before_torch_loads(args, says):
 def test_predict_and_report_run_without_lightning(tmp_path, imdb_dir):
     from conftest import compose_train
 
-    from seqclf.train import train
+    from seqclf.cli.train import train
 
     cfg = compose_train(tmp_path, [f"data.path={imdb_dir}"])
     train(cfg)
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     argv = ["seqclf-predict", f"ckpt_path={ckpt}", "text=a fine film"]
-    predict = f"sys.argv = {argv!r}; from seqclf.predict import main; main()"
+    predict = f"sys.argv = {argv!r}; from seqclf.cli.predict import main; main()"
     assert loaded_after(predict) == {"torch"}
-    report = f"sys.argv = ['seqclf-report', '{tmp_path}']; from seqclf.report import main; main()"
+    report = f"sys.argv = ['seqclf-report', '{tmp_path}']; from seqclf.cli.report import main; main()"
     assert "lightning" not in loaded_after(report)

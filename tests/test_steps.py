@@ -11,7 +11,7 @@ from conftest import compose_train
 from seqclf.data import TextDataModule
 from seqclf.data.batches import BatchOrder
 from seqclf.models import RecurrentEncoder, SequenceClassifier
-from seqclf.module import SeqClassifier
+from seqclf.tasks.classify.module import SeqClassifier
 
 
 def hand_loop(net, dm, epochs, steps, fused, clip):
@@ -58,7 +58,7 @@ def test_blocks_train_exactly_as_a_hand_written_loop(tmp_path, imdb_dir, cell, s
 
 
 def test_max_steps_stops_inside_a_block(tmp_path, imdb_dir):
-    from seqclf.train import train
+    from seqclf.cli.train import train
 
     cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "trainer.max_steps=3", "trainer.max_epochs=5"])
     assert train(cfg)["global_step"] == 3  # not the block's 4
@@ -68,8 +68,8 @@ def test_logged_curves_are_the_same_for_any_block_size(tmp_path, imdb_dir):
     """Metrics reach TensorBoard at the same optimizer steps with the same values, K=1 or K=3."""
     from pathlib import Path
 
-    from seqclf.runfiles import scalars
-    from seqclf.train import train
+    from seqclf.cli.train import train
+    from seqclf.runs.files import scalars
 
     curves = []
     for k in (1, 3):
@@ -143,7 +143,7 @@ class CountEvalCalls(L.Callback):
 def counted_run(tmp_path, overrides: list[str]) -> dict:
     from omegaconf import open_dict
 
-    from seqclf.train import train
+    from seqclf.cli.train import train
 
     cfg = compose_train(tmp_path, overrides)
     with open_dict(cfg):
@@ -157,7 +157,7 @@ def test_evaluation_in_blocks_scores_as_one_batch_per_call(tmp_path, imdb_dir):
     under trainer.limit_val_batches a call is one batch again, so the limit counts batches."""
     from pathlib import Path
 
-    from seqclf.runfiles import scalars
+    from seqclf.runs.files import scalars
 
     results, calls = [], []
     for k in (1, 4):

@@ -17,11 +17,11 @@ from hydra.errors import ConfigCompositionException
 from seqeval.metrics import classification_report
 
 from seqclf import cli
-from seqclf.config import load_config, validate
+from seqclf.cli.config import load_config, validate
 from seqclf.data.formats import read_conll
-from seqclf.data.punctuation import MARKS, words_and_marks
 from seqclf.errors import ConfigError, DataError
-from seqclf.tagscores import TagScores, is_bio
+from seqclf.tasks.tagging.punctuation import MARKS, words_and_marks
+from seqclf.tasks.tagging.scores import TagScores, is_bio
 
 WORDS = ["the", "film", "was", "good", "bad", "plot", "actor", "great", "dull", "scene", "music", "story", "ending"]
 NAMES = ["anna", "bob", "carla", "dmitri"]

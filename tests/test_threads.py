@@ -197,8 +197,8 @@ def test_evaluation_gets_its_own_count_and_the_run_records_both(registry, monkey
 
     from conftest import compose_train
 
-    from seqclf.module import SeqClassifier
-    from seqclf.train import train
+    from seqclf.cli.train import train
+    from seqclf.tasks.classify.module import SeqClassifier
 
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
     monkeypatch.setattr(threads, "ONE_THREAD_WORK", threads.recurrent_work("lstm", 4, 4, 1, False, 10, 12))

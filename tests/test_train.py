@@ -12,10 +12,10 @@ import torch
 from conftest import TINY, compose_train, run_seqclf, start_seqclf
 from omegaconf import open_dict
 
-from seqclf.checkpoints import CheckpointError
+from seqclf.cli.train import train
 from seqclf.data import WordTokenizer
-from seqclf.module import SeqClassifier
-from seqclf.train import train
+from seqclf.runs.checkpoints import CheckpointError
+from seqclf.tasks.classify.module import SeqClassifier
 
 
 def run_files(out: Path) -> dict:
@@ -141,7 +141,7 @@ def test_no_hub_and_no_data_path_exits_with_help(tmp_path, cli_env):
 
 
 def test_step_checkpoints_on_request(tmp_path, imdb_dir):
-    from seqclf import checkpoints
+    from seqclf.runs import checkpoints
 
     # Blocks of 2 steps end at steps 2, 4 and 5: step 3 is reached in the block that ends at 4.
     every = ["callbacks.step_checkpoint.every_n_train_steps=3", "data.steps_per_execution=2"]
@@ -234,7 +234,7 @@ def test_learning_rate_schedules(tmp_path, imdb_dir, schedule, lr, expected):
 
 
 def test_ckpt_path_continues_with_the_checkpoints_own_model_unless_another_is_chosen(tmp_path, imdb_dir, caplog):
-    caplog.set_level(logging.INFO, logger="seqclf.train")
+    caplog.set_level(logging.INFO, logger="seqclf.cli.train")
     first = compose_train(tmp_path / "rnn", [f"data.path={imdb_dir}", "model=rnn", "model.encoder.bidirectional=true"])
     train(first)
     ckpt = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"

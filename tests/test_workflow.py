@@ -13,7 +13,8 @@ from conftest import TINY
 from conftest import run_seqclf as seqclf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from seqclf import predict, runfiles, summary
+from seqclf.cli import predict
+from seqclf.runs import files, summary
 
 
 def only(folder: Path) -> Path:
@@ -22,7 +23,7 @@ def only(folder: Path) -> Path:
 
 
 def scalars(run: Path, tag: str) -> list[float]:
-    return [value for _, value in runfiles.scalars(run, tag)]
+    return [value for _, value in files.scalars(run, tag)]
 
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
@@ -149,7 +150,7 @@ def trained_ckpt(tmp_path_factory, imdb_dir) -> Path:
     """A checkpoint copied alone into an empty folder."""
     from conftest import compose_train
 
-    from seqclf.train import train
+    from seqclf.cli.train import train
 
     work = tmp_path_factory.mktemp("trained")
     cfg = compose_train(work, [f"data.path={imdb_dir}", "trainer.max_epochs=2", "trainer.limit_train_batches=10"])
@@ -300,7 +301,7 @@ def test_tensorboard_serves_the_run_on_localhost(tmp_path, imdb_dir):
 
     from conftest import compose_train
 
-    from seqclf.train import train
+    from seqclf.cli.train import train
 
     cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "trainer.max_epochs=2"])
     train(cfg)
@@ -336,7 +337,7 @@ def test_tensorboard_serves_the_run_on_localhost(tmp_path, imdb_dir):
 def test_fast_dev_run_writes_no_checkpoints_or_events_and_the_docs_say_what_it_does_write(tmp_path, imdb_dir):
     from conftest import compose_train
 
-    from seqclf.train import train
+    from seqclf.cli.train import train
 
     cfg = compose_train(tmp_path, [f"data.path={imdb_dir}", "debug=fast_dev_run"], tiny=False)
     train(cfg)
@@ -349,7 +350,7 @@ def test_fast_dev_run_writes_no_checkpoints_or_events_and_the_docs_say_what_it_d
 
 
 def test_the_docs_name_sweep_job_folders_as_they_are_named():
-    from seqclf.resolvers import job_dirname
+    from seqclf.cli.resolvers import job_dirname
 
     name = job_dirname(["seed=2", "model=gru", "model.encoder.hidden_size=64"], 0)
     assert name == "model.encoder.hidden_size=64,model=gru,seed=2"

@@ -1,12 +1,11 @@
-"""The data package: the text-classification, tagging and generation DataModules, its classes and the tokenizer (each
-imported when first used: seqclf-predict needs the tokenizer and the classes, not Lightning)."""
+"""The data path every task shares: sources and file formats, the tokenizer, the classes, the encoded
+cache, batches and the text DataModule the tasks' own build on (each imported when first used:
+seqclf-predict needs the tokenizer and the classes, not Lightning)."""
 
 from importlib import import_module
 
 _PUBLIC = {
     "TextDataModule": "seqclf.data.datamodule",
-    "TaggingDataModule": "seqclf.data.tagging",
-    "GenerationDataModule": "seqclf.data.generation",
     "Labels": "seqclf.data.labels",
     "WordTokenizer": "seqclf.data.text",
     "tokenize": "seqclf.data.text",

@@ -30,7 +30,7 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 # Texts per evaluation block at most: the block is one gather, whose memory this bounds.
 EVAL_BLOCK_ROWS = 16384
 # Lightning compares its count of training_step calls (blocks of data.steps_per_execution batches)
-# with log_every_n_steps, which seqclf applies to optimizer steps (seqclf.module).
+# with log_every_n_steps, which seqclf applies to optimizer steps (seqclf.tasks.classify.module).
 warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
 
 
@@ -353,9 +353,9 @@ class TextDataModule(L.LightningDataModule):
         run restores from its checkpoint before iterating: the epoch picks the order, so a resumed
         run sees exactly the batches an uninterrupted one would have; blocks are already trained
         only when it restarts in the middle of an epoch."""
-        from seqclf import lightning_private
+        from seqclf.lightning import private
 
-        return self.trainer.current_epoch, lightning_private.blocks_done(self.trainer)
+        return self.trainer.current_epoch, private.blocks_done(self.trainer)
 
     def _eval_loader(self, name: str, limit_name: str) -> DataLoader:
         """Evaluation batches in blocks, as training's: each ``validation_step``/``test_step`` call

@@ -1,5 +1,5 @@
 """The checks of the data settings (data.*): torch-free, so that seqclf-train refuses a bad value
-before torch and Lightning load (seqclf.config.validate); each DataModule runs the same checks when
+before torch and Lightning load (seqclf.cli.config.validate); each DataModule runs the same checks when
 it is built. A check sees only the settings it is given: one left out is the DataModule's default."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ PAD_SIDES = ("pre", "post")  # where padding and truncation apply, as in Keras
 # How a raw text becomes words: the classifier's rule (``tokenize``: lowercase, punctuation and symbols
 # dropped), or at whitespace, lowercased (tagging data whose punctuation marks are words with tags).
 WORD_SPLITS = ("tokenize", "whitespace")
-# What a tagging DataModule may derive its tags from (seqclf.data.tagging.DERIVED holds how).
+# What a tagging DataModule may derive its tags from (seqclf.tasks.tagging.data.DERIVED holds how).
 DERIVED_TAGS = ("punctuation",)
 
 
@@ -97,7 +97,7 @@ def check_text(s: Mapping) -> None:
 
 
 def check_tagging(s: Mapping) -> None:
-    """A tagging DataModule's own settings (seqclf.data.TaggingDataModule's arguments)."""
+    """A tagging DataModule's own settings (seqclf.tasks.tagging.data.TaggingDataModule's arguments)."""
     column_name("data.tokens_column", s.get("tokens_column", "tokens"))
     column_name("data.tags_column", s.get("tags_column", "tags"))
     derive = s.get("derive")
@@ -109,7 +109,7 @@ def check_tagging(s: Mapping) -> None:
 
 
 def check_generation(s: Mapping) -> None:
-    """A generation DataModule's own settings (seqclf.data.GenerationDataModule's arguments)."""
+    """A generation DataModule's own settings (seqclf.tasks.generate.data.GenerationDataModule's arguments)."""
     padding = s.get("padding", "post")
     if padding != "post" and not s.get("tokenizer"):  # a given tokenizer brings its own sides
         raise ConfigError(

@@ -100,7 +100,7 @@ def _map_chunks(fn: Callable, texts: Sequence[str], workers: int | None, desc: s
 def _worker_signals() -> None:
     """A forked worker starts with the parent's signal handlers; it takes the defaults back, so that
     the pool's terminate() (its SIGTERM) ends it, and asks Linux to kill it when its parent dies,
-    however the parent ends (seqclf.stopping exits without the pool's clean-up)."""
+    however the parent ends (seqclf.lightning.signals exits without the pool's clean-up)."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
     with contextlib.suppress(Exception):  # prctl(PR_SET_PDEATHSIG, SIGKILL), Linux only

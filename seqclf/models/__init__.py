@@ -1,6 +1,20 @@
-"""The models package: the networks, plain nn.Modules: encoders (one protocol), pooling, and each task's head."""
+"""The networks, plain nn.Modules: encoders (one protocol), pooling, each task's head, and probes
+of what happens inside. Imported when first used: seqclf.models.checks needs no torch."""
 
-from seqclf.models.encoders import CELLS, Encoder, RecurrentEncoder
-from seqclf.models.networks import LanguageModel, SequenceClassifier, SequenceTagger
+from importlib import import_module
 
-__all__ = ["CELLS", "Encoder", "LanguageModel", "RecurrentEncoder", "SequenceClassifier", "SequenceTagger"]
+_PUBLIC = {
+    "CELLS": "seqclf.models.encoders",
+    "Encoder": "seqclf.models.encoders",
+    "RecurrentEncoder": "seqclf.models.encoders",
+    "LanguageModel": "seqclf.models.networks",
+    "SequenceClassifier": "seqclf.models.networks",
+    "SequenceTagger": "seqclf.models.networks",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'seqclf.models' has no attribute {name!r}")

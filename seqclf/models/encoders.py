@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from seqclf.errors import ConfigError
-from seqclf.hparams import CELL_NAMES, RECURRENT, check_recurrent
+from seqclf.models.checks import CELL_NAMES, RECURRENT, check_recurrent
 
 # The torch module of each recurrent cell: nn.RNN (tanh), nn.LSTM, nn.GRU.
 CELLS: dict[str, type[nn.RNNBase]] = dict(zip(CELL_NAMES, (nn.RNN, nn.LSTM, nn.GRU), strict=True))

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from seqclf.errors import ConfigError, check_positive_int
-from seqclf.hparams import check_cutoffs, check_pooling
 from seqclf.models import encoders
 from seqclf.models import pooling as pooling_
+from seqclf.models.checks import check_cutoffs, check_pooling
 from seqclf.models.encoders import Encoder
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from seqclf.hparams import POOLINGS
+from seqclf.models.checks import POOLINGS
 from seqclf.models.encoders import Encoder
 
 __all__ = ["POOLINGS", "pool", "running", "width"]

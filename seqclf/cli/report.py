@@ -1,0 +1,39 @@
+"""`seqclf-report FOLDER`: summarise a sweep folder or a single run folder, from what is on disk.
+
+Writes summary.csv, summary.md, summary.png (the monitored metric per epoch, one line per run) and
+grad_flow.png (the gradient reaching each word in the last epoch, one line per run) into FOLDER.
+After a multirun the Hydra callback seqclf.runs.sweep.SweepSummary does the same for the sweep folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from seqclf import cli
+from seqclf.runs.files import find_runs
+from seqclf.runs.summary import write_summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="seqclf-report", description=__doc__.split("\n\n")[1])
+    parser.add_argument("folder", help="a sweep folder (outputs/train/multiruns/...) or a run folder")
+    args = parser.parse_args(argv)
+    folder = Path(args.folder)
+    if not folder.is_dir() or not find_runs(folder):
+        cli.fail(
+            "seqclf-report", f"{folder} is neither a run folder (with .hydra/config.yaml) nor a folder holding runs."
+        )
+    try:
+        rows = write_summary(folder)
+    except OSError as e:
+        cli.fail(
+            "seqclf-report", f"cannot write the summary into {folder}: {e.strerror}; give a folder you can write to."
+        )
+    print((folder / "summary.md").read_text(), end="")
+    wrote = "summary.csv, summary.md, summary.png" + (" and grad_flow.png" if any(r["grad_norm"] for r in rows) else "")
+    print(f"{len(rows)} run(s); wrote {wrote} in {folder}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The ``${seqclf.*}`` resolvers: conf/hydra/default.yaml's names of run and sweep-job folders, and the
+monitored metric's mode and direction."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import datetime
+
+from omegaconf import OmegaConf
+
+from seqclf.cli.study import trials_held
+from seqclf.runs.folders import resume_target
+from seqclf.tasks.monitor import direction, monitor_mode
+
+SWEEP_KEYS_ENV = "SEQCLF_SWEEP_KEYS"  # set by seqclf.runs.sweep.SweepSummary when a multirun starts
+
+
+def job_dirname(task_overrides: list[str], job_num: int) -> str:
+    """A multirun job's folder name: its values of the swept keys, as Hydra's override_dirname
+    would write them (``model=gru,seed=2``), without the overrides every job shares (those can
+    make a name longer than a file system allows). Paths' slashes become underscores."""
+    swept = os.environ.get(SWEEP_KEYS_ENV)
+    keys = set(swept.split(",")) if swept else None
+    kept = sorted(o for o in task_overrides if keys is None or o.split("=", 1)[0].lstrip("+~") in keys)
+    name = ",".join(kept).replace("/", "_") or f"job{job_num}"
+    if len(name) > 200:
+        name = f"{name[:180]}-{hashlib.sha1(name.encode()).hexdigest()[:10]}"
+    return name
+
+
+def study_seed(seed: int, storage: str | None, study_name: str | None) -> int:
+    """The sampler's seed for this invocation of a search: ``seed`` plus the trials its study already
+    holds. Optuna's sweeper re-opens a study to continue it, and a sampler seeded alike in each new
+    process would propose the first trials again; the same command from an empty study still
+    proposes the same trials. Storage other than a sqlite file keeps ``seed``."""
+    return int(seed) + trials_held(storage, study_name)
+
+
+def register() -> None:
+    """Used by conf/hydra/default.yaml: a resumed run keeps its folder, and Hydra's record of the
+    resuming command goes to .hydra/resume-<time>/, leaving the run's original config intact.
+    ``seqclf.cwd`` is the start folder; `${hydra:runtime.cwd}` is not set yet when Hydra creates a
+    sweep folder."""
+    OmegaConf.register_new_resolver("seqclf.cwd", os.getcwd, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("seqclf.job_dirname", job_dirname, replace=True)
+    # the monitored metric's mode (callbacks) and direction (the Optuna sweeper)
+    OmegaConf.register_new_resolver("seqclf.mode", monitor_mode, replace=True)
+    OmegaConf.register_new_resolver("seqclf.direction", direction, replace=True)
+    OmegaConf.register_new_resolver("seqclf.study_seed", study_seed, replace=True)
+    OmegaConf.register_new_resolver(
+        "seqclf.run_dir", lambda resume, default: resume_target(resume) or default, replace=True
+    )
+    OmegaConf.register_new_resolver(
+        "seqclf.hydra_subdir",
+        lambda resume: f".hydra/resume-{datetime.now():%Y-%m-%d_%H-%M-%S_%f}" if resume_target(resume) else ".hydra",
+        replace=True,
+        use_cache=True,
+    )

@@ -1,0 +1,1 @@
+"""Classification (many-to-one): a class, or several labels, per text."""

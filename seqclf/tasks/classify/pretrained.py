@@ -1,0 +1,66 @@
+"""A classifier that starts from a generator's checkpoint (``model.init_from``): the generator's
+vocabulary encodes the classifier's data (so each word keeps its id) and its embedding and recurrent
+layers are the classifier's first weights; the output layer starts afresh. Checked before any data
+is read: the checkpoint must be a generator's, with the classifier's cell and sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqclf import tasks
+from seqclf.data.text import WordTokenizer
+from seqclf.errors import ConfigError
+from seqclf.runs import checkpoints
+
+
+@dataclass
+class Start:
+    path: Path
+    vocab: list[str]
+    weights: dict[str, torch.Tensor]  # the generator network's encoder.* tensors (its embedding and cells)
+
+
+def load(path: str, model_cfg) -> Start:
+    """The generator checkpoint at ``path`` if its layers fit the classifier ``model_cfg`` describes."""
+    try:
+        ckpt = checkpoints.load(path)
+    except checkpoints.CheckpointError as e:
+        raise ConfigError(f"model.init_from: {e}") from None
+    task = tasks.of_checkpoint(ckpt).name
+    if task != "generate":
+        raise ConfigError(
+            f"model.init_from={path} is a {task} checkpoint; a classifier starts from a generator's "
+            "(seqclf-train task=generate), whose language model it takes over."
+        )
+    saved, encoder = ckpt["hyper_parameters"]["encoder"], model_cfg.encoder
+    # the encoder's class and every setting that makes its layers' shapes must be the generator's
+    diffs = [
+        f"model.encoder.{k}={encoder.get(k)!r} (generator: {saved.get(k)!r})"
+        for k in [*saved, *(k for k in encoder if k not in saved)]
+        if k not in ("dropout", "bidirectional") and encoder.get(k) != saved.get(k)
+    ]
+    if encoder.get("bidirectional"):
+        diffs.append("model.encoder.bidirectional=true (generator: false)")
+    if diffs:
+        raise ConfigError(
+            f"model.init_from={path}: the classifier's layers must have the generator's shapes, and these differ: "
+            f"{', '.join(diffs)}. Use the generator's settings (its run's .hydra/config.yaml)."
+        )
+    weights = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.encoder.")}
+    return Start(Path(path), checkpoints.tokenizer(ckpt, path).vocab, weights)
+
+
+def tokenizer(start: Start, max_len: int, padding: str, truncation: str) -> WordTokenizer:
+    """The generator's vocabulary with the classifier's length and sides."""
+    return WordTokenizer(start.vocab, max_len, padding, truncation)
+
+
+def apply(start: Start, net: torch.nn.Module) -> None:
+    """Copy the generator's encoder (its embedding and recurrent weights) into ``net`` (a SequenceClassifier)."""
+    missing, _ = net.load_state_dict(start.weights, strict=False)
+    left = [k for k in missing if not k.startswith("head.")]
+    if left:
+        raise ConfigError(f"model.init_from={start.path} lacks the weights {left}; is it a seqclf generator?")

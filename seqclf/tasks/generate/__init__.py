@@ -1,0 +1,1 @@
+"""Generation (one-to-many): texts written for a class, by a conditional language model."""

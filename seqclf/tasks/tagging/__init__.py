@@ -1,0 +1,1 @@
+"""Tagging (many-to-many): a tag for every word."""
