@@ -121,6 +121,18 @@ def shown(value) -> str:
     return text.replace("|", "\\|")
 
 
+def value_cell(value) -> str:
+    """A default as its table cell: code; a long one may wrap after its dots, slashes and commas
+    (``<wbr>``), never inside a word."""
+    text = shown(value)
+    if len(text) <= 24 or not any(mark in text for mark in "./,"):
+        return f"`{text}`"
+    html = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for mark in "./,":
+        html = html.replace(mark, mark + "<wbr>")
+    return f"<code>{html}</code>"
+
+
 def default_name(item) -> str:
     """A defaults-list entry as one writes it on the command line: `model=lstm`, `/model_base`."""
     if isinstance(item, dict):
@@ -155,7 +167,7 @@ def file_section(path: Path, heading: str, home: dict[str, str], prefix: str = "
         names = ", ".join(f"`{default_name(item)}`" for item in defaults)
         out += [f"Builds on: {names}.", ""]
     rows = [
-        f"| `{prefix}{key}` | `{shown(value)}` | {cell(said.get(key) or home.get(prefix + key, ''))} |"
+        f"| `{prefix}{key}` | {value_cell(value)} | {cell(said.get(key) or home.get(prefix + key, ''))} |"
         for key, value in leaves(config if isinstance(config, dict) else {})
         if not key.startswith(("hydra.help", "help."))
     ]

@@ -97,7 +97,10 @@ def test_the_built_configuration_page_shows_what_the_comments_say(tmp_path, monk
     assert "outputs/<task_name>/runs/" in text
     assert "<s:pos>" in text and "the plain start token <s> (IMDB: unsupervised)" in text
     assert not page.tags & {"s", "del", "strike"}
-    # the defaults column wraps at spaces only: the stylesheet the page links says so
+    # a long default wraps after its dots only, and never inside a word (the stylesheet the page links)
+    assert "<code>seqclf.<wbr>tasks.<wbr>generate.<wbr>data.<wbr>GenerationDataModule</code>" in (
+        (tmp_path / "site" / "configuration" / "index.html").read_text()
+    )
     assert "stylesheets/tables.css" in (tmp_path / "site" / "configuration" / "index.html").read_text()
     css = (tmp_path / "site" / "stylesheets" / "tables.css").read_text()
     assert "word-break: normal" in css and "overflow-wrap: normal" in css
