@@ -9,7 +9,7 @@ import warnings
 # Read once by the OpenMP runtime (libgomp) when torch loads it. A thread waiting for another that a
 # process sharing the cores has pushed off its core spins 300,000 rounds by default before it
 # sleeps, and runs that share cores then slow each other down many times; 1,000 rounds keep a run
-# alone as fast (docs/performance.md, "Threads"). A user's own setting, or a wait policy, wins.
+# alone as fast (docs/performance.md, "How", Threads). A user's own setting, or a wait policy, wins.
 if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 

@@ -46,7 +46,7 @@ CGROUP = Path("/sys/fs/cgroup")
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # set by a user, a DDP launcher or joblib's workers
 
 # Multiply-adds of one step's recurrent layers below which one thread is faster than two (measured
-# on a 2-core machine, docs/performance.md, "Threads"): the lecture's LSTM step is 6 M, a 64-unit LSTM's 25 M.
+# on a 2-core machine, docs/performance.md, "How", Threads): the lecture's LSTM step is 6 M, a 64-unit LSTM's 25 M.
 ONE_THREAD_WORK = 16e6
 
 _state: dict = {"lock": None, "plan": None, "phase": "train", "workers": None}

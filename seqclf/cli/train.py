@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from seqclf import threads
 
 # Lightning and torch are imported where training needs them: `seqclf-train --help` and a mistyped
-# setting answer before they load (docs/performance.md, "Start-up").
+# setting answer before they load (docs/performance.md, Start-up).
 log = logging.getLogger(__name__)
 resolvers.register()  # before Hydra composes the run folder's name
 
