@@ -56,6 +56,16 @@ _DATA_KEYS = {"IMDBDataModule": "TextDataModule"}
 _PER_STEP_DATA = ("TaggingDataModule", "GenerationDataModule")
 
 
+# Where a run folder's TensorBoard events are: the run folder itself, or (seqclf 0.1) its tensorboard/.
+EVENT_FOLDERS = ("", "tensorboard")
+
+
+def checkpoint_state_key(key: str) -> str:
+    """The key a checkpoint callback's state has in checkpoints: Lightning's ModelCheckpoint's, as
+    runs saved before seqclf's RunCheckpoint keep it, so that their state resumes."""
+    return "ModelCheckpoint" + key.removeprefix("RunCheckpoint") if key.startswith("RunCheckpoint") else key
+
+
 def target(name: Any) -> Any:
     """Today's name of a class an earlier config named (others as they are)."""
     return RENAMED_TARGETS.get(name, name)

@@ -13,6 +13,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from seqclf import migrate
 from seqclf.atomic import write_atomic
 from seqclf.lightning import private
 
@@ -49,9 +50,8 @@ class RunCheckpoint(ModelCheckpoint):
 
     @property
     def state_key(self) -> str:
-        """Lightning's own key for a ModelCheckpoint: runs saved before this class resume their state."""
-        key = super().state_key
-        return "ModelCheckpoint" + key.removeprefix("RunCheckpoint") if key.startswith("RunCheckpoint") else key
+        """Lightning's own key for a ModelCheckpoint (seqclf.migrate): earlier runs resume their state."""
+        return migrate.checkpoint_state_key(super().state_key)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         with warnings.catch_warnings():

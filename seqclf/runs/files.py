@@ -122,7 +122,7 @@ def scalars(run: Path, tag: str) -> list[tuple[int, float]]:
 def scalar_series(run: Path, tags: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
     """``scalars`` of several tags, each log of the run read once."""
     found: dict[str, list[tuple[int, float]]] = {}
-    for events in (run, run / "tensorboard"):  # runs of seqclf 0.1 kept their events in tensorboard/
+    for events in (run / folder for folder in migrate.EVENT_FOLDERS):
         if all(tag in found for tag in tags) or not any(events.glob("events.out.tfevents.*")):
             continue
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
