@@ -23,8 +23,8 @@ POS_WORDS = ["great", "wonderful", "moving", "superb", "loved", "brilliant"]
 NEG_WORDS = ["awful", "boring", "terrible", "waste", "hated", "dull"]
 FILLER = ["the", "film", "a", "movie", "plot", "actor", "and", "it", "was", "scene"]
 
-# Small and quick: every test that trains uses the shipped tiny preset (conf/debug/default.yaml).
-TINY = ["debug=default"]
+# Small and quick: every test that trains uses the shipped tiny preset (conf/debug/tiny.yaml).
+TINY = ["debug=tiny"]
 
 
 def make_reviews(n: int, seed: int, extra_word: str | None = None) -> list[dict]:

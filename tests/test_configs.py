@@ -61,7 +61,8 @@ GLOBAL = {
         "generate": {"data._target_": "seqclf.tasks.generate.data.GenerationDataModule", "monitor": "val/perplexity"},
     },
     "debug": {
-        "default": {"trainer.accelerator": "cpu", "trainer.limit_train_batches": 4, "model.encoder.hidden_size": 4},
+        "default": {"trainer.accelerator": "cpu", "trainer.limit_train_batches": 4, "model.encoder.hidden_size": 32},
+        "tiny": {"trainer.limit_train_batches": 4, "model.encoder.hidden_size": 4, "model.encoder.embed_dim": 4},
         "overfit": {"trainer.max_epochs": 50, "data.reshuffle": False},
         "fast_dev_run": {"trainer.fast_dev_run": True},
         "profile": {"trainer.profiler": "simple"},

@@ -74,7 +74,7 @@ def test_a_users_own_encoder_trains_resumes_evaluates_and_predicts(tmp_path, imd
         "embed_dim": 4,
         "hidden_size": 4,
         "kernel_size": 3,
-    }  # fmt: skip  (debug=default's sizes)
+    }  # fmt: skip  (debug=tiny's sizes)
     assert any(k.startswith("net.encoder.conv.") for k in ckpt["state_dict"])
     # resumed in its own folder, for a second epoch, with nothing named but the run
     done = run_seqclf("train", f"resume={run}", "trainer.max_epochs=2", env=user_env, cwd=tmp_path)
