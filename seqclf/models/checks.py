@@ -8,13 +8,17 @@ from collections.abc import Sequence
 
 from seqclf.errors import ConfigError, check_positive_int
 
-# seqclf's own encoder class (seqclf.models.encoders.RecurrentEncoder), named without importing torch.
+# seqclf's own encoder classes (seqclf.models.encoders, seqclf.models.bag), named without importing torch.
 RECURRENT = "seqclf.models.encoders.RecurrentEncoder"
+BAG = "seqclf.models.bag.BagEncoder"
+HYBRID = "seqclf.models.bag.HybridEncoder"
+MAX_NGRAMS = 4
 # The recurrent cells (seqclf.models.encoders.CELLS maps each to its torch module): nn.RNN (tanh), nn.LSTM, nn.GRU.
 CELL_NAMES = ("rnn", "lstm", "gru")
-# What represents a text (seqclf.models.pooling): the encoder's summary at the last step, each
-# unit's maximum over the text's own steps (padding left out), or both side by side.
-POOLINGS = ("last", "max", "last_max")
+# What represents a text (seqclf.models.pooling): the encoder's summary (its ``last``: the cells' last
+# step, a bag's mean), each unit's maximum or its mean over the text's own steps (padding left
+# out), last and max side by side, or all three (ULMFiT's concat pooling).
+POOLINGS = ("last", "max", "last_max", "mean", "concat")
 
 
 def check_recurrent(cell, embed_dim, hidden_size, num_layers, dropout) -> None:
@@ -56,3 +60,26 @@ def check_cutoffs(cutoffs, vocab_size) -> None:
             f"model.softmax_cutoffs={cutoffs!r} must be null (a full softmax) or ascending word ranks from 1 to "
             f"below the vocabulary's size ({vocab_size}), e.g. model.softmax_cutoffs=[1000,5000]."
         )
+
+
+def check_bag(embed_dim, ngrams, buckets, key: str = "model.encoder") -> None:
+    """Raise a ConfigError naming the first setting of a bag of n-grams that cannot work."""
+    for name, value in (("embed_dim", embed_dim), ("ngrams", ngrams), ("buckets", buckets)):
+        check_positive_int(f"{key}.{name}", value)
+    if ngrams > MAX_NGRAMS:
+        raise ConfigError(f"{key}.ngrams={ngrams} must be at most {MAX_NGRAMS} (words, then their n-grams up to it).")
+
+
+def check_encoder(spec) -> None:
+    """The settings of one of seqclf's own encoders (``model.encoder``), checked without torch, with
+    the encoder's defaults for those it leaves out; another class checks its own when it is built."""
+    target = spec.get("_target_")
+    if target == RECURRENT:
+        defaults = {"cell": None, "embed_dim": 16, "hidden_size": 32, "num_layers": 1, "dropout": 0.0}
+        check_recurrent(**{k: spec.get(k, v) for k, v in defaults.items()})
+    elif target == BAG:
+        check_bag(spec.get("embed_dim", 64), spec.get("ngrams", 2), spec.get("buckets", 262_144))
+    elif target == HYBRID:
+        recurrent, bag = spec.get("recurrent") or {}, spec.get("bag") or {}
+        check_encoder({"_target_": RECURRENT, "cell": "lstm", **recurrent})
+        check_bag(bag.get("embed_dim", 64), bag.get("ngrams", 2), bag.get("buckets", 262_144), "model.encoder.bag")

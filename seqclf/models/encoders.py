@@ -32,7 +32,8 @@ class Encoder(nn.Module):
       generator need it);
     - optionally ``step(tokens, state) -> (features, state)``: continue from ``state`` (None at the
       start) over a few more tokens, for sampling; ``last(features, mask)``: the summary that
-      ``pooling=last`` reads (default: the last step's output); ``work(settings, batch, length)``:
+      ``pooling=last`` reads (default: the last step's output), and ``summaries``, that summary at
+      every step (for the reading trace); ``work(settings, batch, length)``:
       multiply-adds of a batch, for choosing thread counts (default: unknown, so a run takes its
       share of the cores).
     """
@@ -43,6 +44,11 @@ class Encoder(nn.Module):
     def last(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(batch, features): what the sequence's last step says (pre-padded texts end there)."""
         return features[:, -1]
+
+    def summaries(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(batch, time, features): ``last`` of the text up to each step, for a causal encoder's reading
+        trace (default: each step's output, as ``last`` is the last step's)."""
+        return features
 
     def step(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError(f"{type(self).__name__} cannot continue a text step by step (no step method)")

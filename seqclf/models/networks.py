@@ -44,7 +44,7 @@ class SequenceClassifier(nn.Module):
         if not self.encoder.causal:
             raise ValueError("the reading trace needs a model that reads in order; this one reads the words to come")
         mask = tokens != self.pad_idx
-        seen = pooling_.running(self.encoder(tokens, mask), mask, self.pooling)
+        seen = pooling_.running(self.encoder, self.encoder(tokens, mask), mask, self.pooling)
         return self.head(self.dropout(seen))
 
 

@@ -141,7 +141,7 @@ def of_checkpoint(ckpt: dict) -> Task:
 
 def check_model(cfg) -> Task:
     """Raise a ConfigError naming the first model or optimizer setting of the config's task that
-    cannot work. seqclf's recurrent encoder is checked here, without torch; another encoder class is
+    cannot work. seqclf's own encoders are checked here, without torch; another encoder class is
     imported and checked when it is built."""
     task, model = of_config(cfg), cfg.model
     encoder = model.get("encoder")
@@ -150,9 +150,7 @@ def check_model(cfg) -> Task:
             f"model.encoder={encoder!r} must be a mapping with a _target_ (an encoder class) and its settings; "
             "choose one with model=rnn|lstm|gru."
         )
-    if encoder._target_ == checks.RECURRENT:
-        settings = {k: encoder.get(k) for k in ("cell", "embed_dim", "hidden_size", "num_layers", "dropout")}
-        checks.check_recurrent(**settings)
+    checks.check_encoder(OmegaConf.to_container(encoder, resolve=True))
     checks.check_dropout("model.dropout", model.get("dropout", 0.0))
     optimizer.OptimizerSettings.of(model.get("optimizer"))
     task.check_model(model, cfg)

@@ -81,7 +81,7 @@ class TaskModule(L.LightningModule):
 
     def training_step(self, block, block_idx: int) -> None:
         tokens, labels, sizes = block
-        optimizer = self.optimizers()
+        optimizer, *sparse = self._optimizers()
         clip = self.optimizer_settings.gradient_clip_val
         max_steps = self.trainer.max_steps
         if max_steps >= 0:  # stop at max_steps exactly, also in the middle of a block
@@ -93,16 +93,20 @@ class TaskModule(L.LightningModule):
             out = self(x)
             loss = self.loss(out, y)
             optimizer.zero_grad()
+            for other in sparse:
+                other.zero_grad()
             if self._direct:
                 loss.backward()
             else:
                 self.manual_backward(loss)
-            if clip:
+            if clip:  # the dense parameters' gradients (a sparse embedding's are not clipped)
                 self.clip_gradients(optimizer, clip, self.optimizer_settings.gradient_clip_algorithm)
             if self._direct:  # the raw optimizer, and the step count behind trainer.global_step
                 private.step(optimizer)
             else:
                 optimizer.step()
+            for other in sparse:  # the same step, counted once: by the dense optimizer's
+                other.optimizer.step()
             losses.append(loss.detach())
             logits.append(out.detach())
         if not losses:
@@ -121,7 +125,8 @@ class TaskModule(L.LightningModule):
         for name, metric in self.train_metrics().items():
             self.log(f"train/{name}", metric)
         if self.optimizer_settings.lr_schedule == "cosine":  # manual optimization: the module steps its schedule
-            self.lr_schedulers().step()
+            for schedule in self._schedules():
+                schedule.step()
 
     def _log_step_losses(self, losses: torch.Tensor) -> None:
         """``train/loss_step`` of every log_every_n_steps-th optimizer step of the block, written to the
@@ -224,7 +229,8 @@ class TaskModule(L.LightningModule):
             self.best_score.update(scalars[monitor])
             self.log(f"{monitor}_best", self.best_score.compute(), prog_bar=True, sync_dist=True)
             if self.optimizer_settings.lr_schedule == "plateau":
-                self.lr_schedulers().step(scalars[monitor])
+                for schedule in self._schedules():
+                    schedule.step(scalars[monitor])
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, "test")
@@ -233,19 +239,48 @@ class TaskModule(L.LightningModule):
         self._eval_epoch_end("test")
 
     def configure_optimizers(self):
-        # fused: one kernel per parameter instead of a dozen small ops, the same algorithm and results
-        # to float rounding (see docs/performance.md for what it saves).
+        """Adam (torch's fused kernel: one kernel per parameter instead of a dozen small ops, the same
+        algorithm and results to float rounding), and, for the embedding tables that give sparse
+        gradients (a bag of n-grams'), torch's SparseAdam: it updates the rows a batch reads, where
+        Adam would update every row of a table of hundreds of thousands at every step (Adam's moments
+        of the other rows are left as they are: "lazy" Adam; weight decay applies to the dense ones)."""
         hp = self.optimizer_settings
-        optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)
+        tables = self._sparse_tables()
+        dense = [p for p in self.parameters() if not any(p is t for t in tables)]
+        optimizers = [torch.optim.Adam(dense, lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)]
+        if tables:
+            optimizers.append(torch.optim.SparseAdam(tables, lr=hp.lr))
+        schedules = [self._schedule(optimizer) for optimizer in optimizers]
+        if schedules[0] is None:
+            return optimizers[0] if len(optimizers) == 1 else optimizers
+        configs = [{"scheduler": schedule, "interval": "epoch"} for schedule in schedules]
+        if len(optimizers) == 1:
+            return {"optimizer": optimizers[0], "lr_scheduler": configs[0]}
+        return optimizers, configs
+
+    def _schedule(self, optimizer):
+        hp = self.optimizer_settings
         if hp.lr_schedule == "cosine":  # from lr to 0 over the run's epochs
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.trainer.max_epochs))
-        elif hp.lr_schedule == "plateau":  # halve lr when the monitored metric has not improved for an epoch
-            schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.trainer.max_epochs))
+        if hp.lr_schedule == "plateau":  # halve lr when the monitored metric has not improved for an epoch
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode=monitor_mode(self.hparams.monitor), factor=0.5, patience=1
             )
-        else:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+        return None
+
+    def _sparse_tables(self) -> list[torch.nn.Parameter]:
+        return [
+            m.weight for m in self.modules() if isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)) and m.sparse
+        ]
+
+    def _optimizers(self) -> list:
+        """The dense parameters' optimizer first, then the sparse tables' (if any)."""
+        optimizers = self.optimizers()
+        return optimizers if isinstance(optimizers, list) else [optimizers]
+
+    def _schedules(self) -> list:
+        schedules = self.lr_schedulers()
+        return schedules if isinstance(schedules, list) else [schedules]
 
 
 class PerStepModule(TaskModule):
