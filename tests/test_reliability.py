@@ -707,7 +707,7 @@ def test_a_run_folder_of_an_earlier_version_resumes(tmp_path, finished_run, cli_
     config = finished_run / ".hydra" / "config.yaml"
     text = config.read_text()
     for new, old in (
-        ("seqclf.lightning.checkpointing.", "seqclf.runs.checkpoints."),
+        ("seqclf.lightning.checkpointing.", "seqclf.checkpoints."),
         ("seqclf.data.TextDataModule", "seqclf.data.IMDBDataModule"),
     ):
         assert new in text
