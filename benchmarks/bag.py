@@ -1,5 +1,6 @@
 """seqclf's bag of n-grams (model=bag) against the fasttext package on the same data, epochs and
-dimensions: the texts as seqclf's data path reads them (its tokeniser, its stratified validation
+dimensions, and the linear baselines (TF-IDF + logistic regression, the NB-weighted model) on the
+same split: the texts as seqclf's data path reads them (its tokeniser, its stratified validation
 share of train, the same words kept per review), written as fastText's input lines (shuffled:
 IMDB's train split is sorted by label and fastText does not shuffle), each model's test accuracy
 (the test split touched once per model) and wall time side by side.
@@ -67,6 +68,57 @@ def run_fasttext(args, dm, work: Path) -> dict:
             "train_seconds": seconds, "threads": args.fasttext_threads}  # fmt: skip
 
 
+def texts(split, vocab: list[str]) -> tuple[list[str], list[int]]:
+    """The split's texts as the words seqclf kept (the padding left out), and their labels."""
+    return [" ".join(vocab[i] for i in ids if i != 0) for ids in split.x.tolist()], [int(y) for y in split.y.tolist()]
+
+
+def run_linear(args, dm) -> list[dict]:
+    """TF-IDF of word 1-2 grams + logistic regression, and the NB-weighted model (Wang & Manning 2012's
+    NBSVM, with logistic regression: binary 1-2 gram counts scaled by their log-count ratio), each
+    C chosen on the validation share; binary data only for the NB weights."""
+    import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vocab = dm.tokenizer.vocab
+    (train, y_train), (val, y_val), (test, y_test) = (
+        texts(getattr(dm, f"{s}_set"), vocab) for s in ("train", "val", "test")
+    )
+    y_train, y_val, y_test = map(np.asarray, (y_train, y_val, y_test))
+    rows = []
+
+    def fit(name, features, scale=None):
+        start = time.perf_counter()
+        x_train = features.fit_transform(train)
+        x_val, x_test = features.transform(val), features.transform(test)
+        if scale is not None:
+            r = scale(x_train)
+            x_train, x_val, x_test = (x.multiply(r).tocsr() for x in (x_train, x_val, x_test))
+        scored = {}
+        for c in args.linear_c:
+            model = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
+            scored[c] = float((model.predict(x_val) == y_val).mean())
+        best = max(scored, key=scored.get)
+        model = LogisticRegression(C=best, max_iter=2000).fit(x_train, y_train)
+        seconds = time.perf_counter() - start
+        rows.append({"model": name, "setting": f"C={best}", "val_acc": scored[best],
+                     "test_acc": float((model.predict(x_test) == y_test).mean()), "train_seconds": seconds,
+                     "threads": 1})  # fmt: skip
+
+    fit("TF-IDF 1-2 grams + LR", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+"))
+    if len(dm.labels.names) == 2:
+
+        def log_count_ratio(x):
+            p = np.asarray(x[y_train == 1].sum(axis=0)).ravel() + 1.0
+            q = np.asarray(x[y_train == 0].sum(axis=0)).ravel() + 1.0
+            return np.log((p / p.sum()) / (q / q.sum()))
+
+        counts = CountVectorizer(ngram_range=(1, 2), binary=True, token_pattern=r"\S+")
+        fit("NB-weighted 1-2 grams + LR", counts, log_count_ratio)
+    return rows
+
+
 def run_seqclf(args, lr: float, out: Path, test: bool) -> dict:
     from seqclf.cli.config import load_config
     from seqclf.cli.train import train
@@ -106,6 +158,7 @@ def main() -> None:
         "--fasttext-lr", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0], help="the best on validation is tested"
     )
     parser.add_argument("--fasttext-threads", type=int, default=2)
+    parser.add_argument("--linear-c", type=float, nargs="+", default=[1.0, 3.0, 10.0, 30.0])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default=None, help="write the results as JSON here too")
     args = parser.parse_args()
@@ -114,7 +167,7 @@ def main() -> None:
         dm = seqclf_data(args, work / "cache")
         print(f"{len(dm.train_set)} training and {len(dm.test_set)} test texts, {args.max_len} words "
               f"({args.truncation}), vocabulary {dm.tokenizer.vocab_size}")  # fmt: skip
-        rows = [run_fasttext(args, dm, work)]
+        rows = [*run_linear(args, dm), run_fasttext(args, dm, work)]
         tried = [run_seqclf(args, lr, work / f"lr{lr}", test=False) for lr in args.lr] if len(args.lr) > 1 else []
         best = max(tried, key=lambda r: r["val_acc_best"])["lr"] if tried else args.lr[0]
         rows.append(run_seqclf(args, best, work / "best", test=True))
@@ -122,7 +175,8 @@ def main() -> None:
         print(json.dumps(row))
     print("\n| model | test acc | training wall time | threads |\n| --- | ---: | ---: | ---: |")
     for row in rows:
-        model, acc, seconds = f"{row['model']} (lr {row['lr']})", row["test_acc"], row["train_seconds"]
+        setting = row.get("setting") or f"lr {row['lr']}"
+        model, acc, seconds = f"{row['model']} ({setting})", row["test_acc"], row["train_seconds"]
         print(f"| {model} | {acc:.4f} | {seconds:.1f} s | {row['threads']} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"args": vars(args), "tried": tried, "results": rows}, indent=2))

@@ -95,6 +95,7 @@ def test_a_bag_classifier_trains_resumes_and_predicts(tmp_path, imdb_dir, cli_en
     assert row["label"] in ("neg", "pos") and len(row["trace"]) == len(row["words"]) == 2
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_hybrid_classifier_trains_with_concat_pooling(tmp_path, imdb_dir, cli_env):
     args = ["model=hybrid", "model.pooling=concat", "model.encoder.recurrent.hidden_size=4", f"data.path={imdb_dir}"]
     done = run_seqclf("train", *args, *QUICK, env=cli_env, cwd=tmp_path)
@@ -119,6 +120,7 @@ def test_a_bag_classifier_under_ddp_trains_as_one_process(tmp_path, imdb_dir, cl
         torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6, msg=key)
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_bag_run_resumed_equals_one_never_stopped(tmp_path, imdb_dir, cli_env):
     """Two optimizers (Adam for the head, SparseAdam for the table) and their plateau schedules, resumed exactly."""
     common = [

@@ -91,6 +91,7 @@ def test_a_users_own_encoder_trains_resumes_evaluates_and_predicts(tmp_path, imd
     assert row["label"] in ("neg", "pos") and len(row["trace"]) == len(row["words"])
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_sweep_over_seqclfs_and_a_users_encoder(tmp_path, imdb_dir, user_conf, user_env):
     sweep = tmp_path / "sweep"
     args = ["-m", f"hydra.searchpath=[file://{user_conf}]", "model=gru,conv", f"data.path={imdb_dir}", *TINY,

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import run_seqclf
 from omegaconf import OmegaConf
@@ -19,6 +20,7 @@ from seqclf import migrate
 OLD_RUN = Path(__file__).parent / "data" / "run_before_encoders"
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_run_folder_from_before_the_encoder_protocol_resumes_evaluates_and_predicts(tmp_path, imdb_dir, cli_env):
     run = tmp_path / "run"
     shutil.copytree(OLD_RUN, run)

@@ -82,5 +82,5 @@ def test_max_pooling_takes_each_units_maximum_over_the_reviews_own_words(bidirec
     pooled = torch.stack([out[0, 2:].amax(0), out[1, 1:].amax(0), torch.zeros(out.shape[-1])])
     expected = net.head(torch.cat([last, pooled], dim=-1)).squeeze(-1)
     torch.testing.assert_close(net(tokens), expected)
-    with pytest.raises(ValueError, match="model.pooling='mean' is not valid"):
-        classifier(20, "gru", pooling="mean")
+    with pytest.raises(ValueError, match="model.pooling='median' is not valid"):
+        classifier(20, "gru", pooling="median")

@@ -124,7 +124,10 @@ def bad_data(tmp_path: Path, kind: str) -> Path:
         ("data.padding=left", "data.padding='left' is not valid; choose one of pre, post"),
         ("optimizer.lr=-1", "optimizer.lr=-1 must be a number >= 0"),
         ("optimizer.weight_decay=-0.1", "optimizer.weight_decay=-0.1 must be a number >= 0"),
-        ("model.pooling=mean", "model.pooling='mean' is not valid; choose one of last, max, last_max"),
+        (
+            "model.pooling=median",
+            "model.pooling='median' is not valid; choose one of last, max, last_max, mean, concat",
+        ),
         ("trainer.gradient_clip_val=1.0", "(data.steps_per_execution); set optimizer.gradient_clip_val instead"),
         ("trainer.accumulate_grad_batches=4", "use a larger data.batch_size instead"),
         ("paths.log_dir=UNDER_A_FILE", "a_file is a file, not a folder); choose a writable folder"),
@@ -446,7 +449,7 @@ def test_a_full_disk_is_one_message_and_leaves_nothing_half_written(
     "command, override, message",
     [
         ("train", "trainer.max_epoch=3", "trainer.max_epoch is not a setting; did you mean trainer.max_epochs?"),
-        ("train", "model=lstmm", "model=lstmm is not an option of model; choose one of gru, lstm, rnn."),
+        ("train", "model=lstmm", "model=lstmm is not an option of model; choose one of bag, gru, hybrid, lstm, rnn."),
         ("train", "optimizer.lr=-1", "optimizer.lr=-1 must be a number >= 0"),
         ("train", "ckpt_path=runs/model=gru,seed=2/last.ckpt", "must be quoted: key='value'"),
         ("evaluate", "data.pth=x", "data.pth is not a setting; did you mean data.path?"),
