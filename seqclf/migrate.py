@@ -48,8 +48,9 @@ RENAMED_TARGETS = {
         for name in _CHECKPOINTING
     },  # fmt: skip
 }
-# Settings earlier versions' classes took and today's do not (ThreadShare re-counted live runs every interval_s).
-DROPPED_SETTINGS = {"seqclf.callbacks.ThreadShare": ("interval_s", "warmup", "trials")}
+# Settings earlier versions' classes took and today's do not, by the class's name today
+# (ThreadShare re-counted live runs every interval_s).
+DROPPED_SETTINGS = {"seqclf.lightning.callbacks.ThreadShare": ("interval_s", "warmup", "trials")}
 # Where Lightning kept a DataModule's state under an earlier class name.
 _DATA_KEYS = {"IMDBDataModule": "TextDataModule"}
 # The DataModules of the tasks with a target at every step (their checkpoints carried classification's keys as nulls).

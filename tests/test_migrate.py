@@ -71,3 +71,10 @@ def test_a_run_config_of_format_1_becomes_todays():
     assert migrate.old_setting("model.hidden_size") == "model.encoder.hidden_size"
     assert migrate.old_setting("model.lr_schedule") == "optimizer.lr_schedule"
     assert migrate.old_setting("model.pooling") is None
+
+
+@pytest.mark.parametrize("old", ["seqclf.threads.ThreadShare", "seqclf.callbacks.ThreadShare"])
+def test_settings_a_renamed_class_no_longer_takes_are_dropped(old):
+    cfg = OmegaConf.create({"callbacks": {"thread_share": {"_target_": old, "interval_s": 2.0, "warmup": 1}}})
+    migrate.run_config(cfg)
+    assert OmegaConf.to_container(cfg.callbacks.thread_share) == {"_target_": "seqclf.lightning.callbacks.ThreadShare"}
