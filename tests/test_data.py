@@ -104,6 +104,7 @@ def test_encoded_splits_are_cached_and_keyed_by_settings(imdb_dir, tmp_path, mon
         "test_x.npy",
         "test_y.npy",
         "tokenizer.json",
+        "train_keys.npy",
         "train_x.npy",
         "train_y.npy",
     ]

@@ -22,7 +22,7 @@ from seqclf.data.text import WordTokenizer
 
 log = logging.getLogger(__name__)
 
-VERSION = 3  # 2: meta.json records each array's shape and checksum; 3: and the classes (labels)
+VERSION = 4  # 2: meta.json records each array's shape and checksum; 3: and the classes (labels); 4: row keys
 
 
 @dataclass

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from seqclf.data import cache, settings, sources
+from seqclf.data import cache, overlap, settings, sources
 from seqclf.data.batches import BatchOrder, EncodedSplit, TrainBlocks, TrainLoader
 from seqclf.data.labels import Labels
-from seqclf.data.split import stratified_split
+from seqclf.data.split import grouped_split, stratified_split
 from seqclf.data.text import FORMAT, WordTokenizer
 from seqclf.errors import ConfigError, DataError
 
@@ -61,6 +61,7 @@ class TextDataModule(L.LightningDataModule):
         text_column: str | list[str] = "text",
         label_column: str = "label",
         label_names: list[str] | None = None,
+        group_column: str | None = None,
         train_split: str = "train",
         val_split: str = "auto",
         test_split: str = "test",
@@ -92,7 +93,7 @@ class TextDataModule(L.LightningDataModule):
             ]
         )  # fmt: skip
         settings.check_text({key: value for key, value in locals().items() if key not in ("self", "__class__")})
-        self.columns = sources.Columns(settings.column_names(text_column), label_column)
+        self.columns = sources.Columns(settings.column_names(text_column), label_column, group_column)
         self.label_names = [str(n) for n in label_names] if label_names else None
         self.splits = tuple(splits)
         self.val_split = val_split
@@ -119,6 +120,7 @@ class TextDataModule(L.LightningDataModule):
         self._saved_tokenizer: tuple[WordTokenizer, str] | None = None  # (tokenizer, its JSON), see state_dict
         self.labels: Labels | None = None
         self.class_counts: list[int] | None = None  # texts of each class in the training rows
+        self.overlap: overlap.Overlap | None = None  # what validation shares with training (set up)
         self.steps_per_execution, self.limit_train_batches = steps_per_execution, limit_train_batches
         self.reshuffle = bool(reshuffle)
         self.train_set = self.val_set = self.test_set = None
@@ -148,6 +150,7 @@ class TextDataModule(L.LightningDataModule):
             "source": self._source(),
             "splits": {role: list(names) for role, names in self.split_names.items()},
             "columns": [list(self.columns.text), self.columns.label],
+            "group_column": self.columns.group,
             "label_names": self.label_names,
             "vocab_size": self.vocab_size,
             "max_len": self.max_len,
@@ -187,6 +190,7 @@ class TextDataModule(L.LightningDataModule):
         else:
             self._check_given_labels(labels, raw)
         tokenizer, arrays = self._encode(raw, labels)
+        arrays.update(self._row_arrays(raw))
         meta = {"source": self._source(), "rows": {role: len(split.labels) for role, split in raw.items()}}
         cache.write(target, tokenizer, labels, arrays, meta)
         log.info("Encoded data cached in %s", target)
@@ -224,6 +228,26 @@ class TextDataModule(L.LightningDataModule):
                 arrays[f"{role}_x"] = tokenizer.encode(split.texts, progress=self.progress, workers=self.num_proc)
             arrays[f"{role}_y"] = labels.encode(split.labels, self._where(role))
         return tokenizer, arrays
+
+    def _row_arrays(self, raw: dict[str, sources.RawSplit]) -> dict[str, np.ndarray]:
+        """What the validation split is drawn and checked with: each training and validation row's
+        text keys (seqclf.data.overlap) and, with data.group_column, each training row's group id."""
+        arrays = {f"{role}_keys": overlap.row_keys(raw[role].texts) for role in ("train", "validation") if role in raw}
+        if self.columns.group:
+            groups = raw["train"].groups
+            if groups is None:
+                raise DataError(
+                    f"data.group_column={self.columns.group} names a column, but {self._where('train')} is in "
+                    "fastText's format (__label__X text), which has no other columns; give the data as CSV, JSON "
+                    "Lines or Parquet with that column, or set data.group_column=null."
+                )
+            ids: dict = {}
+            # a row without a group (null or empty) is a group of its own
+            arrays["train_group"] = np.array(
+                [ids.setdefault(g, len(ids)) if g not in (None, "") else -1 - i for i, g in enumerate(groups)],
+                dtype=np.int64,
+            )
+        return arrays
 
     def _where(self, role: str) -> str:
         source = self.path or self.hub_name
@@ -276,18 +300,51 @@ class TextDataModule(L.LightningDataModule):
         if "train" not in self.splits:
             return
         x, y = arrays["train_x"], arrays["train_y"]
+        keys = arrays.get("train_keys")
         if self.val_split == "test":  # the lecture's notebook: all of train, validated on test
             train_rows, self.val_set = np.arange(len(y)), self.test_set
+            self._unused_groups("validation is the test split (data.val_split=test)")
         elif "validation_y" in arrays:  # the dataset's own
             train_rows = np.arange(len(y))
             val_rows = rng.permutation(len(arrays["validation_y"]))
             self.val_set = self._encoded(arrays["validation_x"][val_rows], arrays["validation_y"][val_rows])
+            self._unused_groups("validation is the dataset's own split")
+            self._report_overlap(keys, arrays["validation_keys"], "the dataset's validation split")
         else:
-            train_rows, val_rows = stratified_split(self._strata(x, y), self.val_fraction, self.seed)
+            if "train_group" in arrays:
+                train_rows, val_rows = grouped_split(arrays["train_group"], self.val_fraction, self.seed)
+            else:
+                train_rows, val_rows = stratified_split(self._strata(x, y), self.val_fraction, self.seed)
+            share = f"{'whole groups of ' if 'train_group' in arrays else ''}a random {self.val_fraction} of train"
+            self._report_overlap(keys[train_rows], keys[val_rows], share)
             val_rows = rng.permutation(val_rows)
             self.val_set = self._encoded(x[val_rows], y[val_rows])
         self.train_set = self._training_set(x[train_rows], y[train_rows], arrays)
         self.class_counts = self._class_counts(y[train_rows])
+
+    def _unused_groups(self, why: str) -> None:
+        if self.columns.group:
+            log.warning("data.group_column=%s is not used: %s, not a share of train.", self.columns.group, why)
+
+    def _report_overlap(self, train_keys: np.ndarray, val_keys: np.ndarray, where: str) -> None:
+        """Warn when validation shares many texts or openings with training: its scores then reward
+        memorising them and overstate test."""
+        self.overlap = found = overlap.overlap(train_keys, val_keys)
+        if not found.flattering:
+            log.info("Validation (%s) against training: %s.", where, found.describe())
+            return
+        if self.columns.group:
+            fix = (
+                f"data.group_column={self.columns.group} keeps each group on one side, so these texts are in "
+                "different groups; give texts that belong together one group"
+            )
+        else:
+            fix = (
+                "if such texts belong together (entries of one product, posts of one thread, a template's "
+                "siblings), name the column that groups them with data.group_column=... so that each group stays "
+                "on one side of the split"
+            )
+        log.warning("Validation (%s) may overstate test: %s; %s.", where, found.describe(), fix)
 
     def _strata(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each training row's stratum in the validation split: its class (multi-label data, one stratum)."""

@@ -53,6 +53,8 @@ def check_text(s: Mapping) -> None:
         raise ConfigError(
             f"data.vocab_size={vocab_size!r} must be an integer of at least 3 (2 special tokens + 1 word)."
         )
+    if s.get("group_column") is not None:
+        column_name("data.group_column", s["group_column"])
     fraction = s.get("val_fraction", 0.1)
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise ConfigError(f"data.val_fraction={fraction!r} must lie strictly between 0 and 1 (e.g. 0.1).")

@@ -29,6 +29,7 @@ class RawSplit:
     texts: list  # the texts (classification) or each sentence's list of words (tagging)
     labels: list  # as the data gives them: ids, names, or lists of either (multi-label; tagging: one per word)
     names: list[str] | None = None  # the class names the data itself gives (the Hub's ClassLabel), if any
+    groups: list | None = None  # the training rows' groups (data.group_column), kept on one side of validation
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,11 @@ class Columns:
 
     text: tuple[str, ...] = ("text",)
     label: str = "label"
+    group: str | None = None  # the training rows' group (data.group_column), if the split keeps groups whole
 
     def describe(self) -> str:
-        return f"text column(s) {list(self.text)} and label column {self.label!r}"
+        group = f" (and group column {self.group!r})" if self.group else ""
+        return f"text column(s) {list(self.text)} and label column {self.label!r}{group}"
 
 
 def _local_help(root: Path, columns: Columns = Columns()) -> str:
@@ -112,12 +115,13 @@ def class_names(table, column: str) -> list[str] | None:
 
 def to_raw(table, split: str, where: str, columns: Columns) -> RawSplit:
     """Check the columns and values of one split (a pyarrow Table) and take its texts and labels."""
-    missing = [c for c in (*columns.text, columns.label) if c not in table.column_names]
+    group = columns.group if split == "train" else None
+    missing = [c for c in (*columns.text, columns.label, group) if c and c not in table.column_names]
     if missing:
         raise DataError(
             f"{where} lacks the column(s) {missing}; found {table.column_names}. seqclf reads the "
             f"{columns.describe()}: name yours with data.text_column=... (one name, or a list such as "
-            "[title,description]) and data.label_column=..."
+            "[title,description]), data.label_column=..." + (" and data.group_column=..." if group else "")
         )
     if table.num_rows == 0:
         raise DataError(f"{where} has no rows: give a split with at least one labelled text.")
@@ -137,7 +141,8 @@ def to_raw(table, split: str, where: str, columns: Columns) -> RawSplit:
     if split == "train" and not any(t.strip() for t in texts):  # a model learns nothing from no words
         raise DataError(f"{where}: every text is empty; training needs texts with words.")
     labels = table.column(columns.label).to_pylist()
-    return RawSplit(texts=texts, labels=labels, names=class_names(table, columns.label))
+    groups = table.column(group).to_pylist() if group else None
+    return RawSplit(texts=texts, labels=labels, names=class_names(table, columns.label), groups=groups)
 
 
 def _is_utf8(text: bytes | None) -> bool:
