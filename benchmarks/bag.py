@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def seqclf_data(args, cache: Path):
     """The DataModule seqclf trains on: its splits, as token ids, and the tokenizer's words."""
@@ -26,7 +28,8 @@ def seqclf_data(args, cache: Path):
 
     dm = TextDataModule(
         path=args.data, cache_dir=str(cache), vocab_size=args.vocab_size, max_len=args.max_len,
-        truncation=args.truncation, padding="pre", progress=False,
+        truncation=args.truncation, padding="pre", progress=False, text_column=args.text_column,
+        label_column=args.label_column,
     )  # fmt: skip
     dm.prepare_data()
     dm.setup("fit")
@@ -60,62 +63,38 @@ def run_fasttext(args, dm, work: Path) -> dict:
         )  # fmt: skip
         return model, time.perf_counter() - start
 
-    # each rate scored on the validation share (precision at 1 is accuracy: one label per text)
-    scored = {lr: fit(lr)[0].test(str(files["val"]))[1] for lr in args.fasttext_lr}
+    def scores(model, split: str) -> dict[str, float]:
+        """acc and f1_macro as seqclf scores them, from fastText's first label for each text."""
+        from seqclf.tasks.classify.baseline import scores as seqclf_scores
+
+        lines = files[split].read_text().splitlines()
+        words = [line.split(" ", 1)[1] if " " in line else "" for line in lines]
+        truth = [names.index(line.split(" ", 1)[0].removeprefix("__label__")) for line in lines]
+        predicted = [names.index(labels[0].removeprefix("__label__")) for labels in model.predict(words)[0]]
+        return seqclf_scores(np.array(predicted), np.array(truth), len(names))
+
+    scored = {lr: scores(fit(lr)[0], "val")["acc"] for lr in args.fasttext_lr}  # each rate on validation
     best = max(scored, key=scored.get)
     model, seconds = fit(best)
-    return {"model": "fasttext", "lr": best, "val_acc": scored[best], "test_acc": model.test(str(files["test"]))[1],
-            "train_seconds": seconds, "threads": args.fasttext_threads}  # fmt: skip
-
-
-def texts(split, vocab: list[str]) -> tuple[list[str], list[int]]:
-    """The split's texts as the words seqclf kept (the padding left out), and their labels."""
-    return [" ".join(vocab[i] for i in ids if i != 0) for ids in split.x.tolist()], [int(y) for y in split.y.tolist()]
+    test = scores(model, "test")
+    return {"model": "fasttext", "lr": best, "val_acc": scored[best], "test_acc": test["acc"],
+            "test_f1_macro": test["f1_macro"], "train_seconds": seconds, "threads": args.fasttext_threads}  # fmt: skip
 
 
 def run_linear(args, dm) -> list[dict]:
-    """TF-IDF of word 1-2 grams + logistic regression, and the NB-weighted model (Wang & Manning 2012's
-    NBSVM, with logistic regression: binary 1-2 gram counts scaled by their log-count ratio), each
-    C chosen on the validation share; binary data only for the NB weights."""
-    import numpy as np
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+    """TF-IDF of word 1-2 grams + logistic regression, and the NB-weighted model (binary data only), as
+    seqclf-baseline fits them (seqclf.tasks.classify.baseline), each C chosen on the validation share."""
+    from seqclf.tasks.classify import baseline as linear
 
-    vocab = dm.tokenizer.vocab
-    (train, y_train), (val, y_val), (test, y_test) = (
-        texts(getattr(dm, f"{s}_set"), vocab) for s in ("train", "val", "test")
-    )
-    y_train, y_val, y_test = map(np.asarray, (y_train, y_val, y_test))
+    vocab, num_classes = dm.tokenizer.vocab, len(dm.labels.names)
+    splits = [linear.split_of(getattr(dm, f"{s}_set"), vocab) for s in ("train", "val", "test")]
     rows = []
-
-    def fit(name, features, scale=None):
-        start = time.perf_counter()
-        x_train = features.fit_transform(train)
-        x_val, x_test = features.transform(val), features.transform(test)
-        if scale is not None:
-            r = scale(x_train)
-            x_train, x_val, x_test = (x.multiply(r).tocsr() for x in (x_train, x_val, x_test))
-        scored = {}
-        for c in args.linear_c:
-            model = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
-            scored[c] = float((model.predict(x_val) == y_val).mean())
-        best = max(scored, key=scored.get)
-        model = LogisticRegression(C=best, max_iter=2000).fit(x_train, y_train)
-        seconds = time.perf_counter() - start
-        rows.append({"model": name, "setting": f"C={best}", "val_acc": scored[best],
-                     "test_acc": float((model.predict(x_test) == y_test).mean()), "train_seconds": seconds,
+    for kind in ["tfidf", "nb"] if num_classes == 2 else ["tfidf"]:
+        fitted = linear.fit(kind, *splits, num_classes, grid=args.linear_c)
+        rows.append({"model": fitted["model"], "setting": f"C={fitted['C']}", "val_acc": fitted["val"]["acc"],
+                     "test_acc": fitted["test"]["acc"], "test_f1_macro": fitted["test"]["f1_macro"],
+                     "train_seconds": fitted["fit_seconds"],
                      "threads": 1})  # fmt: skip
-
-    fit("TF-IDF 1-2 grams + LR", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+"))
-    if len(dm.labels.names) == 2:
-
-        def log_count_ratio(x):
-            p = np.asarray(x[y_train == 1].sum(axis=0)).ravel() + 1.0
-            q = np.asarray(x[y_train == 0].sum(axis=0)).ravel() + 1.0
-            return np.log((p / p.sum()) / (q / q.sum()))
-
-        counts = CountVectorizer(ngram_range=(1, 2), binary=True, token_pattern=r"\S+")
-        fit("NB-weighted 1-2 grams + LR", counts, log_count_ratio)
     return rows
 
 
@@ -124,7 +103,8 @@ def run_seqclf(args, lr: float, out: Path, test: bool) -> dict:
     from seqclf.cli.train import train
 
     overrides = [
-        "model=bag", f"data.path={args.data}", f"data.vocab_size={args.vocab_size}", f"data.max_len={args.max_len}",
+        "model=bag", f"data.path={args.data}", f"data.text_column={args.text_column}",
+        f"data.label_column={args.label_column}", f"data.vocab_size={args.vocab_size}", f"data.max_len={args.max_len}",
         f"data.truncation={args.truncation}", f"trainer.max_epochs={args.epochs}",
         f"model.encoder.embed_dim={args.dim}",
         f"model.encoder.ngrams={args.ngrams}", f"model.encoder.buckets={args.buckets}", f"optimizer.lr={lr}",
@@ -136,13 +116,16 @@ def run_seqclf(args, lr: float, out: Path, test: bool) -> dict:
     metrics = train(cfg)
     seconds = time.perf_counter() - start
     return {"model": "seqclf model=bag", "lr": lr, "val_acc_best": metrics["val/acc_best"],
-            "test_acc": metrics.get("test/acc"), "train_seconds": metrics["seconds_per_epoch"] * metrics["epochs"],
+            "test_acc": metrics.get("test/acc"), "test_f1_macro": metrics.get("test/f1_macro"),
+            "train_seconds": metrics["seconds_per_epoch"] * metrics["epochs"],
             "command_seconds": seconds, "threads": metrics["threads"]["train"]}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="an IMDB copy in the Hub's layout (or any data.path)")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
     parser.add_argument("--max-len", type=int, default=256)
     parser.add_argument("--truncation", default="pre", help="pre: each review's last words; post: its first")
     parser.add_argument("--vocab-size", type=int, default=300_000, help="large enough to keep every word")
@@ -173,11 +156,16 @@ def main() -> None:
         rows.append(run_seqclf(args, best, work / "best", test=True))
     for row in [*tried, *rows]:
         print(json.dumps(row))
-    print("\n| model | test acc | training wall time | threads |\n| --- | ---: | ---: | ---: |")
+    print("\n| model | test acc | test macro-F1 | training wall time | threads |\n| --- | ---: | ---: | ---: | ---: |")
     for row in rows:
         setting = row.get("setting") or f"lr {row['lr']}"
-        model, acc, seconds = f"{row['model']} ({setting})", row["test_acc"], row["train_seconds"]
-        print(f"| {model} | {acc:.4f} | {seconds:.1f} s | {row['threads']} |")
+        model, acc, f1, seconds = (
+            f"{row['model']} ({setting})",
+            row["test_acc"],
+            row["test_f1_macro"],
+            row["train_seconds"],
+        )
+        print(f"| {model} | {acc:.4f} | {f1:.4f} | {seconds:.1f} s | {row['threads']} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"args": vars(args), "tried": tried, "results": rows}, indent=2))
 

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.json"
+BASELINE_FILE = "baseline.json"  # seqclf-baseline's linear models on the run's split
 # What a DDP process other than the first logs when it fails; other_process_error looks for it.
 DDP_FAILURE = "This DDP process failed:"
 
@@ -112,6 +113,17 @@ def write_metrics(run: Path, metrics: dict[str, Any]) -> None:
 
 def read_metrics(run: Path) -> dict[str, Any]:
     return _read_json(run / METRICS_FILE) or {}
+
+
+def write_baseline(run: Path, result: dict[str, Any]) -> None:
+    write_json(run / BASELINE_FILE, result)
+
+
+def read_baseline(run: Path) -> dict[str, Any]:
+    """seqclf-baseline's best baseline of the run (by the validation score it chose by), or {}."""
+    result = _read_json(run / BASELINE_FILE) or {}
+    key = str(result.get("chosen_by") or "val/acc").removeprefix("val/")
+    return max(result.get("baselines") or [], key=lambda b: b.get("val", {}).get(key, 0.0), default={})
 
 
 def scalars(run: Path, tag: str) -> list[tuple[int, float]]:

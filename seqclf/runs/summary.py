@@ -25,6 +25,10 @@ COLUMNS = (
     "test_acc",
     "test_f1_macro",
     "test_f1",  # a tagger's: micro-F1 over every tag but O
+    # seqclf-baseline's best linear model on the run's split (chosen on validation), if it was fitted
+    "baseline",
+    "baseline_test_acc",
+    "baseline_test_f1_macro",
     "epochs",
     "seconds_per_epoch",
     "grad_first_over_last",
@@ -88,6 +92,7 @@ def summarize_run(run: Path, root: Path) -> dict[str, Any]:
     best = metrics.get(f"{monitor}_best", pick(curve) if curve else None)
     best_epoch = curve.index(pick(curve)) if curve else None
     grad_norm = files.last_grad_norm(run)
+    linear = files.read_baseline(run)
     return {
         "run": str(run.relative_to(root)) if run != root else run.name,
         "overrides": files.run_overrides(run),
@@ -99,6 +104,9 @@ def summarize_run(run: Path, root: Path) -> dict[str, Any]:
         "test_acc": metrics.get("test/acc"),
         "test_f1_macro": metrics.get("test/f1_macro"),
         "test_f1": metrics.get("test/f1"),
+        "baseline": linear.get("model"),
+        "baseline_test_acc": linear.get("test", {}).get("acc"),
+        "baseline_test_f1_macro": linear.get("test", {}).get("f1_macro"),
         "epochs": metrics.get("epochs", len(curve) or None),
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
         "grad_first_over_last": grad_norm[0] / grad_norm[-1] if grad_norm else None,
