@@ -10,7 +10,7 @@ from seqclf.cli import baseline
 from seqclf.runs import summary
 from seqclf.tasks.classify import baseline as linear
 
-OWN = ["data.text_column=quip", "data.label_column=topic"]
+OWN = ["data.text_column=quip", "data.label_column=topic", "data.max_len=auto"]
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,7 @@ def test_the_baseline_is_fitted_on_the_runs_split_and_shown_beside_it(topic_run)
     assert tfidf["model"] == "TF-IDF 1-2 grams + LR" and tfidf["C"] in linear.C_GRID
     assert set(tfidf["test"]) == {"acc", "f1_macro"} and tfidf["test"]["acc"] > 0.9  # the cue words are linear
     assert result["run_test"]["acc"] == metrics["test/acc"]
+    assert f"{metrics['max_len']} per text" in result["words"] and metrics["max_len"] % 8 == 0  # max_len=auto's
     assert "| TF-IDF 1-2 grams + LR |" in done.stdout and "| this run |" in done.stdout
     rows = summary.write_summary(run)
     assert rows[0]["baseline"] == "TF-IDF 1-2 grams + LR" and rows[0]["baseline_test_acc"] == tfidf["test"]["acc"]

@@ -30,6 +30,12 @@ GLOBAL = {
             "trainer.max_epochs": 10,
         },
         "long_reviews": {"data.max_len": 200, "data.val_split": "train", "model.encoder.hidden_size": 32},
+        "own_data": {
+            "data.max_len": "auto",
+            "data.truncation": "post",
+            "model.encoder._target_": "seqclf.models.bag.BagEncoder",
+            "monitor": "val/f1_macro",
+        },
         "tuned32": {
             "data.max_len": 32,
             "model.encoder.bidirectional": True,

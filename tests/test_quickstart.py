@@ -80,12 +80,14 @@ def test_every_readme_command_is_a_seqclf_command_whose_settings_compose(tmp_pat
                     continue  # needs a run folder: the slow test below resumes the quick start's
                 cfg = config.load_config(overrides, output_dir=tmp_path)
                 config.validate(cfg)
+        elif program == "seqclf-baseline":
+            assert len(words) == 2 and words[1] == "SHELL", words  # a run folder
         elif program in ("seqclf-predict", "seqclf-generate"):
             keys = {w.partition("=")[0] for w in words[1:]}
             assert keys <= set((predict if program == "seqclf-predict" else generate).KEYS), keys
         else:
             assert program in {"pytest", "mkdocs", "tensorboard"} or "=" in program, words
-    assert {"seqclf-train", "seqclf-predict", "seqclf-generate", "tensorboard"} <= seen
+    assert {"seqclf-train", "seqclf-predict", "seqclf-generate", "seqclf-baseline", "tensorboard"} <= seen
 
 
 TENSORBOARD_SHIM = """\
@@ -130,15 +132,18 @@ def test_the_quick_start_and_the_next_commands_run_as_written(tmp_path, cli_env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     outputs = work / "outputs"
-    imdb, quips, tagger = runs = sorted((outputs / "train" / "runs").iterdir())
+    imdb, tagger = runs = sorted((outputs / "train" / "runs").iterdir())
+    (quips,) = (outputs / "own_data" / "runs").iterdir()
     (writer,) = (outputs / "writer" / "runs").iterdir()
     (long_reviews,) = (outputs / "long_reviews" / "runs").iterdir()
-    runs.append(writer)
+    runs += [quips, writer]
     for run in [*runs, long_reviews]:
         assert json.loads((run / "status.json").read_text())["status"] == "completed", run
     metrics = {run: json.loads((run / "metrics.json").read_text()) for run in runs}
     assert metrics[imdb]["epochs"] == 12  # resumed from 10 in its own folder
     assert metrics[quips]["labels"] == sorted({r["topic"] for r in topic_rows(150, 1)})
+    baseline = json.loads((quips / "baseline.json").read_text())  # seqclf-baseline beside the own-data run
+    assert baseline["run_test"]["f1_macro"] == metrics[quips]["test/f1_macro"] and baseline["baselines"]
     assert "test/f1" in metrics[tagger] and "test/perplexity" in metrics[writer]
     (sweep,) = (outputs / "train" / "multiruns").iterdir()
     assert {"summary.md", "summary.png"} <= {p.name for p in sweep.iterdir()}

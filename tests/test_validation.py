@@ -52,10 +52,11 @@ def sibling_rows(n_products: int, seed: int) -> list[dict]:
 
 
 def datamodule(root, tmp_path, **kwargs) -> TextDataModule:
-    dm = TextDataModule(
+    settings = dict(
         path=str(root), cache_dir=str(tmp_path / "cache"), text_column="quip", label_column="topic",
-        vocab_size=50, max_len=12, progress=False, val_fraction=0.2, **kwargs,
+        vocab_size=50, max_len=12, progress=False, val_fraction=0.2,
     )  # fmt: skip
+    dm = TextDataModule(**{**settings, **kwargs})
     dm.prepare_data()
     dm.setup("fit")
     return dm
@@ -85,3 +86,26 @@ def test_a_bad_group_column_is_one_paragraph(tmp_path):
         datamodule(tmp_path / "data", tmp_path, group_column="seller")
     with pytest.raises(ConfigError, match="data.group_column=3 must be a name"):
         TextDataModule(group_column=3)
+
+
+def test_max_len_auto_fits_the_length_to_the_training_texts_and_says_which_end_is_kept(tmp_path, caplog):
+    rows = topic_rows(90, seed=1)
+    for i, row in enumerate(rows):  # 10% long texts: the 95th percentile is a long one's length
+        row["quip"] = " ".join([row["quip"]] * (6 if i % 10 == 0 else 1))
+    write_rows(tmp_path / "data" / "train.csv", rows)
+    write_rows(tmp_path / "data" / "test.csv", topic_rows(30, seed=2))
+    with caplog.at_level(logging.INFO, logger="seqclf.data.datamodule"):
+        dm = datamodule(tmp_path / "data", tmp_path, max_len="auto", truncation="post")
+    lengths = sorted(len(row["quip"].split()) for row in rows)
+    assert dm.max_len % 8 == 0 and dm.max_len >= int(np.percentile(lengths, 95)) > lengths[len(lengths) // 2]
+    assert dm.train_set.x.shape[1] == dm.max_len == dm.tokenizer.max_len
+    (line,) = [r.getMessage() for r in caplog.records if "max_len=auto" in r.getMessage()]
+    assert "95% of the training texts have at most" in line and f"its first {dm.max_len} words" in line
+    again = datamodule(tmp_path / "data", tmp_path, max_len="auto", truncation="post")  # from the cache
+    assert again.max_len == dm.max_len and again.cache_dir == dm.cache_dir
+    with pytest.raises(ConfigError, match="must be a positive number of words, or auto"):
+        TextDataModule(max_len="longest")
+    from seqclf.tasks.tagging.data import TaggingDataModule
+
+    with pytest.raises(ConfigError, match="tagging needs a number of words"):
+        TaggingDataModule(max_len="auto")

@@ -112,6 +112,7 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         **{k: float(v) for k, v in test_metrics.items()},
         **fit_summary,
         "labels": list(labels.names),
+        "max_len": datamodule.max_len,  # the words per text (data.max_len=auto: as fitted to the training texts)
         "class_weights": weights.tolist() if (weights := getattr(model, "class_weight", None)) is not None else None,
         "threads": plan.to_dict(),
     }
@@ -126,12 +127,13 @@ def threads_plan(cfg: DictConfig, ckpt: dict | None) -> threads.Plan:
     """The run's thread counts, from its settings (the model's and batches' sizes) and, when it
     continues a checkpoint, the counts recorded there."""
     from seqclf import threads
+    from seqclf.data.settings import planned_length
 
-    d = cfg.data
+    d, length = cfg.data, planned_length(cfg.data.max_len)
     return threads.plan(
         cfg.get("threads", "auto"),
-        threads.model_work(cfg.model, d.batch_size, d.max_len),
-        threads.model_work(cfg.model, d.eval_batch_size, d.max_len),
+        threads.model_work(cfg.model, d.batch_size, length),
+        threads.model_work(cfg.model, d.eval_batch_size, length),
         recorded=(ckpt or {}).get("threads"),
     )
 

@@ -20,7 +20,7 @@ from seqclf.data import cache, overlap, settings, sources
 from seqclf.data.batches import BatchOrder, EncodedSplit, TrainBlocks, TrainLoader
 from seqclf.data.labels import Labels
 from seqclf.data.split import grouped_split, stratified_split
-from seqclf.data.text import FORMAT, WordTokenizer
+from seqclf.data.text import FORMAT, WordTokenizer, fitted_length
 from seqclf.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class TextDataModule(L.LightningDataModule):
         val_split: str = "auto",
         test_split: str = "test",
         vocab_size: int = 10_000,
-        max_len: int = 32,
+        max_len: int | str = 32,
         padding: str = "pre",
         truncation: str = "pre",
         val_fraction: float = 0.1,
@@ -111,7 +111,9 @@ class TextDataModule(L.LightningDataModule):
         self.path = None if path in (None, "") else str(Path(path).expanduser().resolve())
         self.hub_name, self.hub_config, self.revision = hub_name, hub_config, revision
         self.cache_root = Path(cache_dir).expanduser().resolve()
-        self.vocab_size, self.max_len = int(vocab_size), int(max_len)
+        # auto: fitted to the training texts when they are first read (prepare_data), then the tokenizer's
+        self.vocab_size, self.length_setting = int(vocab_size), max_len
+        self.max_len: int | None = None if max_len == settings.AUTO_LENGTH else int(max_len)
         self.padding, self.truncation = padding, truncation
         self.val_fraction, self.seed = float(val_fraction), int(seed)
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
@@ -153,7 +155,7 @@ class TextDataModule(L.LightningDataModule):
             "group_column": self.columns.group,
             "label_names": self.label_names,
             "vocab_size": self.vocab_size,
-            "max_len": self.max_len,
+            "max_len": self.length_setting,
             "padding": self.padding,
             "truncation": self.truncation,
         }
@@ -176,6 +178,7 @@ class TextDataModule(L.LightningDataModule):
         target = self.cache_dir
         try:
             self._loaded = cache.load(target)  # kept for setup: each file is read once
+            self.max_len = self._loaded.tokenizer.max_len
             log.info("Using cached encoded data in %s", target)
             self._prepared = True
             return
@@ -183,6 +186,8 @@ class TextDataModule(L.LightningDataModule):
             if str(e) != "missing":
                 log.warning("The encoded-data cache %s is damaged (%s); rebuilding it.", target, e)
         raw = self._read_raw()
+        if self.max_len is None:
+            self._fit_length(raw["train"].texts)
         self._check_memory(sum(len(split.labels) for split in raw.values()))
         labels = self.given_labels
         if labels is None:
@@ -204,6 +209,17 @@ class TextDataModule(L.LightningDataModule):
                 self.hub_name, self.hub_config, self.revision, self.split_names, self.columns, self._optional, convert
             )
         return sources.load_local(self._local_files(), self.columns, convert, text_files)
+
+    def _fit_length(self, texts: list[str]) -> None:
+        """data.max_len=auto: a length that keeps the whole of most training texts, with the cap."""
+        self.max_len, longest = fitted_length(texts, settings.AUTO_PERCENTILE, settings.AUTO_CAP, self.seed)
+        kept = "first" if self.truncation == "post" else "last"
+        capped = f", capped at {settings.AUTO_CAP}" if longest > settings.AUTO_CAP else ""
+        log.info(
+            "data.max_len=auto: %d%% of the training texts have at most %d words; each text keeps its %s %d words "
+            "(data.truncation=%s%s).",
+            settings.AUTO_PERCENTILE, longest, kept, self.max_len, self.truncation, capped,
+        )  # fmt: skip
 
     def _fit_labels(self, train: sources.RawSplit) -> Labels:
         return Labels.fit(train.labels, self._where("train"), train.names, self.label_names)
@@ -290,6 +306,7 @@ class TextDataModule(L.LightningDataModule):
                 ) from None
         loaded, self._loaded = self._loaded, None
         self.tokenizer, self.labels, arrays = loaded.tokenizer, loaded.labels, loaded.arrays
+        self.max_len = self.tokenizer.max_len
         # Evaluation reads its splits in one seeded order that mixes the classes (the Hub's IMDB is
         # sorted by label), so a part of one (trainer.limit_val_batches, the gradient probe's batch)
         # is not all negative reviews; over a whole split the order changes nothing.

@@ -9,6 +9,9 @@ from collections.abc import Mapping, Sequence
 from seqclf.data import sources
 from seqclf.errors import ConfigError, check_positive_int
 
+# data.max_len=auto: this percentile of the training texts' word counts, at most AUTO_CAP words (the
+# cost of a step grows with the length; the thread plan, made before the data is read, assumes the cap).
+AUTO_LENGTH, AUTO_PERCENTILE, AUTO_CAP = "auto", 95, 400
 PAD_SIDES = ("pre", "post")  # where padding and truncation apply, as in Keras
 # How a raw text becomes words: the classifier's rule (``tokenize``: lowercase, punctuation and symbols
 # dropped), or at whitespace, lowercased (tagging data whose punctuation marks are words with tags).
@@ -36,6 +39,11 @@ def column_names(value) -> tuple[str, ...]:
     return tuple(column_name("data.text_column", name) for name in names)
 
 
+def planned_length(max_len) -> int:
+    """The words per text to plan for before the data is read: data.max_len, or AUTO_CAP for auto."""
+    return AUTO_CAP if max_len == AUTO_LENGTH else int(max_len)
+
+
 def check_side(name: str, value: str) -> str:
     """``value`` if it is a side to pad or truncate at (``name``: padding or truncation)."""
     if value not in PAD_SIDES:
@@ -45,7 +53,13 @@ def check_side(name: str, value: str) -> str:
 
 def check_text(s: Mapping) -> None:
     """A text-classification DataModule's settings (seqclf.data.TextDataModule's arguments)."""
-    for key in ("max_len", "batch_size", "eval_batch_size", "steps_per_execution"):
+    max_len = s.get("max_len", 32)
+    if max_len != AUTO_LENGTH and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1):
+        raise ConfigError(
+            f"data.max_len={max_len!r} must be a positive number of words, or auto (the {AUTO_PERCENTILE}th "
+            f"percentile of the training texts' word counts, at most {AUTO_CAP})."
+        )
+    for key in ("batch_size", "eval_batch_size", "steps_per_execution"):
         if key in s:
             check_positive_int(f"data.{key}", s[key])
     vocab_size = s.get("vocab_size", 3)
@@ -98,8 +112,17 @@ def check_text(s: Mapping) -> None:
         )
 
 
+def _fixed_length(s: Mapping, task: str) -> None:
+    if s.get("max_len") == AUTO_LENGTH:
+        raise ConfigError(
+            f"data.max_len=auto fits a classifier's length to its texts; {task} needs a number of words (e.g. "
+            "data.max_len=64)."
+        )
+
+
 def check_tagging(s: Mapping) -> None:
     """A tagging DataModule's own settings (seqclf.tasks.tagging.data.TaggingDataModule's arguments)."""
+    _fixed_length(s, "tagging")
     column_name("data.tokens_column", s.get("tokens_column", "tokens"))
     column_name("data.tags_column", s.get("tags_column", "tags"))
     derive = s.get("derive")
@@ -112,6 +135,7 @@ def check_tagging(s: Mapping) -> None:
 
 def check_generation(s: Mapping) -> None:
     """A generation DataModule's own settings (seqclf.tasks.generate.data.GenerationDataModule's arguments)."""
+    _fixed_length(s, "generation")
     padding = s.get("padding", "post")
     if padding != "post" and not s.get("tokenizer"):  # a given tokenizer brings its own sides
         raise ConfigError(

@@ -61,6 +61,16 @@ def tokenize(text: str) -> list[str]:
     return text.translate(_translation()).split()
 
 
+def fitted_length(texts: Sequence[str], percentile: float, cap: int, seed: int, sample: int = 5000) -> tuple[int, int]:
+    """data.max_len=auto: the ``percentile`` of the texts' word counts (``tokenize``'s words, over a
+    seeded sample of at most ``sample`` texts), rounded up to a multiple of 8 and at most ``cap``; and
+    that count before the cap."""
+    rows = np.random.default_rng(seed).permutation(len(texts))[:sample]
+    counts = np.array([len(tokenize(texts[i])) for i in rows])
+    longest = int(np.ceil(np.percentile(counts, percentile))) if len(counts) else 1
+    return min(cap, max(8, -(-longest // 8) * 8)), longest
+
+
 # Below this many texts, starting worker processes costs more than it saves.
 PARALLEL_MIN_TEXTS = 4000
 # What forked workers read: set just before the pool starts, so the reviews are not pickled to them.

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from seqclf import tasks
+from seqclf.data.settings import AUTO_LENGTH
 from seqclf.data.text import WordTokenizer
 from seqclf.errors import ConfigError
 from seqclf.runs import checkpoints
@@ -53,8 +54,14 @@ def load(path: str, model_cfg) -> Start:
     return Start(Path(path), checkpoints.tokenizer(ckpt, path).vocab, weights)
 
 
-def tokenizer(start: Start, max_len: int, padding: str, truncation: str) -> WordTokenizer:
+def tokenizer(start: Start, max_len: int | str, padding: str, truncation: str) -> WordTokenizer:
     """The generator's vocabulary with the classifier's length and sides."""
+    if max_len == AUTO_LENGTH:  # the data is encoded with this tokenizer, so its length comes first
+        raise ConfigError(
+            f"data.max_len=auto with model.init_from={start.path}: a model started from a generator reads the data "
+            "with the generator's vocabulary, made before the data is read; give a number of words (e.g. "
+            "data.max_len=64)."
+        )
     return WordTokenizer(start.vocab, max_len, padding, truncation)
 
 

@@ -47,7 +47,7 @@ class TaggingDataModule(TextDataModule):
         **settings,
     ):
         own = {"tokens_column": tokens_column, "tags_column": tags_column, "derive": derive, "word_split": word_split}
-        data_settings.check_tagging(own)
+        data_settings.check_tagging({**own, "max_len": settings.get("max_len", 64)})
         # hparams (checkpoints) hold plain data: Hydra's lists become lists
         tag_names = data_settings.plain(tag_names)
         settings = {key: data_settings.plain(value) for key, value in settings.items()}
