@@ -176,3 +176,27 @@ def cli_env(tmp_path) -> dict:
     env = dict(os.environ)
     env.update(HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", SEQCLF_CACHE_DIR=str(tmp_path / "cache"))
     return env
+
+
+TOPIC_COLUMNS = ["data.text_column=quip", "data.label_column=topic"]
+
+
+@pytest.fixture(scope="module")
+def topic_run(tmp_path_factory, topics_dir):
+    """A finished tiny classification run on a user's three-topic CSV files: (its folder, the
+    environment it ran in, the finished command)."""
+    work = tmp_path_factory.mktemp("baseline")
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "SEQCLF_CACHE_DIR": str(work / "cache")}
+    done = run_seqclf(
+        "train",
+        *TINY,
+        f"data.path={topics_dir}",
+        *TOPIC_COLUMNS,
+        "data.max_len=auto",
+        "monitor=val/f1_macro",
+        env=env,
+        cwd=work,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = (work / "outputs" / "train" / "runs").iterdir()
+    return run, env, done

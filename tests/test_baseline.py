@@ -4,30 +4,15 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TINY, run_seqclf
+from conftest import run_seqclf
 
 from seqclf.cli import baseline
 from seqclf.runs import summary
 from seqclf.tasks.classify import baseline as linear
 
-OWN = ["data.text_column=quip", "data.label_column=topic", "data.max_len=auto"]
-
-
-@pytest.fixture(scope="module")
-def topic_run(tmp_path_factory, topics_dir):
-    """A finished tiny classification run on a user's three-topic CSV files."""
-    import os
-
-    work = tmp_path_factory.mktemp("baseline")
-    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "SEQCLF_CACHE_DIR": str(work / "cache")}
-    done = run_seqclf("train", *TINY, f"data.path={topics_dir}", *OWN, "monitor=val/f1_macro", env=env, cwd=work)
-    assert done.returncode == 0, done.stderr[-3000:]
-    (run,) = (work / "outputs" / "train" / "runs").iterdir()
-    return run, env
-
 
 def test_the_baseline_is_fitted_on_the_runs_split_and_shown_beside_it(topic_run):
-    run, env = topic_run
+    run, env, _ = topic_run
     done = run_seqclf("baseline", str(run), env=env, cwd=run.parent)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((run / "baseline.json").read_text())
@@ -64,7 +49,7 @@ def test_the_scores_are_the_runs_own_and_nb_weights_are_for_binary_data():
 
 
 def test_a_run_that_is_not_a_classifier_or_not_a_run_is_one_paragraph(tmp_path, topic_run):
-    _, env = topic_run
+    _, env, _ = topic_run
     done = run_seqclf("baseline", str(tmp_path), env=env, cwd=tmp_path)
     assert done.returncode == 2 and "is not a seqclf run folder" in done.stderr
     run = tmp_path / "tagging_run"

@@ -14,7 +14,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from conftest import CUES, TINY, compose_train, cue_text, topic_rows, write_rows
+from conftest import CUES, TINY, compose_train, cue_text, run_seqclf, topic_rows, write_rows
 from fake_hub import serve_repos
 from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -401,3 +401,25 @@ def test_a_checkpoint_from_before_classes_still_predicts_evaluates_and_continues
     metrics = train(compose_train(tmp_path / "more", [f"data.path={imdb_dir}", f"ckpt_path={ckpt}",
                                                       "trainer.max_epochs=2"]))  # fmt: skip
     assert metrics["epochs"] == 2 and metrics["val/acc_best"] >= old["state_dict"]["val_acc_best.max_value"]
+
+
+def test_eval_reads_the_columns_the_checkpoint_was_trained_on(topic_run, topics_dir):
+    """Only ckpt_path and data.path: the checkpoint knows its text and label columns."""
+    run, env, _ = topic_run
+    ckpt = run / "checkpoints" / "last.ckpt"
+    done = run_seqclf("evaluate", f"ckpt_path={ckpt}", f"data.path={topics_dir}", env=env, cwd=run.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    tested = json.loads(ckpt.with_suffix(".test.json").read_text())
+    assert tested["test_texts"] == 60 and 0 <= tested["test/acc"] <= 1
+    # a column named on the command line wins, and is checked against the data
+    named = run_seqclf("evaluate", f"ckpt_path={ckpt}", f"data.path={topics_dir}", "data.text_column=text", env=env,
+                       cwd=run.parent)  # fmt: skip
+    assert named.returncode == 2 and "lacks the column(s) ['text']" in named.stderr
+
+
+def test_each_lightning_message_is_printed_once(topic_run):
+    """Lightning's own handler and the run's both printed its messages ("INFO: ..." and "[time][lightning]")."""
+    run, _, done = topic_run
+    printed = done.stdout + done.stderr
+    assert printed.count("GPU available:") == 1 and "INFO: GPU available" not in printed
+    assert (run / "train.log").read_text().count("GPU available:") == 1  # and it is in the run's log

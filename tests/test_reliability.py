@@ -89,7 +89,7 @@ def bad_data(tmp_path: Path, kind: str) -> Path:
         ),
         ("model.encoder.hidden_size=0", "model.encoder.hidden_size=0 must be a positive integer"),
         ("model.encoder.embed_dim=-4", "model.encoder.embed_dim=-4 must be a positive integer"),
-        ("data.max_len=0", "data.max_len=0 must be a positive integer"),
+        ("data.max_len=0", "data.max_len=0 must be a positive number of words, or auto"),
         ("data.batch_size=0", "data.batch_size=0 must be a positive integer"),
         ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a positive integer"),
         ("data.vocab_size=2", "data.vocab_size=2 must be an integer of at least 3"),

@@ -36,7 +36,7 @@ def test_help_and_a_mistyped_setting_answer_before_torch_loads(args):
     [
         (["optimizer.lr=-1"], "optimizer.lr=-1 must be a number >= 0"),
         (["model.encoder.cell=lstmx"], "model.encoder.cell='lstmx' is not a known cell type"),
-        (["data.max_len=0"], "data.max_len=0 must be a positive integer"),
+        (["data.max_len=0"], "data.max_len=0 must be a positive number of words, or auto"),
         (["task=tagging", "data.derive=x"], "data.derive='x' is not valid"),
         (["task=generate", "data.padding=pre"], "a generator's texts start at their first step"),
         (["task=generate", "model.softmax_cutoffs=[0]"], "model.softmax_cutoffs=[0] must be null"),

@@ -125,7 +125,10 @@ def test_resume_continues_in_place_and_equals_an_uninterrupted_run(tmp_path, imd
     # Resumed again with nothing left to train: said at once, exit 0, the run untouched.
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
     again = seqclf("train", f"resume={run}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
-    assert again.returncode == 0 and "has already trained 2/2 epochs; add trainer.max_epochs=N" in again.stderr
+    assert again.returncode == 0 and "has already trained 2 epochs (trainer.max_epochs=2 asks" in again.stderr
+    # asked for fewer epochs than it trained: the advice counts from what was trained, not from what was asked
+    fewer = seqclf("train", f"resume={run}", "trainer.max_epochs=1", env=cli_env, cwd=tmp_path)
+    assert fewer.returncode == 0 and "add trainer.max_epochs=N with N more than 2 to train" in fewer.stderr
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == before
 
     # HPARAMS tab: hyperparameters with val/acc_best as the metric.
@@ -372,3 +375,29 @@ def test_predict_lines_are_what_newlines_end_and_nothing_else(trained_ckpt, tmp_
     predict.main([f"ckpt_path={trained_ckpt}", f"input={tmp_path / 'reviews.jsonl'}", f"output={out}"])
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
     assert [r["id"] for r in rows] == [0, 1] and rows[1]["text"] == f"awful{separator}boring"
+
+
+def test_report_last_names_the_run_that_completed_last(tmp_path, capsys):
+    """Not the newest folder: a run still training or one that failed is never "the last run"."""
+    import os
+
+    from seqclf.cli import report
+
+    def run(name: str, status: str, finished_ns: int) -> Path:
+        folder = tmp_path / "outputs" / "train" / name
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "config.yaml").write_text("seed: 1\n")
+        files.write_status(folder, status)
+        os.utime(folder / "status.json", ns=(finished_ns, finished_ns))
+        return folder
+
+    run("runs/2026-01-01_10-00-00", "completed", 1_000)
+    done = run("multiruns/2026-01-02_10-00-00/model=gru", "completed", 3_000)
+    run("runs/2026-01-03_10-00-00", "running", 4_000)  # the newest folder, still training
+    run("runs/2026-01-04_10-00-00", "failed", 5_000)
+    report.main(["--last", str(tmp_path / "outputs" / "train")])
+    assert capsys.readouterr().out.strip() == str(done)
+    assert not (tmp_path / "outputs" / "train" / "summary.md").exists()  # --last writes nothing
+    with pytest.raises(SystemExit) as exit_:
+        report.main(["--last", str(tmp_path / "outputs" / "writer")])
+    assert exit_.value.code == 2 and "holds no completed run" in capsys.readouterr().err

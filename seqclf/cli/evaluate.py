@@ -23,6 +23,32 @@ log = logging.getLogger(__name__)
 resolvers.register()  # before Hydra composes the run folder's name
 
 
+# The data settings that say which columns hold what, which a checkpoint's DataModule records.
+COLUMN_SETTINGS = ("text_column", "label_column", "label_names", "tokens_column", "tags_column", "tag_names")
+
+
+def _given(cfg: DictConfig) -> set[str]:
+    """The keys this command's own overrides set (``data``, ``data.path``, ...)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    task = OmegaConf.select(cfg, "hydra.overrides.task")
+    if task is None and HydraConfig.initialized():
+        task = HydraConfig.get().overrides.task
+    return {str(o).split("=", 1)[0].lstrip("+~") for o in task or []}
+
+
+def _columns_of(ckpt: dict, cfg: DictConfig) -> None:
+    """The columns the model was trained on, unless this command names them or another preset: a
+    checkpoint trained with data.text_column=description reads that column again."""
+    saved, given = ckpt.get("datamodule_hyper_parameters") or {}, _given(cfg)
+    if "data" in given:
+        return
+    with open_dict(cfg):
+        for key in COLUMN_SETTINGS:
+            if key in saved and key in cfg.data and f"data.{key}" not in given:
+                cfg.data[key] = saved[key]
+
+
 def prepare(cfg: DictConfig) -> tuple[Path, torch.nn.Module, L.LightningDataModule]:
     """The checkpoint's path, its model and the DataModule that encodes the test split with its
     tokenizer: every check seqclf-eval makes before it reads any data."""
@@ -31,6 +57,7 @@ def prepare(cfg: DictConfig) -> tuple[Path, torch.nn.Module, L.LightningDataModu
     path = Path(cfg.ckpt_path).expanduser().resolve()
     ckpt = checkpoints.load(path)
     task = tasks.of_checkpoint(ckpt)
+    _columns_of(ckpt, cfg)
     if cfg.data.get("_target_") in [tasks.TASKS[other].datamodule for other in task.reads_data_of]:
         with open_dict(cfg):  # e.g. a generator reads classification data: the same settings, its own DataModule
             cfg.data._target_ = task.datamodule
@@ -74,6 +101,9 @@ def evaluate(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
+    from seqclf.lightning import messages
+
+    messages.once()
     with cli.errors_as_messages("seqclf-eval"):
         evaluate(cfg)
 

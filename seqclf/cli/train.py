@@ -145,6 +145,9 @@ _jobs_started = 0  # jobs this process has run (a sweep's basic or joblib launch
 def main(cfg: DictConfig) -> float | None:
     """Run one training job. In a multirun a failing job is recorded (status.json, the summary)
     and the sweep goes on; the command then exits non-zero (seqclf.runs.sweep.SweepSummary)."""
+    from seqclf.lightning import messages
+
+    messages.once()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     out = Path(HydraConfig.get().runtime.output_dir)
     global _jobs_started

@@ -40,6 +40,11 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+# data.bucket: the rows sorted by length together, in batches' worth: more, batches of closer lengths;
+# fewer, a batch's texts closer to a random draw.
+BUCKET_BATCHES = 50
+
+
 class BatchOrder(Sampler[torch.Tensor]):
     """Batches of row indices over a whole split: in order (evaluation, no ``seed``), or for training
     in a random order per epoch that depends only on (seed, epoch), not on the global random state,
@@ -52,8 +57,16 @@ class BatchOrder(Sampler[torch.Tensor]):
     often; evaluation does not pad, so no review is counted twice.
     """
 
-    def __init__(self, n_rows: int, batch_size: int, seed: int | None = None, reshuffle: bool = True):
+    def __init__(
+        self,
+        n_rows: int,
+        batch_size: int,
+        seed: int | None = None,
+        reshuffle: bool = True,
+        lengths: torch.Tensor | None = None,
+    ):
         self.n_rows, self.batch_size, self.seed, self.reshuffle = n_rows, batch_size, seed, reshuffle
+        self.lengths = lengths  # each row's words (data.bucket): batches of similar lengths
 
     def _share(self, n_batches: int) -> list[int]:
         rank, world = _world()
@@ -80,13 +93,27 @@ class BatchOrder(Sampler[torch.Tensor]):
 
     def batches(self, epoch: int = 0) -> list[torch.Tensor]:
         """This process's batches of ``epoch`` (the epoch only matters with a seed and reshuffle)."""
+        size = self._batch_size()
         if self.seed is None:
             order = torch.arange(self.n_rows)
+            if self.lengths is not None:  # evaluation: longest first, the scores do not depend on the order
+                order = torch.argsort(self.lengths, descending=True, stable=True)
+            batches = order.split(size)
         else:
-            seed = self.seed + (epoch if self.reshuffle else 0)
-            order = torch.randperm(self.n_rows, generator=torch.Generator().manual_seed(seed))
-        batches = order.split(self._batch_size())
+            generator = torch.Generator().manual_seed(self.seed + (epoch if self.reshuffle else 0))
+            order = torch.randperm(self.n_rows, generator=generator)
+            batches = order.split(size) if self.lengths is None else self._buckets(order, size, generator)
         return [batches[i] for i in self._share(len(batches))]
+
+    def _buckets(self, order: torch.Tensor, size: int, generator: torch.Generator) -> list[torch.Tensor]:
+        """Batches of similar lengths, still in a seeded order: the shuffled rows in pieces of
+        BUCKET_BATCHES batches, each piece sorted by length and cut into batches, then the batches
+        shuffled (with the epoch's generator: the same batches for the same seed and epoch)."""
+        batches = []
+        for piece in order.split(size * BUCKET_BATCHES):
+            piece = piece[torch.argsort(self.lengths[piece], descending=True, stable=True)]
+            batches.extend(piece.split(size))
+        return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
     def __iter__(self):
         return iter(self.batches())
@@ -123,6 +150,7 @@ class TrainBlocks(Sampler[tuple[torch.Tensor, tuple[int, ...]]]):
             "batch_size": self.order.batch_size,
             "seed": self.order.seed,
             "reshuffle": self.order.reshuffle,
+            "bucket": self.order.lengths is not None,
             "limit_train_batches": self.limit,
             "processes": _world()[1],
         }
@@ -167,6 +195,7 @@ SETTING_NAMES = {
     "batch_size": "data.batch_size",
     "seed": "data.seed",
     "reshuffle": "data.reshuffle",
+    "bucket": "data.bucket",
     "limit_train_batches": "trainer.limit_train_batches",
     "processes": "trainer.devices",
 }

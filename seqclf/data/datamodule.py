@@ -20,7 +20,7 @@ from seqclf.data import cache, overlap, settings, sources
 from seqclf.data.batches import BatchOrder, EncodedSplit, TrainBlocks, TrainLoader
 from seqclf.data.labels import Labels
 from seqclf.data.split import grouped_split, stratified_split
-from seqclf.data.text import FORMAT, WordTokenizer, fitted_length
+from seqclf.data.text import FORMAT, PAD_ID, WordTokenizer, fitted_length
 from seqclf.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class TextDataModule(L.LightningDataModule):
         steps_per_execution: int = 64,
         limit_train_batches: int | float | None = None,
         reshuffle: bool = True,
+        bucket: bool = False,
         splits: list[str] | tuple[str, ...] = sources.SPLITS,
     ):
         super().__init__()
@@ -124,7 +125,7 @@ class TextDataModule(L.LightningDataModule):
         self.class_counts: list[int] | None = None  # texts of each class in the training rows
         self.overlap: overlap.Overlap | None = None  # what validation shares with training (set up)
         self.steps_per_execution, self.limit_train_batches = steps_per_execution, limit_train_batches
-        self.reshuffle = bool(reshuffle)
+        self.reshuffle, self.bucket = bool(reshuffle), bool(bucket)
         self.train_set = self.val_set = self.test_set = None
         self._files: dict[str, list[Path]] | None = None
         self._prepared = False
@@ -410,10 +411,15 @@ class TextDataModule(L.LightningDataModule):
             setattr(self, name, getattr(self, name).to(self.trainer.strategy.root_device))
         return getattr(self, name)
 
+    def _lengths(self, split: EncodedSplit) -> torch.Tensor | None:
+        """data.bucket: each text's words (its tokens that are not padding), for batches of similar lengths."""
+        return (split.x != PAD_ID).sum(dim=1).cpu() if self.bucket else None
+
     def train_dataloader(self) -> TrainLoader:
         # Shuffle over the whole split: the Hub's IMDB lists all negatives before all positives.
+        lengths = self._lengths(self.train_set)
         dataset = self._on_device("train_set")
-        order = BatchOrder(len(dataset), self.batch_size, self.seed, self.reshuffle)
+        order = BatchOrder(len(dataset), self.batch_size, self.seed, self.reshuffle, lengths)
         position = self._train_position if self.trainer is not None else None
         blocks = TrainBlocks(order, self.steps_per_execution, self.limit_train_batches, position)
         # A loader draws a seed for its workers from the generator it is given each time an epoch's
@@ -437,8 +443,9 @@ class TextDataModule(L.LightningDataModule):
         at most ``EVAL_BLOCK_ROWS`` texts (one gather) and at most ``steps_per_execution`` batches.
         Under ``trainer.limit_val_batches``/``limit_test_batches`` (which Lightning counts in calls) a
         block is one batch, so a limit still counts batches."""
+        lengths = self._lengths(getattr(self, name))
         dataset = self._on_device(name)
-        order = BatchOrder(len(dataset), self.eval_batch_size)
+        order = BatchOrder(len(dataset), self.eval_batch_size, lengths=lengths)
         limit = getattr(self.trainer, limit_name, None) if self.trainer is not None else None
         limited = limit is not None and not (isinstance(limit, float) and limit == 1.0)  # 1: one batch
         per_block = 1 if limited else max(1, min(self.steps_per_execution, EVAL_BLOCK_ROWS // self.eval_batch_size))

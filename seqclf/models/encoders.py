@@ -61,7 +61,13 @@ class Encoder(nn.Module):
 class RecurrentEncoder(Encoder):
     """Embedding -> RNN/LSTM/GRU, the lecture's encoder: the embedding of each word, read in order
     (and backwards too with ``bidirectional``) by ``num_layers`` stacked cells. ``dropout`` applies
-    between stacked layers (torch's); the network adds its own before its head."""
+    between stacked layers (torch's); the network adds its own before its head.
+
+    ``packed``: the cells read each text's own words only (torch's packed sequences), not the padding
+    that Keras' pad_sequences puts around them, so a text's features do not depend on how long the
+    other texts of its batch are, and a batch costs its longest text's steps, not data.max_len's
+    (with data.bucket, batches of similar lengths). Off, the cells read the padding too, as the
+    lecture's Keras model did."""
 
     def __init__(
         self,
@@ -73,10 +79,12 @@ class RecurrentEncoder(Encoder):
         bidirectional: bool = False,
         dropout: float = 0.0,
         pad_idx: int = 0,
+        packed: bool = False,
     ):
         super().__init__()
         check_recurrent(cell, embed_dim, hidden_size, num_layers, dropout)
         self.cell, self.hidden_size, self.bidirectional, self.pad_idx = cell, hidden_size, bidirectional, pad_idx
+        self.packed = bool(packed)
         self.features = hidden_size * (2 if bidirectional else 1)
         self.causal = not bidirectional
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
@@ -90,29 +98,71 @@ class RecurrentEncoder(Encoder):
         )
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.encode(self.embedding(tokens))
+        if self.packed and mask is None:
+            mask = tokens != self.pad_idx
+        return self.encode(self.embedding(tokens), mask)
 
-    def encode(self, embedded: torch.Tensor) -> torch.Tensor:
+    def encode(self, embedded: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """The cells over the embedded inputs x_t: split from ``forward`` so that the gradient with
         respect to each x_t can be measured (seqclf.models.probes)."""
-        return self.rnn(embedded)[0]
+        if not self.packed or mask is None:
+            return self.rnn(embedded)[0]
+        return self._packed(embedded, mask)
 
-    def step(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        return self.rnn(self.embedding(tokens), state)
+    def _packed(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Each text's words moved to the front, read (packed when read both ways), and the outputs
+        moved back to the words' own steps (zeros at the padding): pre- and post-padded texts alike."""
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        steps = embedded.shape[1]
+        lengths = mask.sum(dim=1)
+        first = _first_word(mask)
+        t = torch.arange(steps, device=embedded.device)
+        to_front = (t + first[:, None]).clamp(max=steps - 1)
+        front = embedded.gather(1, to_front[..., None].expand(-1, -1, embedded.shape[-1]))
+        if self.bidirectional:  # the backward direction must start at each text's own last word
+            packed = pack_padded_sequence(front, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+            out = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=steps)[0]
+        else:
+            # Read in order, a word's output depends on the words before it only, so the padding after
+            # the texts' ends changes nothing: the batch's longest text's steps, unpacked (torch's CPU
+            # cells take a slow path for packed batches of unequal lengths).
+            longest = max(1, int(lengths.max()))
+            out = nn.functional.pad(self.rnn(front[:, :longest])[0], (0, 0, 0, steps - longest))
+        back = (t - first[:, None]).clamp(min=0)
+        out = out.gather(1, back[..., None].expand(-1, -1, out.shape[-1]))
+        return out * mask[..., None].to(out.dtype)
 
     def last(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The forward direction's output at the last step; read backwards, the sequence's summary
-        is the backward direction's output at step 0, where it has read the whole text."""
+        is the backward direction's output at step 0, where it has read the whole text. Packed, those
+        steps are the text's own last and first words, wherever the padding is."""
+        if self.packed and mask is not None:
+            first = _first_word(mask)
+            last = (first + mask.sum(dim=1) - 1).clamp(min=0)
+            rows = torch.arange(len(features), device=features.device)
+            if not self.bidirectional:
+                return features[rows, last]
+            h = self.hidden_size
+            return torch.cat([features[rows, last, :h], features[rows, first, h:]], dim=-1)
         if not self.bidirectional:
             return features[:, -1]
         h = self.hidden_size
         return torch.cat([features[:, -1, :h], features[:, 0, h:]], dim=-1)
+
+    def step(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        return self.rnn(self.embedding(tokens), state)
 
     @classmethod
     def work(cls, settings: Mapping[str, Any], batch: int, length: int) -> float:
         from seqclf.threads import recurrent_settings_work
 
         return recurrent_settings_work(settings, batch, length)
+
+
+def _first_word(mask: torch.Tensor) -> torch.Tensor:
+    """(batch,) each text's first own step (0 for an empty text)."""
+    return mask.to(torch.int8).argmax(dim=1)
 
 
 def resolve(target: Any) -> type[Encoder]:
@@ -153,6 +203,18 @@ def spec(encoder: Mapping[str, Any] | None) -> dict[str, Any]:
 def settings_of(spec: Mapping[str, Any]) -> dict[str, Any]:
     """An encoder spec's settings: the spec without ``_target_``, as plain values."""
     return {str(k): v for k, v in spec.items() if k != "_target_"}
+
+
+def defaults(target: Any) -> dict[str, Any]:
+    """The settings an encoder class takes when a spec leaves them out (its constructor's defaults):
+    a checkpoint saved before a setting existed was trained with its default."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(resolve(target).__init__).parameters.values()
+    except ConfigError:
+        return {}
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
 def build(spec: Mapping[str, Any], vocab_size: int, pad_idx: int = 0) -> Encoder:

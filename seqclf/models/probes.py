@@ -28,7 +28,8 @@ def grad_norm_per_position(
     with torch.enable_grad():
         encoder = net.encoder
         embedded = encoder.embedding(tokens).detach().requires_grad_(True)
-        logits = net.readout(encoder.encode(embedded), tokens != net.pad_idx)
+        mask = tokens != net.pad_idx
+        logits = net.readout(encoder.encode(embedded, mask), mask)
         if loss is None:
             total = F.binary_cross_entropy_with_logits(logits, labels.to(embedded.dtype), reduction="sum")
         else:

@@ -122,10 +122,13 @@ def check_model(ckpt: dict[str, Any], model_settings: dict[str, Any], path: str 
     diffs = [f"model.{k}={model_settings[k]!r} (checkpoint: {saved.get(k)!r})" for k in MODEL_KEYS
              if k in model_settings and k in saved and model_settings[k] != saved[k]]  # fmt: skip
     encoder, saved_encoder = model_settings.get("encoder") or {}, saved.get("encoder") or {}
+    from seqclf.models import encoders
+
+    unset = encoders.defaults(saved_encoder.get("_target_"))
     diffs += [
-        f"model.encoder.{k}={encoder.get(k)!r} (checkpoint: {saved_encoder.get(k)!r})"
+        f"model.encoder.{k}={encoder.get(k, unset.get(k))!r} (checkpoint: {saved_encoder.get(k, unset.get(k))!r})"
         for k in sorted(set(encoder) | set(saved_encoder), key=[*saved_encoder, *encoder].index)
-        if k != "dropout" and encoder.get(k) != saved_encoder.get(k)
+        if k != "dropout" and encoder.get(k, unset.get(k)) != saved_encoder.get(k, unset.get(k))
     ]
     if diffs:
         raise CheckpointError(

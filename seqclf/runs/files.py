@@ -42,6 +42,13 @@ def find_runs(folder: Path) -> list[Path]:
     return sorted((p.parent.parent for p in folder.rglob(".hydra/config.yaml")), key=job_number)
 
 
+def last_completed(folder: Path) -> Path | None:
+    """The run below ``folder`` (runs and sweep jobs) that completed last, by when it wrote its status;
+    a run still training, or one that failed, is never it."""
+    done = [run for run in find_runs(folder) if read_status(run).get("status") == "completed"]
+    return max(done, key=lambda run: ((run / STATUS_FILE).stat().st_mtime_ns, str(run)), default=None)
+
+
 def _read_yaml(path: Path):
     """The YAML file's content; None if there is none, with a warning if it is damaged (a killed job
     can leave one cut short)."""

@@ -151,11 +151,12 @@ def check_left_to_do(resumed: DictConfig, ckpt: dict) -> None:
     max_epochs, max_steps = resumed.trainer.get("max_epochs"), resumed.trainer.get("max_steps", -1)
     if isinstance(epochs, int) and isinstance(max_epochs, int) and epochs >= max_epochs:
         raise NothingToDo(
-            f"{resumed.resume} has already trained {epochs}/{max_epochs} epochs; add trainer.max_epochs=N (more "
-            f"than {max_epochs}) to train further. Its results are in its metrics.json."
+            f"{resumed.resume} has already trained {epochs} epochs (trainer.max_epochs={max_epochs} asks for "
+            f"{max_epochs}); add trainer.max_epochs=N with N more than {epochs} to train further. Its results are in "
+            "its metrics.json."
         )
     if isinstance(max_steps, int) and max_steps > 0 and ckpt.get("global_step", 0) >= max_steps:
         raise NothingToDo(
-            f"{resumed.resume} has already trained {ckpt['global_step']}/{max_steps} steps; add trainer.max_steps=N "
-            "to train further."
+            f"{resumed.resume} has already trained {ckpt['global_step']} steps (trainer.max_steps={max_steps} asks "
+            f"for {max_steps}); add trainer.max_steps=N with N more than {ckpt['global_step']} to train further."
         )
