@@ -75,6 +75,7 @@ GLOBAL = {
     },
     "hparams_search": {
         "imdb32": {"hydra.sweeper.direction": "maximize", "data.max_len": 32, "test": False},
+        "own_data": {"hydra.sweeper.direction": "maximize", "data.max_len": "auto", "monitor": "val/f1_macro"},
     },
 }
 
@@ -185,3 +186,20 @@ def test_the_monitored_metric_is_one_setting_for_checkpoints_early_stopping_and_
     )
     assert cfg.callbacks.model_checkpoint.mode == cfg.callbacks.early_stopping.mode == mode
     assert cfg.hydra.sweeper.direction == direction and cfg.optimized_metric == f"{monitor}_best"
+
+
+def test_a_search_study_is_named_by_what_it_optimises(tmp_path):
+    """Searches of other data, columns or metrics keep studies of their own; the same search, one study."""
+    from seqclf.cli import resolvers
+
+    resolvers.register()
+
+    def study(*overrides):
+        cfg = load_config(["hparams_search=imdb32", *overrides], output_dir=tmp_path)
+        return OmegaConf.select(cfg, "hydra.sweeper.study_name")
+
+    imdb = study("data.path=/data/imdb")
+    assert imdb.startswith("imdb32-val_acc-") and imdb == study("data.path=/data/imdb")
+    assert len({imdb, study("data.path=/data/quips"), study("data.path=/data/imdb", "monitor=val/f1_macro"),
+                study("data.path=/data/imdb", "data.text_column=review")}) == 4  # fmt: skip
+    assert study("data.path=/data/imdb", "monitor=val/f1_macro").startswith("imdb32-val_f1_macro-")

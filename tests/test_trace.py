@@ -50,3 +50,22 @@ def test_predict_with_trace_gives_each_words_probabilities_and_a_picture(tmp_pat
     assert set(json.loads(plain.stdout)) == {"text", "label", "probs"}
     bad = run_seqclf("predict", f"ckpt_path={ckpt}", "text=Dull.", "trace=yes", env=cli_env, cwd=tmp_path)
     assert bad.returncode == 2 and "trace=yes is not valid; choose true or false" in bad.stderr
+
+
+def test_tracing_a_model_that_reads_both_ways_names_the_call_it_was_made_with():
+    """The Python API's error speaks of trace(), seqclf-predict's of trace=true."""
+    import pytest
+
+    from seqclf.data import Labels
+    from seqclf.data.text import WordTokenizer
+    from seqclf.errors import SeqclfError
+    from seqclf.models.encoders import RecurrentEncoder
+    from seqclf.models.networks import SequenceClassifier
+    from seqclf.tasks.classify.inference import Classifier
+
+    tokenizer = WordTokenizer.fit(["a good film", "a bad film"], 10, max_len=4)
+    net = SequenceClassifier(RecurrentEncoder(tokenizer.vocab_size, "gru", 4, 4, bidirectional=True))
+    model = Classifier(net, tokenizer, Labels.fit([0, 1], "train", None, ["neg", "pos"]))
+    with pytest.raises(SeqclfError, match=r"^trace\(\): the reading trace needs a model that reads in order") as e:
+        model.trace(["a good film"])
+    assert "trace=true" not in str(e.value)

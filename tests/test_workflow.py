@@ -113,6 +113,8 @@ def test_resume_continues_in_place_and_equals_an_uninterrupted_run(tmp_path, imd
     assert scalars(run, "train/loss") == scalars(straight_run, "train/loss")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and len(metrics["epoch_seconds"]) == 2
+    (segment,) = metrics["history"]  # the first segment's results are kept beside the resumed run's
+    assert segment["epochs"] == 1 and "val/acc_best" in segment and "history" not in segment
     assert (run / ".hydra" / "overrides.yaml").read_text() == (
         straight_run / ".hydra" / "overrides.yaml"
     ).read_text().replace("max_epochs=2", "max_epochs=1")  # the run's own record is kept; the resume has its own

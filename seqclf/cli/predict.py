@@ -137,7 +137,11 @@ def _predict(ckpt_path: str, texts: list, batch_size: int, device: str, top_k: i
         raise SeqclfError(f"a 'tokens' list of words is a tagger's input; give {task.noun} each text as 'text'.")
     predictions = model.predict(texts, batch_size, top_k)
     if trace:
-        predictions = [{**p, **t} for p, t in zip(predictions, model.trace(texts, batch_size), strict=True)]
+        try:
+            traced = model.trace(texts, batch_size)
+        except SeqclfError as e:
+            raise SeqclfError(f"trace=true: {str(e).removeprefix('trace(): ')}") from None
+        predictions = [{**p, **t} for p, t in zip(predictions, traced, strict=True)]
     return predictions, task
 
 

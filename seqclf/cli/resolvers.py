@@ -37,6 +37,16 @@ def study_seed(seed: int, storage: str | None, study_name: str | None) -> int:
     return int(seed) + trials_held(storage, study_name)
 
 
+def study_key(*facts) -> str:
+    """What a search optimises, as a short name for its Optuna study (``val_acc-1a2b3c4d``): the data (its
+    folder, resolved, or Hub name and config; its columns), the task's model and, last, the monitored
+    metric. Searches of other data or another metric then keep studies of their own instead of feeding
+    one TPE model and reporting one best value across them."""
+    plain = [os.path.abspath(os.path.expanduser(str(f))) if i == 0 and f else f for i, f in enumerate(facts)]
+    monitor = str(facts[-1]).replace("/", "_")  # the monitored metric comes last: readable in the name
+    return f"{monitor}-{hashlib.sha1(repr(plain).encode()).hexdigest()[:8]}"
+
+
 def register() -> None:
     """Used by conf/hydra/default.yaml: a resumed run keeps its folder, and Hydra's record of the
     resuming command goes to .hydra/resume-<time>/, leaving the run's original config intact.
@@ -48,6 +58,7 @@ def register() -> None:
     OmegaConf.register_new_resolver("seqclf.mode", monitor_mode, replace=True)
     OmegaConf.register_new_resolver("seqclf.direction", direction, replace=True)
     OmegaConf.register_new_resolver("seqclf.study_seed", study_seed, replace=True)
+    OmegaConf.register_new_resolver("seqclf.study_key", study_key, replace=True)
     OmegaConf.register_new_resolver(
         "seqclf.run_dir", lambda resume, default: resume_target(resume) or default, replace=True
     )

@@ -116,6 +116,10 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         "class_weights": weights.tolist() if (weights := getattr(model, "class_weight", None)) is not None else None,
         "threads": plan.to_dict(),
     }
+    if cfg.get("resume"):  # resumed in place: each earlier segment's results stay, oldest first
+        earlier = files.read_metrics(out)
+        if earlier:
+            metrics["history"] = [*earlier.pop("history", []), earlier]
     files.write_metrics(out, metrics)
     if "test" in model.reports:
         files.rank_zero_only(reports.write)(out, model.reports["test"])

@@ -3,6 +3,7 @@ copied, and every N optimizer steps when a training_step call runs several."""
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -16,6 +17,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from seqclf import migrate
 from seqclf.atomic import write_atomic
 from seqclf.lightning import private
+
+log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -47,6 +50,13 @@ class RunCheckpoint(ModelCheckpoint):
         candidates = super()._monitor_candidates(trainer)
         candidates["epoch_number"] = torch.tensor(trainer.current_epoch + 1)
         return candidates
+
+    def _remove_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        """Say which checkpoint file the run removes, and why (Lightning removes them without a word)."""
+        if trainer.is_global_zero:
+            kept = f"the best {self.save_top_k} by {self.monitor}" if self.monitor else "the newest"
+            log.info("Removing %s: no longer among %s (callbacks.model_checkpoint.save_top_k).", filepath, kept)
+        super()._remove_checkpoint(trainer, filepath)
 
     @property
     def state_key(self) -> str:

@@ -5,7 +5,8 @@ block (``fit_loop.epoch_loop._batches_that_stepped``), and the training loader r
 of an epoch are done (``fit_loop.epoch_loop.batch_progress``), and the step checkpoint saves
 through ModelCheckpoint's own steps (``_every_n_train_steps``, ``_should_skip_saving_checkpoint``,
 ``_save_topk_checkpoint``, ``_save_last_checkpoint``: ``save_on_steps`` here). Two classes extend
-private methods: ``seqclf.lightning.checkpointing.RunCheckpoint`` (``ModelCheckpoint._monitor_candidates``) and
+private methods: ``seqclf.lightning.checkpointing.RunCheckpoint`` (``ModelCheckpoint._monitor_candidates``,
+``_remove_checkpoint``) and
 ``seqclf.lightning.strategy.LoopbackDDPStrategy`` (``DDPStrategy._configure_launcher``, its ``_launcher``,
 ``_timeout``, ``_get_process_group_backend``, and the private ``_SubprocessScriptLauncher`` and
 ``_init_dist_connection`` imported here). ``missing()`` names any that a
@@ -78,6 +79,7 @@ _CHECKPOINT_METHODS = (
     "_should_skip_saving_checkpoint",
     "_save_topk_checkpoint",
     "_save_last_checkpoint",
+    "_remove_checkpoint",
 )
 
 

@@ -50,7 +50,8 @@ def hold(run: Path) -> Iterator[None]:
         f.flush()
         try:
             yield
-        finally:
+        finally:  # the file goes with the hold (a killed process leaves it, and the kernel's lock with it)
+            (run / ".lock").unlink(missing_ok=True)
             fcntl.flock(f, fcntl.LOCK_UN)
 
 

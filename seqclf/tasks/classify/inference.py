@@ -76,8 +76,8 @@ class Classifier:
                     for batch in torch.from_numpy(self.tokenizer.encode(texts).astype("int64")).split(batch_size)
                 ]
             )
-        except ValueError as e:
-            raise checkpoints.CheckpointError(f"trace=true: {e}.") from None
+        except ValueError as e:  # seqclf-predict names its own setting (trace=true) before this
+            raise checkpoints.CheckpointError(f"trace(): {e}; trace a model that reads in one direction.") from None
         names, out = self.label_names, []
         for text, steps in zip(texts, logits, strict=True):
             words = self.tokenizer.kept_words(text)
