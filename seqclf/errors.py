@@ -26,3 +26,9 @@ def check_positive_int(key: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{key}={value!r} must be a positive integer.")
     return value
+
+
+def row_name(row: int) -> str:
+    """A split's row as a user counts it (``row`` is 0-based): "row 7" is the 7th data row of the split,
+    a header not counted (in a CSV file with a header, its line 8; in JSON Lines, line 7)."""
+    return f"row {row + 1}"

@@ -200,9 +200,9 @@ def write_both(folder, name, data: bytes):
 @pytest.mark.parametrize(
     "name, data, message",
     [
-        ("csv", b"text,label\n" + b"fine,0\n" * 11 + b"caf\xe9,1\n", "the text of row 11 is not valid UTF-8"),
-        ("jsonl", b'{"text":"a","label":0}\n' * 3 + b'{"text":"a","label":NaN}\n', r"row 3 has no label \(nan\)"),
-        ("csv", b"text,label\n" + b"a,1\n" * 3 + b"b,\n", r"row 3 has no label \(None\)"),
+        ("csv", b"text,label\n" + b"fine,0\n" * 11 + b"caf\xe9,1\n", "the text of row 12 is not valid UTF-8"),
+        ("jsonl", b'{"text":"a","label":0}\n' * 3 + b'{"text":"a","label":NaN}\n', r"row 4 has no label \(nan\)"),
+        ("csv", b"text,label\n" + b"a,1\n" * 3 + b"b,\n", r"row 4 has no label \(None\)"),
         ("jsonl", b'{"text":"a","label":1}\n{"text":"b","label":1}\n', "every text has the label '1'; training needs"),
         ("jsonl", b'{"text":" ","label":0}\n{"text":"","label":1}\n', "every text is empty"),
         ("txt", b"__label__a fine\nno label here\n", r"line 2: it does not start with a label \(__label__<name>\)"),

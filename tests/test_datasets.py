@@ -151,9 +151,9 @@ def test_the_order_of_the_classes_is_fixed_and_documented():
 @pytest.mark.parametrize(
     "train, test, message",
     [
-        (["a", "b"], ["a", "c"], r"row 1 has the label 'c', which is not one of the classes fitted on the train"),
+        (["a", "b"], ["a", "c"], r"row 2 has the label 'c', which is not one of the classes fitted on the train"),
         ([0, 1], [-1, -1], r"has no labels \(every row is -1: hidden, as in GLUE's test sets"),
-        ([0, 1], [0, None], r"row 1 has no label \(None\)"),
+        ([0, 1], [0, None], r"row 2 has no label \(None\)"),
         ([["a"], "b"], None, "either one label per row or a list of labels per row"),
         (["a", "a"], None, "every text has the label 'a'; training needs texts of at least two classes"),
         ([0.5, 1], None, "the label 0.5 is neither an integer nor a string"),
@@ -423,3 +423,20 @@ def test_each_lightning_message_is_printed_once(topic_run):
     printed = done.stdout + done.stderr
     assert printed.count("GPU available:") == 1 and "INFO: GPU available" not in printed
     assert (run / "train.log").read_text().count("GPU available:") == 1  # and it is in the run's log
+
+
+def test_a_label_train_lacks_is_refused_before_tokenising_with_every_such_row_counted(tmp_path, monkeypatch):
+    """Counting from 1 as a user does; how many rows share the problem, not only the first."""
+    from seqclf.data import text
+
+    write_rows(tmp_path / "train.csv", topic_rows(30, seed=1))
+    rows = topic_rows(12, seed=2)
+    for i in (2, 5, 6):
+        rows[i]["topic"] = "cooking" if i != 6 else "gardening"
+    write_rows(tmp_path / "test.csv", rows)
+    monkeypatch.setattr(text.WordTokenizer, "fit_encode", lambda *a, **k: pytest.fail("tokenised before the check"))
+    dm = TextDataModule(path=str(tmp_path), cache_dir=str(tmp_path / "cache"), text_column="quip",
+                        label_column="topic", progress=False)  # fmt: skip
+    with pytest.raises(DataError, match="row 3 has the label 'cooking'") as e:
+        dm.prepare_data()
+    assert "In all, 3 rows of this split have a label train lacks: 'cooking', 'gardening'." in str(e.value)

@@ -226,8 +226,9 @@ class TextDataModule(L.LightningDataModule):
         return Labels.fit(train.labels, self._where("train"), train.names, self.label_names)
 
     def _encode(self, raw: dict[str, sources.RawSplit], labels: Labels) -> tuple[WordTokenizer, dict[str, np.ndarray]]:
-        """The tokenizer (fitted on train unless given) and each split's ``<role>_x`` and ``<role>_y`` arrays."""
-        arrays = {}
+        """The tokenizer (fitted on train unless given) and each split's ``<role>_x`` and ``<role>_y`` arrays;
+        the labels first: a label that cannot be scored is refused before the texts' tokenisation."""
+        arrays = {f"{role}_y": labels.encode(split.labels, self._where(role)) for role, split in raw.items()}
         if self.given_tokenizer is None:
             tokenizer, arrays["train_x"] = WordTokenizer.fit_encode(
                 raw["train"].texts,
@@ -243,7 +244,6 @@ class TextDataModule(L.LightningDataModule):
         for role, split in raw.items():
             if f"{role}_x" not in arrays:
                 arrays[f"{role}_x"] = tokenizer.encode(split.texts, progress=self.progress, workers=self.num_proc)
-            arrays[f"{role}_y"] = labels.encode(split.labels, self._where(role))
         return tokenizer, arrays
 
     def _row_arrays(self, raw: dict[str, sources.RawSplit]) -> dict[str, np.ndarray]:

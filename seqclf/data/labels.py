@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqclf.errors import DataError
+from seqclf.errors import DataError, row_name
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,10 @@ KINDS = ("binary", "multiclass", "multilabel")
 # The classes of checkpoints written before seqclf had classes: IMDB's.
 IMDB_NAMES = ("neg", "pos")
 HIDDEN = -1  # what GLUE-style test splits hold where the label is withheld
+
+
+def _count(rows: Sequence, noun: str) -> str:
+    return f"{len(rows)} {noun}{'s' if len(rows) != 1 else ''}"
 
 
 def _is_list(value) -> bool:
@@ -88,15 +92,15 @@ class Labels:
         if any(multi) and not all(multi):
             row = multi.index(not multi[0])
             raise DataError(
-                f"{where}: row 0 has the label {values[0]!r} but row {row} has {values[row]!r}; a label column holds "
-                "either one label per row or a list of labels per row (multi-label), not both."
+                f"{where}: row 1 has the label {values[0]!r} but {row_name(row)} has {values[row]!r}; a label column "
+                "holds either one label per row or a list of labels per row (multi-label), not both."
             )
         multi_label = bool(multi) and multi[0]
         missing = next((row for row, v in enumerate(values) if _missing(v)), None)
         if missing is not None:
             raise DataError(
-                f"{where}: row {missing} has no label ({values[missing]!r}); give every training text a label, or "
-                "drop the unlabelled rows."
+                f"{where}: {row_name(missing)} has no label ({values[missing]!r}); give every training text a "
+                "label, or drop the unlabelled rows."
             )
         flat = [x for v in values for x in v] if multi_label else list(values)
         if source_names:
@@ -148,8 +152,8 @@ class Labels:
             for row, value in enumerate(values):
                 if not _is_list(value):
                     raise DataError(
-                        f"{where}: row {row} has the label {value!r}, not a list; the train split's labels are lists "
-                        "(multi-label), so every split's must be."
+                        f"{where}: {row_name(row)} has the label {value!r}, not a list; the train split's labels are "
+                        "lists (multi-label), so every split's must be."
                     )
                 for label in value:
                     k = self._id(label)
@@ -169,18 +173,26 @@ class Labels:
             row = missing[0]
             if row in hidden:
                 raise DataError(
-                    f"{where}: row {row} has no label ({values[row]!r}); give every row a label, or drop the "
-                    "unlabelled rows."
+                    f"{where}: {row_name(row)} has no label ({values[row]!r}); give every row a label, or drop the "
+                    f"unlabelled rows ({_count(hidden, 'row')} of this split have none)."
                 )
-            self._unknown(values[row], row, where)
+            unknown = [r for r in missing if r not in hidden]
+            self._unknown(values[row], row, where, [values[r] for r in unknown])
         return np.asarray(ids, dtype=np.int64)
 
-    def _unknown(self, value, row: int, where: str):
+    def _unknown(self, value, row: int, where: str, unknown: Sequence | None = None):
         shown = ", ".join(self.names[:30]) + (" ..." if len(self.names) > 30 else "")
+        seen = sorted({repr(v) for v in (unknown or [value])})
+        also = (
+            f" In all, {_count(unknown, 'row')} of this split have a label train lacks: {', '.join(seen[:10])}"
+            f"{' ...' if len(seen) > 10 else ''}."
+            if unknown and len(unknown) > 1
+            else ""
+        )
         raise DataError(
-            f"{where}: row {row} has the label {value!r}, which is not one of the classes fitted on the train split "
-            f"({shown}). A model cannot learn or score a class it never sees in training: add such texts to train, "
-            "or drop them from this split."
+            f"{where}: {row_name(row)} has the label {value!r}, which is not one of the classes fitted on the train "
+            f"split ({shown}).{also} A model cannot learn or score a class it never sees in training: add such texts "
+            "to train, or drop them from this split."
         )
 
     def counts(self, encoded: np.ndarray) -> list[int]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from seqclf.data.formats import read_table
-from seqclf.errors import DataError
+from seqclf.errors import DataError, row_name
 
 SPLITS = ("train", "test")  # the roles every run reads; "validation" is read when the dataset has one
 # File types, in order of preference when a folder holds several (.json is read as JSON Lines, .txt
@@ -130,11 +130,12 @@ def to_raw(table, split: str, where: str, columns: Columns) -> RawSplit:
         texts = table.column(column).to_pylist()
         if texts and isinstance(texts[0], bytes):  # pyarrow keeps a CSV column with any undecodable text as bytes
             bad = next(i for i, t in enumerate(texts) if not _is_utf8(t))
-            raise DataError(f"{where}: the text of row {bad} is not valid UTF-8; save the file as UTF-8.")
+            raise DataError(f"{where}: the text of {row_name(bad)} is not valid UTF-8; save the file as UTF-8.")
         bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
         if bad is not None:
             raise DataError(
-                f"{where}: row {bad} has {column} {texts[bad]!r}, not a string; every row needs a text in {column!r}."
+                f"{where}: {row_name(bad)} has {column} {texts[bad]!r}, not a string; every row needs a text in "
+                f"{column!r}."
             )
         parts.append(texts)
     texts = parts[0] if len(parts) == 1 else [" ".join(row) for row in zip(*parts, strict=True)]
@@ -170,13 +171,13 @@ def to_raw_tokens(table, split: str, where: str, columns: Columns) -> RawSplit:
     for row, (w, t) in enumerate(zip(words, tags, strict=True)):
         if not isinstance(w, list) or not all(isinstance(x, str) for x in w):
             raise DataError(
-                f"{where}: row {row} has {words_column} {w!r}, not a list of words; tagging data holds a list of "
+                f"{where}: {row_name(row)} has {words_column} {w!r}, not a list of words; tagging data holds a list of "
                 f'words per row (e.g. ["The", "film"]), and a tag for each in {tags_column!r}.'
             )
         if not isinstance(t, list) or len(t) != len(w):
             count = len(t) if isinstance(t, list) else "no list of"
             raise DataError(
-                f"{where}: row {row} has {len(w)} words but {count} tags; {tags_column!r} needs one tag per word."
+                f"{where}: {row_name(row)} has {len(w)} words but {count} tags; {tags_column!r} needs one tag per word."
             )
     if split == "train" and not any(words):
         raise DataError(f"{where}: every sentence is empty; training needs sentences with words.")
