@@ -69,3 +69,16 @@ def test_the_summary_shows_training_and_validation_loss_beside_the_monitored_met
     assert two.shape[1] > 1.7 * one.shape[1]  # a second panel: the losses
     plots.epoch_curves(curves, tmp_path / "none.png", "val/acc", "t", losses=[([], []), ([], [])])
     assert imread(tmp_path / "none.png").shape[1] < 1.2 * one.shape[1]  # runs without losses: one panel
+
+
+def test_every_class_stays_identifiable_on_the_confusion_matrix_axes():
+    """Long names without spaces (a debtags facet) were all drawn as a bare "…"."""
+    from seqclf.runs.plots import tick_names
+
+    names = ["interface::commandline", "role::documentation", "implemented-in::python", "use::editing", "x" * 30,
+             "x" * 29 + "y", "x" * 14 + "-" * 16, "x" * 14 + "+" * 16]  # fmt: skip
+    ticks = tick_names(names)
+    assert len(set(ticks)) == len(names) and all(len(t) <= 18 + 3 for t in ticks)
+    assert ticks[3] == "use::editing" and ticks[0].startswith("interfac") and ticks[0].endswith("mmandline")
+    alike = tick_names(["a" * 10 + "middle-one" + "b" * 10, "a" * 10 + "middle-two" + "b" * 10, "c"])
+    assert alike == ["aaaaaaaa…bbbbbbbbb #1", "aaaaaaaa…bbbbbbbbb #2", "c"]  # told apart by their number

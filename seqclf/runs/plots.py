@@ -18,6 +18,16 @@ def _pyplot():
     return plt
 
 
+def tick_names(names: Sequence[str], width: int = 18) -> list[str]:
+    """Names for an axis's ticks, each at most ``width`` characters and every one still told apart: a
+    long name keeps its start and its end (``interfac…mmandline``), where names of one family differ;
+    names still alike get their class's number (its row in the report)."""
+    head = (width - 1) // 2
+    short = [n if len(n) <= width else f"{n[:head]}…{n[len(n) - (width - 1 - head) :]}" for n in names]
+    counts = {s: short.count(s) for s in short}
+    return [f"{s} #{i + 1}" if counts[s] > 1 else s for i, s in enumerate(short)]
+
+
 def _legend_below(ax, columns: int = 1) -> None:
     if ax.lines:  # below the axes: labels can be long
         ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=columns)
@@ -180,7 +190,7 @@ def confusion_matrix(
     fig, ax = plt.subplots(figsize=(side + 1.2, side))
     shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="share of the row's texts")
-    names = [textwrap.shorten(str(name), width=18, placeholder="…") for name in labels]
+    names = tick_names([str(name) for name in labels])
     ax.set_xticks(range(n), names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
     ax.set_yticks(range(n), names)
     kind = "label" if multi_label else "class"
