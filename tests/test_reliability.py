@@ -729,3 +729,14 @@ def test_a_run_folder_of_an_earlier_version_resumes(tmp_path, finished_run, cli_
     resumed = run_seqclf("train", f"resume={finished_run}", "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((finished_run / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_may_run_again_in_its_folder(tmp_path, imdb_dir, cli_env):
+    """It holds nothing a new run would overwrite: the same command, its data fixed, runs there."""
+    folder = tmp_path / "my_run"
+    bad = bad_data(tmp_path, "unseen_label")
+    failed = run_seqclf("train", f"hydra.run.dir={folder}", f"data.path={bad}", *TINY, env=cli_env, cwd=tmp_path)
+    assert failed.returncode == 2 and (folder / ".hydra" / "config.yaml").is_file()
+    again = run_seqclf("train", f"hydra.run.dir={folder}", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((folder / "status.json").read_text())["status"] == "completed"

@@ -254,7 +254,7 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
         if run_dir.exists() and not run_dir.is_dir():
             raise SeqclfError(f"hydra.run.dir={run_dir} is a file, not a folder; give a folder for the run.")
         # DDP's other processes are started in the first one's run folder (Lightning sets hydra.run.dir)
-        if files.rank_zero_only.rank == 0 and folders.is_run(run_dir.resolve()):
+        if files.rank_zero_only.rank == 0 and folders.holds_results(run_dir.resolve()):
             raise SeqclfError(
                 f"hydra.run.dir={run_dir} already holds a run; a new run there would overwrite its config, checkpoints "
                 f"and metrics. Continue that run with resume={run_dir}, or give another folder."

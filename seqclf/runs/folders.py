@@ -20,6 +20,22 @@ def is_run(folder: Path) -> bool:
     return (folder / ".hydra" / "config.yaml").is_file()
 
 
+def holds_results(folder: Path) -> bool:
+    """A run folder with something a new run there would overwrite: a checkpoint, its metrics, or a
+    completed status. A run that failed before its first checkpoint (bad data, say) holds none, and
+    the same command, fixed, may run there again."""
+    if not is_run(folder):
+        return False
+    from seqclf.runs import files
+
+    checkpoints = folder / "checkpoints"
+    return (
+        (checkpoints.is_dir() and any(checkpoints.glob("*.ckpt")))
+        or (folder / files.METRICS_FILE).is_file()
+        or files.read_status(folder).get("status") == "completed"
+    )
+
+
 def resume_target(resume: str | None) -> str | None:
     """The run folder ``resume=`` names, if it is one (else the run gets a new folder and fails there)."""
     if not resume:
