@@ -280,3 +280,14 @@ def test_cuda_training_keeps_the_data_on_the_gpu(imdb_dir, tmp_path):
     cfg = compose_train(tmp_path, [*overrides, "trainer=gpu", f"data.path={imdb_dir}"], tiny=False)
     metrics = train(cfg)
     assert metrics["epochs"] == 1 and 0 <= metrics["test/acc"] <= 1
+
+
+def test_fasttext_lines_split_at_any_whitespace(tmp_path):
+    """As fastText reads them: a tab after the label ends the label."""
+    from seqclf.data.formats import read_fasttext
+
+    path = tmp_path / "train.txt"
+    path.write_text("__label__a\tgood film\n__label__b  __label__c\ta dull\tone\n", encoding="utf-8")
+    table = read_fasttext(path)
+    assert table.column("label").to_pylist() == [["a"], ["b", "c"]]
+    assert table.column("text").to_pylist() == ["good film", "a dull one"]

@@ -440,3 +440,13 @@ def test_a_label_train_lacks_is_refused_before_tokenising_with_every_such_row_co
     with pytest.raises(DataError, match="row 3 has the label 'cooking'") as e:
         dm.prepare_data()
     assert "In all, 3 rows of this split have a label train lacks: 'cooking', 'gardening'." in str(e.value)
+
+
+def test_class_names_must_be_unique_and_a_wrong_count_of_names_is_said(caplog):
+    with pytest.raises(DataError, match="data.label_names name 'x' more than once"):
+        Labels.fit([0, 1, 2], "the train split", None, ["x", "x", "y"])
+    with pytest.raises(DataError, match=r"the data's own class names \(its ClassLabel\) name 'a' more than once"):
+        Labels.fit([0, 1, 2], "the train split", ["a", "a", "b"])
+    labels = Labels.fit([0, 1, 2], "the train split", None, ["neg", "pos"])
+    assert labels.names == ("0", "1", "2")
+    assert "data.label_names=['neg', 'pos'] names 2 classes, but the train split has 3" in caplog.text

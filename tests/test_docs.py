@@ -89,7 +89,7 @@ def test_the_built_configuration_page_shows_what_the_comments_say(tmp_path, monk
     from mkdocs.config import load_config as mkdocs_config
 
     root = DOCS.parent
-    monkeypatch.chdir(root)  # the README snippets are found from the clone's root
+    monkeypatch.chdir(tmp_path)  # built from another folder: the README snippets are found beside mkdocs.yml
     build(mkdocs_config(str(root / "mkdocs.yml"), site_dir=str(tmp_path / "site")))
     page = _PageText()
     page.feed((tmp_path / "site" / "configuration" / "index.html").read_text())

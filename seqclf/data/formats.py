@@ -59,7 +59,7 @@ def read_fasttext(path: Path):
             line = line.rstrip("\r\n")
             if not line.strip():
                 continue
-            words = line.split(" ")
+            words = line.split()  # fastText splits at any whitespace (a tab after the label too)
             names = []
             while words and words[0].startswith(FASTTEXT_LABEL):
                 names.append(words.pop(0)[len(FASTTEXT_LABEL) :])

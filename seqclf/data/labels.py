@@ -103,6 +103,14 @@ class Labels:
                 "label, or drop the unlabelled rows."
             )
         flat = [x for v in values for x in v] if multi_label else list(values)
+        for given, setting in ((source_names, "the data's own class names (its ClassLabel)"), (label_names,
+                                "data.label_names")):  # fmt: skip
+            twice = sorted({str(n) for n in given or () if [str(m) for m in given].count(str(n)) > 1})
+            if twice:
+                raise DataError(
+                    f"{where}: {setting} name {', '.join(repr(n) for n in twice)} more than once; each class needs a "
+                    "name of its own (predictions and reports are keyed by it)."
+                )
         if source_names:
             labels = cls(tuple(str(n) for n in source_names), multi_label)
         else:
@@ -112,6 +120,12 @@ class Labels:
                 names = [str(i) for i in distinct]
                 if label_names and len(label_names) == len(distinct):
                     names = [str(n) for n in label_names]
+                elif label_names:
+                    log.warning(
+                        "data.label_names=%s names %d classes, but %s has %d (%s); the classes are named by their "
+                        "numbers. Give one name per class, in the order of their ids, to name them.",
+                        list(label_names), len(label_names), where, len(distinct), ", ".join(names[:10]),
+                    )  # fmt: skip
                 labels = cls(tuple(names), multi_label, tuple(distinct))
             elif all(isinstance(v, str) for v in flat):
                 labels = cls(tuple(sorted(set(flat))), multi_label)
