@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from seqclf import tasks
+from seqclf.errors import SeqclfError
 from seqclf.runs import checkpoints
 
 if TYPE_CHECKING:
@@ -37,4 +38,10 @@ def load(path: str | Path, device: str = "auto", command: str | None = None) -> 
         task.require(command, path)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise SeqclfError(
+            f"device={device}, but this machine has no CUDA device torch can use (torch {torch.__version__}"
+            f"{', a CPU build' if torch.version.cuda is None else ''}); use device=cpu, or device=auto to take a "
+            "GPU when there is one."
+        )
     return task.inference_class().from_checkpoint(ckpt, path, device)

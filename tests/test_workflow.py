@@ -296,6 +296,15 @@ def test_predict_with_a_missing_checkpoint(tmp_path, capsys):
     assert "gone.ckpt does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
+def test_predict_on_cuda_without_cuda_is_one_paragraph(trained_ckpt, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        predict.main([f"ckpt_path={trained_ckpt}", "text=hi", "device=cuda"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "device=cuda, but this machine has no CUDA device" in err
+    assert "use device=cpu" in err and "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_tensorboard_serves_the_run_on_localhost(tmp_path, imdb_dir):
     """`tensorboard --logdir` on 127.0.0.1 reads the run's scalars back over its HTTP API."""
@@ -403,3 +412,19 @@ def test_report_last_names_the_run_that_completed_last(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         report.main(["--last", str(tmp_path / "outputs" / "writer")])
     assert exit_.value.code == 2 and "holds no completed run" in capsys.readouterr().err
+
+
+def test_predictions_reach_a_terminal_that_cannot_show_their_characters(trained_ckpt, tmp_path, cli_env):
+    """PYTHONIOENCODING=ascii: JSON's own escapes, not a UnicodeEncodeError."""
+    env = {**cli_env, "PYTHONIOENCODING": "ascii"}
+    done = seqclf("predict", f"ckpt_path={trained_ckpt}", "text=un café très réussi", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["text"] == "un café très réussi" and "\\u00e9" in done.stdout
+
+
+def test_a_trace_plot_of_an_unknown_type_is_refused_before_predicting(trained_ckpt, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        predict.main([f"ckpt_path={trained_ckpt}", "text=a fine film", "trace=true", "trace_plot=trace.bmpx"])
+    captured = capsys.readouterr()
+    assert exit_.value.code == 2 and "trace_plot=trace.bmpx does not end in a picture type" in captured.err
+    assert captured.out == ""  # refused before any work, so nothing half done

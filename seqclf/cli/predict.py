@@ -29,6 +29,8 @@ USAGE = (
 )
 KEYS = ("ckpt_path", "text", "input", "output", "top_k", "trace", "trace_plot", "batch_size", "device")
 TRACE_PLOT_TEXTS = 4  # the texts a trace picture shows
+# The file types matplotlib's savefig writes (by the name's ending).
+PICTURE_TYPES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp", ".svgz", ".pgf")
 
 
 def parse(argv: list[str]) -> dict:
@@ -169,26 +171,39 @@ def main(argv: list[str] | None = None) -> None:
         if args.get("device", "auto") not in ("auto", "cpu", "cuda"):
             raise SeqclfError(f"device={args['device']} is not valid; choose auto, cpu or cuda.")
         trace = _flag(args, "trace")
+        picture = _trace_plot_path(args) if trace else None  # checked before the work, drawn after the output
         items = [item for r in records if (item := _content(r)) is not None]
         predictions, task = _predict(args["ckpt_path"], items, batch_size, args.get("device", "auto"), top_k, trace)
         predictions = iter(predictions)
         empty = task.empty_prediction
         rows = [{**r, **(next(predictions) if _content(r) is not None else empty)} for r in records]
-        picture = _trace_plot_path(args) if trace else None
-        if picture is not None:
-            _draw_trace([r for r in rows if "trace" in r][:TRACE_PLOT_TEXTS], picture)
     except SeqclfError as e:
         cli.fail("seqclf-predict", f"{e}\n{USAGE}")
     emit("seqclf-predict", rows, args.get("output", "-"), "predictions")
+    if picture is not None:  # the predictions are out whatever happens to the picture
+        try:
+            _draw_trace([r for r in rows if "trace" in r][:TRACE_PLOT_TEXTS], picture)
+        except SeqclfError as e:
+            cli.fail("seqclf-predict", str(e))
+
+
+def _encodes(stream, text: str) -> bool:
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def emit(command: str, rows: list[dict], output: str, what: str) -> None:
     """``rows`` as JSON Lines on stdout (``output`` ``-``) or in the file ``output``, written whole;
     a file that cannot be written is one paragraph from ``command``."""
-    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if output in ("-", "/dev/stdout"):
-        sys.stdout.write(lines)
+        # a terminal or pipe that cannot show a character (PYTHONIOENCODING=ascii, say) gets JSON's escape
+        ascii_only = not _encodes(sys.stdout, "".join(json.dumps(row, ensure_ascii=False) for row in rows))
+        sys.stdout.write("".join(json.dumps(row, ensure_ascii=ascii_only) + "\n" for row in rows))
         return
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     try:
         write_output(Path(output).expanduser(), lines.encode("utf-8"))
     except OSError as e:
@@ -206,7 +221,13 @@ def _flag(args: dict, key: str) -> bool:
 def _trace_plot_path(args: dict) -> Path | None:
     """Where the trace picture goes: trace_plot=, else beside output= (none when printing to stdout)."""
     if "trace_plot" in args:
-        return Path(args["trace_plot"]).expanduser()
+        path = Path(args["trace_plot"]).expanduser()
+        if path.suffix.lower() not in PICTURE_TYPES:
+            raise SeqclfError(
+                f"trace_plot={args['trace_plot']} does not end in a picture type matplotlib writes; give a file ending "
+                f"in {', '.join(PICTURE_TYPES[:4])} (or {', '.join(PICTURE_TYPES[4:])})."
+            )
+        return path
     if args.get("output", "-") in ("-", "/dev/stdout"):
         return None
     output = Path(args["output"]).expanduser()
