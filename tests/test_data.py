@@ -291,3 +291,16 @@ def test_fasttext_lines_split_at_any_whitespace(tmp_path):
     table = read_fasttext(path)
     assert table.column("label").to_pylist() == [["a"], ["b", "c"]]
     assert table.column("text").to_pylist() == ["good film", "a dull one"]
+
+
+def test_a_parquet_text_column_stored_as_binary_is_read_as_text(tmp_path):
+    """Spark and Hive write string columns as binary; valid UTF-8 is text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for split, n in (("train", 40), ("test", 10)):
+        texts = [f"a {'fine' if i % 2 else 'dull'} film number {i}".encode() for i in range(n)]
+        table = pa.table({"text": pa.array(texts, pa.binary()), "label": [i % 2 for i in range(n)]})
+        pq.write_table(table, tmp_path / f"{split}.parquet")
+    dm = datamodule(tmp_path, tmp_path)
+    assert len(dm.train_set) + len(dm.val_set) == 40 and dm.tokenizer.index.get("fine", 1) > 1

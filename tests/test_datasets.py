@@ -450,3 +450,17 @@ def test_class_names_must_be_unique_and_a_wrong_count_of_names_is_said(caplog):
     labels = Labels.fit([0, 1, 2], "the train split", None, ["neg", "pos"])
     assert labels.names == ("0", "1", "2")
     assert "data.label_names=['neg', 'pos'] names 2 classes, but the train split has 3" in caplog.text
+
+
+def test_multi_label_data_of_one_label_and_a_generator_of_multi_label_data_are_one_paragraph(tmp_path):
+    with pytest.raises(DataError, match="every label list holds only 'spam' \\(or nothing\\)"):
+        Labels.fit([["spam"], [], ["spam"]], "the train split")
+    from seqclf.tasks.generate.data import GenerationDataModule
+
+    folder = tmp_path / "emotions"
+    folder.mkdir()
+    (folder / "train.txt").write_text(fasttext_lines(60, seed=1), encoding="utf-8")
+    (folder / "test.txt").write_text(fasttext_lines(20, seed=2), encoding="utf-8")
+    dm = GenerationDataModule(path=str(folder), cache_dir=str(tmp_path / "cache"), progress=False)
+    with pytest.raises(DataError, match="has several labels per text \\(multi-label\\); a generator writes"):
+        dm.prepare_data()

@@ -268,3 +268,31 @@ def test_softmax_cutoffs_are_checked_before_any_data_is_read(tmp_path):
     for value in ("[5000,1000]", "[0,100]", "[1000,10000]", "1000", "[]", "abc"):
         with pytest.raises(ConfigError, match=r"model.softmax_cutoffs=.* must be null \(a full softmax\) or ascending"):
             validate(load_config(["task=generate", f"model.softmax_cutoffs={value}"], tmp_path))
+
+
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("seed=10000000000000000000", "seed=10000000000000000000 is too large"),
+        ("temperature=inf", "temperature=inf must be a finite number >= 0"),
+        ("temperature=1e-300", "temperature=1e-300 is below 0.0001"),
+        ("temperature=nan", "temperature=nan must be a finite number >= 0"),
+    ],
+)
+def test_sampling_values_torch_would_reject_are_refused_first(arg, message):
+    from seqclf.cli import generate
+    from seqclf.errors import SeqclfError
+
+    with pytest.raises(SeqclfError, match=message):
+        generate.parse(["ckpt_path=x.ckpt", "label=pos", arg])
+
+
+def test_a_label_of_digits_that_are_not_ascii_is_named_as_no_class():
+    from seqclf.errors import SeqclfError
+    from seqclf.tasks.generate.inference import Generator
+
+    class Names:
+        label_names = ["neg", "pos"]
+
+    with pytest.raises(SeqclfError, match="label=² is not a class of this generator"):
+        Generator.label(Names(), "²")

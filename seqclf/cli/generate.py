@@ -18,6 +18,7 @@ USAGE = (
     "usage: seqclf-generate ckpt_path=PATH [label=NAME ...] [n=5] [max_words=60] [temperature=0.8] "
     "[top_k=40|none] [seed=1] [output=FILE|-] [judge=CLASSIFIER_CKPT] [device=auto|cpu|cuda]"
 )
+MIN_TEMPERATURE = 1e-4  # smaller ones overflow the logits' division in float32
 DEFAULTS = {"n": "5", "max_words": "60", "temperature": "0.8", "top_k": "40", "seed": "1", "device": "auto"}
 KEYS = ("ckpt_path", "label", "output", "judge", *DEFAULTS)
 
@@ -34,8 +35,15 @@ def parse(argv: list[str]) -> dict:
         args["temperature"] = float(given)
     except ValueError:
         args["temperature"] = -1.0
-    if not args["temperature"] >= 0:
-        raise SeqclfError(f"temperature={given} must be a number >= 0 (0: the most probable word).")
+    if not 0 <= args["temperature"] < float("inf"):
+        raise SeqclfError(f"temperature={given} must be a finite number >= 0 (0: the most probable word).")
+    if 0 < args["temperature"] < MIN_TEMPERATURE:  # dividing by it overflows: the most probable word anyway
+        raise SeqclfError(
+            f"temperature={given} is below {MIN_TEMPERATURE:g}, where sampling is the most probable word; give "
+            "temperature=0 for that, or a larger temperature."
+        )
+    if args["seed"] >= 2**63:
+        raise SeqclfError(f"seed={args['seed']} is too large; give a seed below 2**63 (e.g. seed=1).")
     if args["device"] not in ("auto", "cpu", "cuda"):
         raise SeqclfError(f"device={args['device']} is not valid; choose auto, cpu or cuda.")
     return args

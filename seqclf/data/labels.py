@@ -142,6 +142,12 @@ class Labels:
             )
         if multi_label and not labels.names:
             raise DataError(f"{where}: no row has any label; multi-label training needs labelled texts.")
+        if multi_label and len(labels.names) == 1:
+            raise DataError(
+                f"{where}: every label list holds only {labels.names[0]!r} (or nothing): one label, present or not, is "
+                f"a two-class task; give each text one label instead ({labels.names[0]!r} or another class, e.g. "
+                f"not_{labels.names[0]}), in a column of one label per row."
+            )
         return labels
 
     def _id(self, value):

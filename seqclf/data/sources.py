@@ -128,9 +128,11 @@ def to_raw(table, split: str, where: str, columns: Columns) -> RawSplit:
     parts = []
     for column in columns.text:
         texts = table.column(column).to_pylist()
-        if texts and isinstance(texts[0], bytes):  # pyarrow keeps a CSV column with any undecodable text as bytes
-            bad = next(i for i, t in enumerate(texts) if not _is_utf8(t))
-            raise DataError(f"{where}: the text of {row_name(bad)} is not valid UTF-8; save the file as UTF-8.")
+        if any(isinstance(t, bytes) for t in texts):  # undecodable CSV text, or a binary Parquet column (Spark, Hive)
+            bad = next((i for i, t in enumerate(texts) if isinstance(t, bytes) and not _is_utf8(t)), None)
+            if bad is not None:
+                raise DataError(f"{where}: the text of {row_name(bad)} is not valid UTF-8; save the file as UTF-8.")
+            texts = [t.decode("utf-8") if isinstance(t, bytes) else t for t in texts]
         bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
         if bad is not None:
             raise DataError(

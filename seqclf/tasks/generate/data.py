@@ -16,7 +16,7 @@ from seqclf.data.batches import EncodedSplit
 from seqclf.data.datamodule import TextDataModule
 from seqclf.data.labels import Labels
 from seqclf.data.text import IGNORE, SPECIALS, UNK_ID, WordTokenizer, rank_words, tokenize
-from seqclf.errors import ConfigError
+from seqclf.errors import ConfigError, DataError
 
 START, END = "<s>", "</s>"
 
@@ -44,6 +44,16 @@ class GenerationDataModule(TextDataModule):
 
     def _cache_key(self) -> dict[str, Any]:
         return {"task": "generate", "unlabelled_split": self.unlabelled_split}
+
+    def _fit_labels(self, train: sources.RawSplit) -> Labels:
+        labels = super()._fit_labels(train)
+        if labels.multi_label:  # a text starts from one class's start token
+            raise DataError(
+                f"{self._where('train')} has several labels per text (multi-label); a generator writes a text from "
+                "one class, its first input. Train it on data with one label per text, or on the texts alone with "
+                "data.label_column naming a column of one label each."
+            )
+        return labels
 
     def _encode(self, raw: dict[str, sources.RawSplit], labels: Labels) -> tuple[WordTokenizer, dict[str, np.ndarray]]:
         words = {role: [tokenize(text) for text in split.texts] for role, split in raw.items()}

@@ -34,7 +34,7 @@ class Generator:
         names = self.label_names
         if value in names:
             return value
-        if value.isdigit() and int(value) < len(names):
+        if value.isascii() and value.isdigit() and int(value) < len(names):
             return names[int(value)]
         raise SeqclfError(
             f"label={value} is not a class of this generator; its classes are {', '.join(names)} "
