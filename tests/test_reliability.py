@@ -740,3 +740,17 @@ def test_a_run_that_failed_before_its_first_checkpoint_may_run_again_in_its_fold
     again = run_seqclf("train", f"hydra.run.dir={folder}", f"data.path={imdb_dir}", *TINY, env=cli_env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads((folder / "status.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize("damage", ["config_yaml", "hydra_yaml_missing"])
+def test_resuming_a_run_folder_whose_record_is_damaged_is_one_paragraph(finished_run, monkeypatch, capsys, tmp_path,
+                                                                        damage):  # fmt: skip
+    if damage == "config_yaml":
+        (finished_run / ".hydra" / "config.yaml").write_text("model: [unclosed\n  data: {")
+        expected = "config.yaml cannot be read"
+    else:
+        (finished_run / ".hydra" / "hydra.yaml").unlink()
+        expected = "hydra.yaml is missing"
+    code = run_cli(train_module.console, ["seqclf-train", f"resume={finished_run}"], monkeypatch, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and "Traceback" not in err and "ckpt_path=" in err, err

@@ -116,7 +116,7 @@ def resumable(resume: str) -> tuple[Path, DictConfig]:
             f"resume={resume}: {run} is not a seqclf run folder (it has no .hydra/config.yaml). "
             "Give the folder of an earlier run, e.g. resume=outputs/train/runs/<date_time>."
         )
-    resumed = migrate.run_config(OmegaConf.load(run / ".hydra" / "config.yaml"))
+    resumed = migrate.run_config(_load(run, "config.yaml", resume))
     unknown = config_targets(resumed) - shipped_targets()
     encoder = OmegaConf.select(resumed, "model.encoder._target_")
     if encoder in unknown:  # a user's own encoder: built only if it is an Encoder class
@@ -133,6 +133,28 @@ def resumable(resume: str) -> tuple[Path, DictConfig]:
     return run, resumed
 
 
+def _load(run: Path, name: str, resume: str) -> DictConfig:
+    """A run folder's record in .hydra/, or one paragraph saying it is missing or damaged."""
+    import yaml
+    from omegaconf.errors import OmegaConfBaseException
+
+    path = run / ".hydra" / name
+    try:
+        loaded = OmegaConf.load(path)
+    except FileNotFoundError:
+        problem = "is missing"
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as e:
+        problem = f"cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    else:
+        if isinstance(loaded, DictConfig):
+            return loaded
+        problem = "does not hold a mapping of settings"
+    raise SeqclfError(
+        f"resume={resume}: {path} {problem}; seqclf resumes a run from its .hydra/ record. Restore the file (from "
+        "a copy of the run folder), or start a new run from its checkpoint with ckpt_path=<run>/checkpoints/last.ckpt."
+    )
+
+
 def resume_config(cfg: DictConfig, overrides: list[str], choices: DictConfig) -> DictConfig:
     """``resume=<run folder>``: that run's own composed config, with this command's value overrides
     on top (e.g. a larger ``trainer.max_epochs``), writing into the same folder, continuing from its
@@ -141,7 +163,7 @@ def resume_config(cfg: DictConfig, overrides: list[str], choices: DictConfig) ->
     from seqclf.runs import checkpoints  # torch: imported when a run is resumed, not by every command
 
     run, resumed = resumable(cfg.resume)
-    old_choices = OmegaConf.load(run / ".hydra" / "hydra.yaml").hydra.runtime.choices
+    old_choices = OmegaConf.select(_load(run, "hydra.yaml", cfg.resume), "hydra.runtime.choices", default={})
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         if key == "resume":
