@@ -304,3 +304,29 @@ def test_a_parquet_text_column_stored_as_binary_is_read_as_text(tmp_path):
         pq.write_table(table, tmp_path / f"{split}.parquet")
     dm = datamodule(tmp_path, tmp_path)
     assert len(dm.train_set) + len(dm.val_set) == 40 and dm.tokenizer.index.get("fine", 1) > 1
+
+
+def test_file_endings_in_capitals_are_read_as_what_they_are(tmp_path):
+    write_split(
+        tmp_path, "train", [{"text": f"a {w} film", "label": i % 2} for i, w in enumerate(["fine"] * 40)], "csv"
+    )
+    write_split(tmp_path, "test", [{"text": "a fine film", "label": 1}, {"text": "a dull film", "label": 0}], "jsonl")
+    (tmp_path / "train.csv").rename(tmp_path / "train.CSV")
+    (tmp_path / "test.jsonl").rename(tmp_path / "test.JSONL")
+    dm = datamodule(tmp_path, tmp_path)
+    assert len(dm.train_set) + len(dm.val_set) == 40 and len(dm.test_set) == 2
+
+
+def test_integer_labels_beyond_2_to_the_53_keep_their_classes(tmp_path):
+    """A CSV reader that infers numbers made 99999999999999999999999 and ...998 one float: one class."""
+    big, bigger = "99999999999999999999998", "99999999999999999999999"
+    rows = [f"a {'fine' if i % 2 else 'dull'} film {i},{bigger if i % 2 else big}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    (tmp_path / "test.csv").write_text(f"text,label\na fine film,{bigger}\na dull film,{big}\n")
+    dm = datamodule(tmp_path, tmp_path)
+    assert dm.labels.names == (big, bigger)
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "train.csv").write_text("text,label\n" + "".join(f"film {i},{i % 3}.0\n" for i in range(30)))
+    (small / "test.csv").write_text("text,label\nfilm,2\n")
+    assert datamodule(small, tmp_path / "s").labels.names == ("0", "1", "2")  # 1.0 reads as the class 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from seqclf.errors import DataError
@@ -19,33 +20,57 @@ def read_table(path: Path, text_files: str = "fasttext", words: str = "tokens", 
     import pyarrow.json
     import pyarrow.parquet
 
-    if path.suffix == ".parquet":
+    suffix = path.suffix.lower()  # train.CSV is a CSV file
+    if suffix == ".parquet":
         return pyarrow.parquet.ParquetFile(path).read()  # read_table would import pyarrow.dataset, slow to import
-    if path.suffix == ".conll" or (path.suffix == ".txt" and text_files == "conll"):
+    if suffix == ".conll" or (suffix == ".txt" and text_files == "conll"):
         return read_conll(path, words, tags)
-    if path.suffix == ".txt":
+    if suffix == ".txt":
         return read_fasttext(path)
+    # The label column as written: read as numbers, integers beyond 2**53 would become one float.
+    convert = pyarrow.csv.ConvertOptions(column_types={tags: pyarrow.string()})
     # A block holds whole rows, so one text longer than the default block (1 MB) needs a larger
     # one; larger blocks mean fewer parallel readers, hence only when needed.
     for block_size in (None, min(path.stat().st_size + 1, 2**31 - 1)):
         read_options = pyarrow.csv.ReadOptions(**({"block_size": block_size} if block_size else {}))
         try:
-            if path.suffix == ".csv":  # texts may hold line breaks inside quoted fields
-                return pyarrow.csv.read_csv(
-                    path, read_options=read_options, parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True)
-                )
-            if path.suffix == ".tsv":  # tab-separated, unquoted: a quote is part of the text
-                return pyarrow.csv.read_csv(
-                    path,
-                    read_options=read_options,
+            if suffix == ".csv":  # texts may hold line breaks inside quoted fields
+                return _labels_as_written(pyarrow.csv.read_csv(
+                    path, read_options=read_options, convert_options=convert,
+                    parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True),
+                ), tags)  # fmt: skip
+            if suffix == ".tsv":  # tab-separated, unquoted: a quote is part of the text
+                return _labels_as_written(pyarrow.csv.read_csv(
+                    path, read_options=read_options, convert_options=convert,
                     parse_options=pyarrow.csv.ParseOptions(delimiter="\t", quote_char=False),
-                )
+                ), tags)  # fmt: skip
             return pyarrow.json.read_json(  # JSON Lines
                 path, read_options=pyarrow.json.ReadOptions(**({"block_size": block_size} if block_size else {}))
             )
         except pyarrow.ArrowInvalid as e:
             if block_size or "straddl" not in str(e):
                 raise
+
+
+_INTEGER = re.compile(r"-?\d+(\.0*)?")
+
+
+def _labels_as_written(table, column: str):
+    """A CSV label column read as text: integers (``1`` or ``1.0``) become exact Python ints, any
+    size; other values stay the strings they are; empty cells are missing."""
+    import pyarrow
+
+    if column not in table.column_names:
+        return table  # the missing column is named by the caller's check
+    values = table.column(column).to_pylist()
+    present = [v for v in values if v not in (None, "")]
+    if present and all(_INTEGER.fullmatch(v.strip()) for v in present):
+        values = [int(v.strip().split(".")[0]) if v not in (None, "") else None for v in values]
+        big = any(abs(v) >= 2**63 for v in values if v is not None)
+        array = pyarrow.array([str(v) if v is not None else None for v in values]) if big else pyarrow.array(values)
+    else:
+        array = pyarrow.array([v if v != "" else None for v in values], pyarrow.string())
+    return table.set_column(table.column_names.index(column), column, array)
 
 
 def read_fasttext(path: Path):

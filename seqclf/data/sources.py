@@ -80,7 +80,7 @@ def _split_files(root: Path, names: tuple[str, ...]) -> list[Path]:
         for sub in SUBDIRS:
             folder = root / sub
             for ext in FORMATS:
-                found = sorted(folder.glob(f"{name}-*{ext}")) or sorted(folder.glob(f"{name}{ext}"))
+                found = _named(folder, name, ext)
                 for path in found:  # a named pipe would block the read for ever; a folder cannot be read
                     if not path.is_file():
                         raise DataError(
@@ -90,6 +90,16 @@ def _split_files(root: Path, names: tuple[str, ...]) -> list[Path]:
                 if found:
                     return found
     return []
+
+
+def _named(folder: Path, name: str, ext: str) -> list[Path]:
+    """The files ``<name>-*<ext>`` (the Hub's shards), else ``<name><ext>``, in ``folder``; the ending in
+    any case (train.CSV, test.JSONL), the name as given."""
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.iterdir() if p.suffix.lower() == ext]
+    shards = sorted(p for p in files if p.name.startswith(f"{name}-"))
+    return shards or sorted(p for p in files if p.stem == name)
 
 
 def fingerprint(files: dict[str, list[Path]]) -> list:
@@ -204,7 +214,7 @@ def load_local(
                 f"could not read {where}: {e}. Check that the files are valid {paths[0].suffix[1:]} files, "
                 f"UTF-8 encoded, with the {columns.describe()}."
             ) from None
-        own = paths[0].suffix == ".txt" and text_files == "fasttext"  # fastText files name their own columns
+        own = paths[0].suffix.lower() == ".txt" and text_files == "fasttext"  # fastText files name their own columns
         raw[split] = convert(table, split, where, Columns() if own else columns)
     return raw
 
