@@ -45,3 +45,22 @@ def test_training_without_data_path_loads_imdb_from_the_hub_then_from_its_cache_
     second = run_seqclf("train", *TINY, "data.max_len=10", env=offline, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert len(list((tmp_path / "outputs" / "train" / "runs").iterdir())) == 2
+
+
+def test_an_endpoint_that_accepts_and_never_answers_is_unreachable_within_the_check(monkeypatch):
+    """A proxy or captive portal: the TCP connection opens, no HTTP answer comes; the check gives up
+    in its own time instead of letting `datasets` retry for minutes."""
+    import socket
+    import threading
+
+    from seqclf.data import sources
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(4)], daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+    reason = sources.hub_unreachable(timeout=0.5)
+    assert reason is not None and "accepted a connection but did not answer within 0.5 s" in reason
+    server.close()

@@ -369,6 +369,25 @@ def test_the_docs_name_sweep_job_folders_as_they_are_named():
     name = job_dirname(["seed=2", "model=gru", "model.encoder.hidden_size=64"], 0)
     assert name == "model.encoder.hidden_size=64,model=gru,seed=2"
     assert f"(`{name}`;" in (Path(__file__).parents[1] / "docs" / "sweeps.md").read_text()
+    # two paths that differ only in a slash where the other has an underscore get folders of their own
+    a, b = job_dirname(["data.path=X/a/b"], 0), job_dirname(["data.path=X/a_b"], 1)
+    assert a != b and a.startswith("data.path=X_a_b-") and "/" not in a + b
+
+
+def test_a_sweep_is_not_started_in_a_folder_that_holds_another(tmp_path, monkeypatch, capsys):
+    from seqclf.cli import train as train_module
+
+    job = tmp_path / "sweep" / "model=gru"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    (job / "metrics.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["seqclf-train", "-m", "model=rnn,gru", f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    with pytest.raises(SystemExit) as exit_:
+        train_module.console()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "already holds a sweep (1 run(s) with results, e.g. model=gru)" in err
+    assert (job / "metrics.json").read_text() == "{}"
 
 
 @pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r"])

@@ -19,11 +19,15 @@ SWEEP_KEYS_ENV = "SEQCLF_SWEEP_KEYS"  # set by seqclf.runs.sweep.SweepSummary wh
 def job_dirname(task_overrides: list[str], job_num: int) -> str:
     """A multirun job's folder name: its values of the swept keys, as Hydra's override_dirname
     would write them (``model=gru,seed=2``), without the overrides every job shares (those can
-    make a name longer than a file system allows). Paths' slashes become underscores."""
+    make a name longer than a file system allows). Paths' slashes become underscores, and the name gets a
+    digest of what it was, so that two paths never share a folder."""
     swept = os.environ.get(SWEEP_KEYS_ENV)
     keys = set(swept.split(",")) if swept else None
     kept = sorted(o for o in task_overrides if keys is None or o.split("=", 1)[0].lstrip("+~") in keys)
-    name = ",".join(kept).replace("/", "_") or f"job{job_num}"
+    name = ",".join(kept)
+    if "/" in name:  # a path's slashes cannot be in a folder's name; a digest keeps X/a/b and X/a_b apart
+        name = f"{name.replace('/', '_')}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+    name = name or f"job{job_num}"
     if len(name) > 200:
         name = f"{name[:180]}-{hashlib.sha1(name.encode()).hexdigest()[:10]}"
     return name

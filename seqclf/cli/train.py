@@ -269,8 +269,18 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
 
 
 def check_sweep(cfg: DictConfig) -> None:
-    """seqclf-train -m's checks before Hydra starts: a search's study file (the jobs check their own values)."""
+    """seqclf-train -m's checks before Hydra starts: a search's study file, and a sweep folder that
+    already holds runs (the jobs check their own values)."""
     study.check_storage(OmegaConf.select(cfg, "hydra.sweeper.storage"))
+    sweep_dir = Path(str(OmegaConf.select(cfg, "hydra.sweep.dir"))).expanduser()
+    if sweep_dir.is_dir():
+        held = [run for run in files.find_runs(sweep_dir) if folders.holds_results(run)]
+        if held:
+            raise SeqclfError(
+                f"hydra.sweep.dir={sweep_dir} already holds a sweep ({len(held)} run(s) with results, e.g. "
+                f"{held[0].name}); a new sweep there would write its jobs over theirs. Give another folder (or leave "
+                "hydra.sweep.dir out: each sweep gets a folder of its own)."
+            )
 
 
 def console() -> None:

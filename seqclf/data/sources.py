@@ -237,12 +237,24 @@ def _offline() -> bool:
 
 def hub_unreachable(timeout: float = HUB_TIMEOUT_S) -> str | None:
     """Why the Hub cannot be reached, or None. `datasets` itself retries for ~25 s before giving up."""
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    import urllib.error
+    import urllib.request
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    url = urlparse(endpoint)
     host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as e:
         return f"{host}:{port} is unreachable: {e}"
+    # A proxy or a captive portal may accept the connection and never answer: ask for a page, briefly.
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/api/datasets", method="HEAD"), timeout=timeout)
+    except urllib.error.HTTPError:
+        return None  # it answered (with an error status): the Hub's own answer follows from datasets
+    except (OSError, ValueError) as e:  # URLError, a timeout, a TLS failure
+        reason = getattr(e, "reason", e)
+        return f"{endpoint} accepted a connection but did not answer within {timeout:g} s ({reason})"
     return None
 
 
