@@ -82,3 +82,23 @@ def test_every_class_stays_identifiable_on_the_confusion_matrix_axes():
     assert ticks[3] == "use::editing" and ticks[0].startswith("interfac") and ticks[0].endswith("mmandline")
     alike = tick_names(["a" * 10 + "middle-one" + "b" * 10, "a" * 10 + "middle-two" + "b" * 10, "c"])
     assert alike == ["aaaaaaaa…bbbbbbbbb #1", "aaaaaaaa…bbbbbbbbb #2", "c"]  # told apart by their number
+
+
+def test_a_confusion_matrix_of_thousands_of_classes_shows_the_largest_and_says_so(monkeypatch):
+    from seqclf.runs import plots
+
+    n = 3000
+    rng = np.random.default_rng(0)
+    counts = np.diag(rng.integers(1, 5, n))
+    counts[[7, 70, 700], [7, 70, 700]] = 1000  # the largest classes
+    drawn = {}
+    real = plots.tick_names
+
+    def recording(names, width=18):
+        drawn["names"] = list(names)
+        return real(names, width)
+
+    monkeypatch.setattr(plots, "tick_names", recording)
+    image = plots.confusion_matrix(counts.tolist(), [f"class{i}" for i in range(n)], "val")
+    assert image.ndim == 3 and len(drawn["names"]) == plots.MATRIX_CLASSES
+    assert {"class7", "class70", "class700"} <= set(drawn["names"])

@@ -169,6 +169,11 @@ def position_curves(
     return image
 
 
+# Classes a confusion matrix shows at most: past this, neither the names nor the cells can be read,
+# and drawing thousands of ticks cost minutes a run.
+MATRIX_CLASSES = 40
+
+
 def confusion_matrix(
     matrix: Sequence[Sequence[float]],
     labels: Sequence[str],
@@ -185,6 +190,13 @@ def confusion_matrix(
     multi_label = support is not None
     totals = np.asarray(support, dtype=float)[:, None] if multi_label else counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    labels = list(labels)
+    if len(labels) > MATRIX_CLASSES:  # what can be read: the classes with the most texts, said in the title
+        kept = np.sort(np.argsort(-totals[:, 0], kind="stable")[:MATRIX_CLASSES])
+        share, counts = share[np.ix_(kept, kept)], counts[np.ix_(kept, kept)]
+        kind = "labels" if multi_label else "classes"
+        title = f"{title} (the {MATRIX_CLASSES} {kind} with the most texts of {len(labels)})"
+        labels = [labels[k] for k in kept]
     n = len(labels)
     side = min(16.0, max(4.5, 0.45 * n + 2.5))
     fig, ax = plt.subplots(figsize=(side + 1.2, side))
