@@ -323,3 +323,23 @@ def test_hub_parquet_keeps_the_tag_names(tmp_path):
     from seqclf.data.sources import class_names
 
     assert class_names(table, "ner_tags") == ["O", "B-PER", "I-PER", "B-LOC"]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_a_bad_tag_is_named_by_its_sentence_and_word_and_an_empty_split_is_not_scored(tmp_path):
+    from seqclf.tasks.tagging.data import TaggingDataModule
+
+    _jsonl(tmp_path / "train.jsonl", entity_rows(40, 1))
+    test = entity_rows(6, 2)
+    test[3]["tags"][1] = "B-WHAT"  # the 4th sentence's 2nd word
+    _jsonl(tmp_path / "test.jsonl", test)
+    dm = TaggingDataModule(path=str(tmp_path), cache_dir=str(tmp_path / "cache"), progress=False)
+    with pytest.raises(DataError, match="sentence 4, word 2, has the label 'B-WHAT'"):
+        dm.prepare_data()
+    _jsonl(tmp_path / "test.jsonl", [{"tokens": [], "tags": []}, {"tokens": [], "tags": []}])
+    dm = TaggingDataModule(path=str(tmp_path), cache_dir=str(tmp_path / "cache2"), progress=False)
+    with pytest.raises(DataError, match="has no tagged words within data.max_len=32 \\(its 2 sentences are empty\\)"):
+        dm.prepare_data()

@@ -13,7 +13,7 @@ The order of the classes:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,21 +164,22 @@ class Labels:
             return self.values.index(i) if i in self.values else None
         return i if 0 <= i < len(self.names) else None
 
-    def encode(self, values: Sequence, where: str) -> np.ndarray:
+    def encode(self, values: Sequence, where: str, name_row: Callable[[int], str] = row_name) -> np.ndarray:
         """Class ids (int64, one per row) or, for multi-label data, a (rows, classes) 0/1 uint8 array.
-        A label that is not one of train's classes, or a hidden one (-1, missing), is a DataError."""
+        A label that is not one of train's classes, or a hidden one (-1, missing), is a DataError naming
+        its row by ``name_row`` (a tagger's: the sentence and the word)."""
         if self.multi_label:
             out = np.zeros((len(values), len(self.names)), dtype=np.uint8)
             for row, value in enumerate(values):
                 if not _is_list(value):
                     raise DataError(
-                        f"{where}: {row_name(row)} has the label {value!r}, not a list; the train split's labels are "
+                        f"{where}: {name_row(row)} has the label {value!r}, not a list; the train split's labels are "
                         "lists (multi-label), so every split's must be."
                     )
                 for label in value:
                     k = self._id(label)
                     if k is None:
-                        self._unknown(label, row, where)
+                        self._unknown(label, row, where, name_row=name_row)
                     out[row, k] = 1
             return out
         ids = [self._id(v) for v in values]
@@ -193,14 +194,14 @@ class Labels:
             row = missing[0]
             if row in hidden:
                 raise DataError(
-                    f"{where}: {row_name(row)} has no label ({values[row]!r}); give every row a label, or drop the "
+                    f"{where}: {name_row(row)} has no label ({values[row]!r}); give every row a label, or drop the "
                     f"unlabelled rows ({_count(hidden, 'row')} of this split have none)."
                 )
             unknown = [r for r in missing if r not in hidden]
-            self._unknown(values[row], row, where, [values[r] for r in unknown])
+            self._unknown(values[row], row, where, [values[r] for r in unknown], name_row)
         return np.asarray(ids, dtype=np.int64)
 
-    def _unknown(self, value, row: int, where: str, unknown: Sequence | None = None):
+    def _unknown(self, value, row: int, where: str, unknown: Sequence | None = None, name_row=row_name):
         shown = ", ".join(self.names[:30]) + (" ..." if len(self.names) > 30 else "")
         seen = sorted({repr(v) for v in (unknown or [value])})
         also = (
@@ -210,7 +211,7 @@ class Labels:
             else ""
         )
         raise DataError(
-            f"{where}: {row_name(row)} has the label {value!r}, which is not one of the classes fitted on the train "
+            f"{where}: {name_row(row)} has the label {value!r}, which is not one of the classes fitted on the train "
             f"split ({shown}).{also} A model cannot learn or score a class it never sees in training: add such texts "
             "to train, or drop them from this split."
         )

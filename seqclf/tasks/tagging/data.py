@@ -17,6 +17,7 @@ from seqclf.data.batches import EncodedSplit
 from seqclf.data.datamodule import TextDataModule
 from seqclf.data.labels import Labels
 from seqclf.data.text import IGNORE, WordTokenizer
+from seqclf.errors import DataError
 from seqclf.tasks.tagging import punctuation
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,14 @@ class TaggingDataModule(TextDataModule):
         arrays = {}
         for role, split in raw.items():
             arrays[f"{role}_x"] = tokenizer.encode_tokens(split.texts)
-            flat = labels.encode([t for sentence in split.labels for t in sentence], self._where(role))
+            flat = self._tags(split.labels, labels, role)
             ends = np.cumsum([len(sentence) for sentence in split.labels])[:-1]
             arrays[f"{role}_y"] = tokenizer.place(np.split(flat, ends), IGNORE, np.int64)
+            if not (arrays[f"{role}_y"] != IGNORE).any():  # nothing to learn from or score
+                raise DataError(
+                    f"{self._where(role)} has no tagged words within data.max_len={tokenizer.max_len} (its "
+                    f"{len(split.texts)} sentences are empty); give a split with tagged words."
+                )
             cut = sum(len(sentence) > tokenizer.max_len for sentence in split.texts)
             if cut:
                 log.warning(
@@ -92,6 +98,16 @@ class TaggingDataModule(TextDataModule):
                     cut, len(split.texts), self._where(role), tokenizer.max_len, tokenizer.truncation,
                 )  # fmt: skip
         return tokenizer, arrays
+
+    def _tags(self, sentences: list[list], labels: Labels, role: str) -> np.ndarray:
+        """Every word's tag id, in one array; a tag that cannot be scored is named by its sentence and word."""
+        starts = np.cumsum([0, *(len(sentence) for sentence in sentences)])
+
+        def name(word: int) -> str:
+            sentence = int(np.searchsorted(starts, word, side="right")) - 1
+            return f"sentence {sentence + 1}, word {word - starts[sentence] + 1},"
+
+        return labels.encode([t for sentence in sentences for t in sentence], self._where(role), name)
 
     def _encoded(self, x: np.ndarray, y: np.ndarray) -> EncodedSplit:
         return EncodedSplit(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y.astype(np.int64)))
