@@ -447,3 +447,31 @@ def test_a_trace_plot_of_an_unknown_type_is_refused_before_predicting(trained_ck
     captured = capsys.readouterr()
     assert exit_.value.code == 2 and "trace_plot=trace.bmpx does not end in a picture type" in captured.err
     assert captured.out == ""  # refused before any work, so nothing half done
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("threshold", "0.5", "its model.threshold is '0.5', not a probability"),
+        ("tokenizer", ["a", "b"], "holds no seqclf tokenizer"),
+        ("labels", {"names": 3}, "the checkpoint's classes are {'names': 3}, not a list of class names"),
+    ],
+)
+def test_a_checkpoint_with_a_field_of_the_wrong_type_is_one_paragraph(trained_ckpt, tmp_path, capsys, field, value,
+                                                                      message):  # fmt: skip
+    import seqclf
+    from seqclf.errors import SeqclfError
+
+    ckpt = torch.load(trained_ckpt, weights_only=False)
+    if field == "threshold":
+        ckpt["hyper_parameters"]["threshold"] = value
+    else:
+        ckpt["TextDataModule"][field] = value
+    changed = tmp_path / "changed.ckpt"
+    torch.save(ckpt, changed)
+    with pytest.raises(SeqclfError, match=message):
+        seqclf.load(changed)
+    with pytest.raises(SystemExit) as exit_:  # and the command says the same, in one paragraph
+        predict.main([f"ckpt_path={changed}", "text=a fine film"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message.split(",")[0] in err and "Traceback" not in err

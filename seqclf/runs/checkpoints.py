@@ -167,9 +167,20 @@ def tokenizer(ckpt: dict[str, Any], path: str | Path) -> WordTokenizer:
 def labels(ckpt: dict[str, Any]) -> Labels:
     """The classes a checkpoint was trained for (those written before seqclf had classes: IMDB's neg, pos)."""
     state = _data_state(ckpt).get("labels")
-    if state:
-        return Labels.from_dict(state)
-    return Labels(IMDB_NAMES)
+    if not state:
+        return Labels(IMDB_NAMES)
+    names, values = state.get("names") if isinstance(state, dict) else None, (state or {}).get("values")
+    if (
+        not isinstance(names, (list, tuple))
+        or not names
+        or not all(isinstance(n, str) for n in names)
+        or not (values is None or (isinstance(values, (list, tuple)) and all(type(v) is int for v in values)))
+    ):
+        raise CheckpointError(
+            f"the checkpoint's classes are {state!r}, not a list of class names (and their ids); the checkpoint is "
+            "damaged or was changed by hand. Use a checkpoint as seqclf-train wrote it."
+        )
+    return Labels.from_dict(state)
 
 
 def network(ckpt: dict[str, Any], path: str | Path):

@@ -31,7 +31,12 @@ class Classifier:
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, path, device: str) -> Classifier:
-        threshold = float(ckpt["hyper_parameters"].get("threshold", 0.5))
+        threshold = ckpt["hyper_parameters"].get("threshold", 0.5)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+            raise checkpoints.CheckpointError(
+                f"{path}: its model.threshold is {threshold!r}, not a probability between 0 and 1; the checkpoint is "
+                "damaged or was changed by hand (a checkpoint seqclf-train writes holds the number it trained with)."
+            )
         parts = checkpoints.network(ckpt, path), checkpoints.tokenizer(ckpt, path), checkpoints.labels(ckpt)
         return cls(*parts, device, threshold)
 
