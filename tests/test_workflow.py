@@ -209,6 +209,10 @@ def test_eval_with_a_bad_data_setting_is_one_paragraph(trained_ckpt, tmp_path, c
     result = seqclf("evaluate", f"ckpt_path={trained_ckpt}", "data.val_split=", env=cli_env, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("seqclf-eval: error: data.val_split='' must be a name")
+    # a setting the checkpoint's tokenizer decides is refused, not silently ignored
+    ignored = seqclf("evaluate", f"ckpt_path={trained_ckpt}", "data.max_len=64", env=cli_env, cwd=tmp_path)
+    assert ignored.returncode == 2 and "data.max_len=64: the checkpoint's tokenizer decides" in ignored.stderr
+    assert "max_len=12" in ignored.stderr and not (tmp_path / "outputs").exists()  # refused before a run folder
 
 
 def test_predict_text_with_commas_quotes_and_equals(trained_ckpt, capsys):

@@ -69,6 +69,15 @@ def prepare(cfg: DictConfig) -> tuple[Path, torch.nn.Module, L.LightningDataModu
         )
     model = checkpoints.model(ckpt, path)
     tokenizer = checkpoints.tokenizer(ckpt, path)
+    fixed = {"vocab_size": tokenizer.vocab_size, "max_len": tokenizer.max_len, "padding": tokenizer.padding,
+             "truncation": tokenizer.truncation}  # fmt: skip
+    ignored = [key for key in fixed if f"data.{key}" in _given(cfg) and cfg.data.get(key) != fixed[key]]
+    if ignored:
+        raise SeqclfError(
+            f"{', '.join(f'data.{k}={cfg.data.get(k)}' for k in ignored)}: the checkpoint's tokenizer decides how its "
+            f"texts are read ({', '.join(f'{k}={fixed[k]}' for k in ignored)}), so this setting would be ignored. "
+            "Drop it; to read texts otherwise, train a model that does."
+        )
     labels = checkpoints.labels(ckpt).to_dict()
     return path, model, instantiate(cfg.data, tokenizer=tokenizer.to_json(), labels=labels, splits=["test"])
 
