@@ -305,7 +305,7 @@ def test_kill_9_at_random_moments_then_resume_finishes_with_the_weights_of_an_un
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_ctrl_c_or_sigterm_stops_cleanly_exits_non_zero_keeps_a_checkpoint(tmp_path, imdb_dir, cli_env, sig):
     proc = start_seqclf("train", f"data.path={imdb_dir}", *TINY, "trainer.max_epochs=500", env=cli_env, cwd=tmp_path)
     runs = tmp_path / "outputs" / "train" / "runs"
@@ -313,8 +313,11 @@ def test_ctrl_c_or_sigterm_stops_cleanly_exits_non_zero_keeps_a_checkpoint(tmp_p
     _wait_for(run / "checkpoints" / "last.ckpt", proc)
     proc.send_signal(sig)
     proc.communicate(timeout=120)
-    assert proc.returncode == {signal.SIGINT: 1, signal.SIGTERM: 128 + signal.SIGTERM}[sig]
-    assert '"interrupted"' in (run / "status.json").read_text()
+    assert (
+        proc.returncode
+        == {signal.SIGINT: 1, signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGHUP: 128 + signal.SIGHUP}[sig]
+    )
+    assert '"interrupted"' in (run / "status.json").read_text()  # SIGHUP too: not left "running"
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] >= 0
 
 

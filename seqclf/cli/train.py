@@ -194,11 +194,19 @@ def _run(cfg: DictConfig, out: Path, multirun: bool) -> float | None:
     """One job's training with its status.json kept, and a known error as one paragraph."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    from seqclf.lightning import signals
+
     try:
         if cfg.get("resume"):
             log.info("Resuming %s from %s", out, cfg.ckpt_path)
         files.write_status(out, "running")
-        metrics = _train(cfg)  # validated in main
+        with signals.hangup_as_interrupt():
+            metrics = _train(cfg)  # validated in main
+    except signals.HangUp:  # a closed terminal: recorded, and the exit status says which signal
+        files.write_status(out, "interrupted", error="stopped by SIGHUP")
+        cli.log_to_files(log, "Stopped by SIGHUP.")
+        print(f"seqclf-train: stopped by SIGHUP; resume=<run folder> continues {out}.", file=sys.stderr)
+        sys.exit(128 + signal.SIGHUP)
     except SIGTERMException:  # Lightning stops cleanly, then exits 0 unless told otherwise
         files.write_status(out, "interrupted", error="stopped by SIGTERM")
         cli.log_to_files(log, "Stopped by SIGTERM.")

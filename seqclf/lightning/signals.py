@@ -1,7 +1,8 @@
-"""Signals that end a run before Lightning's fit takes them over: SIGTERM or SIGHUP while the data is
-read and tokenised records the run as interrupted and exits at once, and the tokeniser's worker
-processes end with it (seqclf.data.text starts them so that they die with their parent). Lightning
-handles the same signals during training (a clean stop after the step)."""
+"""Signals that end a run: SIGTERM or SIGHUP while the data is read and tokenised records the run as
+interrupted and exits at once, and the tokeniser's worker processes end with it (seqclf.data.text
+starts them so that they die with their parent). During training Lightning handles SIGTERM (a clean
+stop after the step); SIGHUP (a closed terminal or SSH session), which it leaves to the default of
+dying on the spot, stops the run as an exception would, recorded as interrupted."""
 
 from __future__ import annotations
 
@@ -45,3 +46,28 @@ def exit_on_signals(out: Path) -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+class HangUp(BaseException):
+    """SIGHUP during training: Lightning's handling of an exception runs (its callbacks' on_exception,
+    the loggers' finalisation, the teardown) and lets it through, then the run is recorded as
+    interrupted. Not a KeyboardInterrupt, which Lightning turns into exit status 1."""
+
+
+@contextlib.contextmanager
+def hangup_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGHUP raises HangUp in the main thread; the previous handler comes back after."""
+
+    def hang_up(signum, frame) -> None:
+        raise HangUp()
+
+    hup = getattr(signal, "SIGHUP", None)
+    try:
+        previous = signal.signal(hup, hang_up) if hup is not None else None
+    except ValueError:  # not the main thread
+        hup = None
+    try:
+        yield
+    finally:
+        if hup is not None:
+            signal.signal(hup, previous)
