@@ -98,7 +98,24 @@ def explain(error: BaseException, defaults: DictConfig | None = None) -> str | N
             f"could not write{where}: {error.strerror}. Free some space, or choose a folder you can write to "
             "(paths.log_dir for runs, data.cache_dir for the data cache)."
         )
+    if _short_write(error):
+        return (
+            f"a file could not be written whole ({str(error).splitlines()[0]}): the disk is most likely full. Free "
+            "some space, or choose another folder (paths.log_dir for runs, data.cache_dir for the data cache); the "
+            "files written before are intact (seqclf writes each to a temporary file, then renames it)."
+        )
     return None
+
+
+def _short_write(error: BaseException) -> bool:
+    """A write cut short without an errno: numpy's ("N requested and M written") or torch's checkpoint
+    writer ("unexpected pos", "failed writing"), as a full disk makes them."""
+    text = str(error)
+    if isinstance(error, OSError) and error.errno is None:
+        return "requested and" in text and "written" in text
+    if isinstance(error, RuntimeError):
+        return "unexpected pos" in text or "PytorchStreamWriter failed writing" in text
+    return False
 
 
 def _tasks_with_setting(key: str) -> list[str]:
