@@ -464,3 +464,8 @@ def test_multi_label_data_of_one_label_and_a_generator_of_multi_label_data_are_o
     dm = GenerationDataModule(path=str(folder), cache_dir=str(tmp_path / "cache"), progress=False)
     with pytest.raises(DataError, match="has several labels per text \\(multi-label\\); a generator writes"):
         dm.prepare_data()
+
+
+def test_an_empty_label_is_no_label_not_a_class_named_nothing():
+    with pytest.raises(DataError, match=r"row 2 has no label \(''\)"):
+        Labels.fit(["a", "", "b"], "the train split")

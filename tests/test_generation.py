@@ -195,6 +195,10 @@ def test_a_classifier_starts_from_a_generators_vocabulary_and_layers(tmp_path, i
     for args, says in (
         (["model.encoder.hidden_size=8"], "model.encoder.hidden_size=8 (generator: 4)"),
         (["model.init_from=" + str(run / "checkpoints" / "last.ckpt")], "is a classify checkpoint"),
+        (
+            ["model.init_from=" + str(tmp_path / "gone.ckpt")],
+            f"model.init_from={tmp_path / 'gone.ckpt'} does not exist",
+        ),
     ):
         refused = run_seqclf("train", f"data.path={imdb_dir}", *TINY, f"model.init_from={source}", *args,
                              env=cli_env, cwd=tmp_path / "clf")  # fmt: skip

@@ -479,3 +479,12 @@ def test_a_checkpoint_with_a_field_of_the_wrong_type_is_one_paragraph(trained_ck
         predict.main([f"ckpt_path={changed}", "text=a fine film"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and message.split(",")[0] in err and "Traceback" not in err
+
+
+def test_a_json_lines_input_with_a_byte_order_mark_is_read(trained_ckpt, tmp_path):
+    """As a CSV with one trains: the mark that some editors write first is not part of the first line."""
+    (tmp_path / "in.jsonl").write_bytes("\ufeff".encode() + b'{"id": 1, "text": "a fine film"}\n')
+    out = tmp_path / "out.jsonl"
+    predict.main([f"ckpt_path={trained_ckpt}", f"input={tmp_path / 'in.jsonl'}", f"output={out}"])
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["id"] == 1 and row["text"] == "a fine film" and row["label"] in ("neg", "pos")

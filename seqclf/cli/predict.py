@@ -70,7 +70,7 @@ def read_input(path: str) -> list[dict]:
     if file.exists() and not file.is_dir() and not file.is_file():  # a pipe would block the read
         raise SeqclfError(f"input={path} is not a regular file (a named pipe, a socket or a device); give a file.")
     try:
-        lines = text_lines(file.read_bytes().decode("utf-8"))
+        lines = text_lines(file.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         raise SeqclfError(f"input={path} does not exist; give a text file with one review per line.") from None
     except IsADirectoryError:

@@ -48,7 +48,8 @@ def _integer(value) -> int | None:
 
 
 def _missing(value) -> bool:
-    return value is None or (isinstance(value, (float, np.floating)) and value != value)  # None or NaN
+    """None, NaN or an empty string: no label (an empty cell of a JSON or CSV file)."""
+    return value is None or value == "" or (isinstance(value, (float, np.floating)) and value != value)
 
 
 @dataclass(frozen=True)

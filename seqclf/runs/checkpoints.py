@@ -29,21 +29,22 @@ def _first_line(text: str) -> str:
     return (text.strip().splitlines() or ["no details"])[0]
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Load with ``weights_only=True``: a checkpoint is data, so nothing in it may run code."""
+def load(path: str | Path, setting: str = "ckpt_path") -> dict[str, Any]:
+    """Load with ``weights_only=True``: a checkpoint is data, so nothing in it may run code. ``setting``:
+    what named the file (ckpt_path, model.init_from), for the messages."""
     path = Path(path).expanduser()
     if not path.exists():
         raise CheckpointError(
-            f"ckpt_path={path} does not exist; give the path of a .ckpt file written by seqclf-train."
+            f"{setting}={path} does not exist; give the path of a .ckpt file written by seqclf-train."
         )
     if path.is_dir():
         raise CheckpointError(
-            f"ckpt_path={path} is a folder; give a checkpoint file such as {path}/checkpoints/last.ckpt "
+            f"{setting}={path} is a folder; give a checkpoint file such as {path}/checkpoints/last.ckpt "
             "(or resume=<run folder> to continue a run)."
         )
     if not path.is_file():  # opening a named pipe would wait for a writer for ever
         raise CheckpointError(
-            f"ckpt_path={path} is not a regular file (a named pipe, a socket or a device); give a checkpoint file."
+            f"{setting}={path} is not a regular file (a named pipe, a socket or a device); give a checkpoint file."
         )
     if path.stat().st_size == 0:
         raise CheckpointError(

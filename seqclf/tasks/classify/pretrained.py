@@ -27,9 +27,9 @@ class Start:
 def load(path: str, model_cfg) -> Start:
     """The generator checkpoint at ``path`` if its layers fit the classifier ``model_cfg`` describes."""
     try:
-        ckpt = checkpoints.load(path)
+        ckpt = checkpoints.load(path, setting="model.init_from")
     except checkpoints.CheckpointError as e:
-        raise ConfigError(f"model.init_from: {e}") from None
+        raise ConfigError(str(e) if str(e).startswith("model.init_from=") else f"model.init_from: {e}") from None
     task = tasks.of_checkpoint(ckpt).name
     if task != "generate":
         raise ConfigError(
