@@ -763,3 +763,13 @@ def test_resuming_a_run_folder_whose_record_is_damaged_is_one_paragraph(finished
     code = run_cli(train_module.console, ["seqclf-train", f"resume={finished_run}"], monkeypatch, tmp_path)
     err = capsys.readouterr().err
     assert code == 2 and expected in err and "Traceback" not in err and "ckpt_path=" in err, err
+
+
+def test_an_empty_run_folder_or_cache_folder_is_refused(tmp_path, monkeypatch, capsys):
+    """Either would write into the folder the command starts in."""
+    code = run_cli(train_module.console, ["seqclf-train", "hydra.run.dir=", *TINY], monkeypatch, tmp_path)
+    assert code == 2 and "hydra.run.dir='' names no folder" in capsys.readouterr().err
+    monkeypatch.setenv("SEQCLF_CACHE_DIR", "")
+    code = run_cli(train_module.console, ["seqclf-train", *TINY], monkeypatch, tmp_path)
+    assert code == 2 and "data.cache_dir is empty (SEQCLF_CACHE_DIR=''?)" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written where it started

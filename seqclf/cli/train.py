@@ -258,6 +258,8 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
         check_writable(resumed.data.cache_dir, f"data.cache_dir={resumed.data.cache_dir}")
     else:
         validate(cfg)
+        if not str(cfg.hydra.run.dir).strip():
+            raise SeqclfError("hydra.run.dir='' names no folder; give the run a folder of its own (or leave it out).")
         run_dir = Path(cfg.hydra.run.dir).expanduser()
         if run_dir.exists() and not run_dir.is_dir():
             raise SeqclfError(f"hydra.run.dir={run_dir} is a file, not a folder; give a folder for the run.")

@@ -69,6 +69,11 @@ def check_text(s: Mapping) -> None:
         )
     if s.get("group_column") is not None:
         column_name("data.group_column", s["group_column"])
+    if "cache_dir" in s and not str(s["cache_dir"]).strip():
+        raise ConfigError(
+            "data.cache_dir is empty (SEQCLF_CACHE_DIR=''?), which would put the encoded-data cache in the folder "
+            "you start in; give a folder, or unset SEQCLF_CACHE_DIR for ~/.cache/seqclf."
+        )
     fraction = s.get("val_fraction", 0.1)
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise ConfigError(f"data.val_fraction={fraction!r} must lie strictly between 0 and 1 (e.g. 0.1).")
