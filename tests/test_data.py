@@ -325,6 +325,12 @@ def test_integer_labels_beyond_2_to_the_53_keep_their_classes(tmp_path):
     (tmp_path / "test.csv").write_text(f"text,label\na fine film,{bigger}\na dull film,{big}\n")
     dm = datamodule(tmp_path, tmp_path)
     assert dm.labels.names == (big, bigger)
+    as_json = tmp_path / "json"  # and in JSON Lines, whose reader makes such numbers floats too
+    as_json.mkdir()
+    for split, n in (("train", 40), ("test", 2)):
+        lines = [f'{{"text": "film {i}", "label": {bigger if i % 2 else big}}}' for i in range(n)]
+        (as_json / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    assert datamodule(as_json, tmp_path / "j").labels.names == (big, bigger)
     small = tmp_path / "small"
     small.mkdir()
     (small / "train.csv").write_text("text,label\n" + "".join(f"film {i},{i % 3}.0\n" for i in range(30)))

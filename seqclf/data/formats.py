@@ -44,9 +44,10 @@ def read_table(path: Path, text_files: str = "fasttext", words: str = "tokens", 
                     path, read_options=read_options, convert_options=convert,
                     parse_options=pyarrow.csv.ParseOptions(delimiter="\t", quote_char=False),
                 ), tags)  # fmt: skip
-            return pyarrow.json.read_json(  # JSON Lines
+            table = pyarrow.json.read_json(  # JSON Lines
                 path, read_options=pyarrow.json.ReadOptions(**({"block_size": block_size} if block_size else {}))
             )
+            return _exact_json_labels(table, path, tags)
         except pyarrow.ArrowInvalid as e:
             if block_size or "straddl" not in str(e):
                 raise
@@ -71,6 +72,23 @@ def _labels_as_written(table, column: str):
     else:
         array = pyarrow.array([v if v != "" else None for v in values], pyarrow.string())
     return table.set_column(table.column_names.index(column), column, array)
+
+
+def _exact_json_labels(table, path: Path, column: str):
+    """pyarrow reads a JSON number beyond 2**53 as a float, so that two such integer labels become one:
+    then the label column is read again with Python's json, whose integers are exact."""
+    import json
+
+    import pyarrow
+
+    if column not in table.column_names or not pyarrow.types.is_floating(table.column(column).type):
+        return table
+    if not any(v is not None and abs(v) >= 2**53 for v in table.column(column).to_pylist()):
+        return table
+    with path.open(encoding="utf-8") as f:
+        values = [json.loads(line).get(column) for line in f if line.strip()]
+    strings = pyarrow.array([None if v is None else str(v) for v in values], pyarrow.string())
+    return _labels_as_written(table.set_column(table.column_names.index(column), column, strings), column)
 
 
 def read_fasttext(path: Path):
