@@ -343,3 +343,15 @@ def test_a_bad_tag_is_named_by_its_sentence_and_word_and_an_empty_split_is_not_s
     dm = TaggingDataModule(path=str(tmp_path), cache_dir=str(tmp_path / "cache2"), progress=False)
     with pytest.raises(DataError, match="has no tagged words within data.max_len=32 \\(its 2 sentences are empty\\)"):
         dm.prepare_data()
+
+
+def test_conll_u_comment_lines_are_not_words_but_a_hash_word_is():
+    import tempfile
+
+    text = "# sent_id = 1\n# text = A # B\n# newdoc\nA DT O\n# SYM O\nB NNP B-PER\n\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.conll"
+        path.write_text(text, encoding="utf-8")
+        table = read_conll(path)
+    assert table.column("tokens").to_pylist() == [["A", "#", "B"]]
+    assert table.column("tags").to_pylist() == [["O", "O", "B-PER"]]

@@ -53,6 +53,8 @@ def read_table(path: Path, text_files: str = "fasttext", words: str = "tokens", 
                 raise
 
 
+# CoNLL-U's comment lines: "# key = value" or "# key" (a CoNLL-2003 line "# NN I-NP O" is the word "#").
+_CONLLU_COMMENT = re.compile(r"#\s*[\w.-]+\s*(=.*)?\s*$")
 _INTEGER = re.compile(r"-?\d+(\.0*)?")
 
 
@@ -120,7 +122,8 @@ def read_fasttext(path: Path):
 
 def read_conll(path: Path, words: str = "tokens", tags: str = "tags"):
     """A CoNLL column file as a table: one word per line (its columns separated by spaces or tabs),
-    a blank line between sentences, ``-DOCSTART-`` lines skipped. Every column is ``column0``,
+    a blank line between sentences, ``-DOCSTART-`` lines and CoNLL-U's comment lines skipped (a word
+    ``#`` with its tags stays a word). Every column is ``column0``,
     ``column1``, ... (``data.tags_column=column1``: CoNLL-2003's POS tags); the first is also the
     ``words`` column and the last the ``tags`` column (CoNLL-2003: word, POS, chunk, NER)."""
     import pyarrow as pa
@@ -129,6 +132,8 @@ def read_conll(path: Path, words: str = "tokens", tags: str = "tags"):
     width = None
     with path.open(encoding="utf-8", newline="") as f:
         for number, line in enumerate(f, start=1):
+            if _CONLLU_COMMENT.match(line):  # "# sent_id = 1", "# text = ...", "# newdoc": not words
+                continue
             fields = line.split()
             if not fields or fields[0] == "-DOCSTART-":
                 if sentences[-1]:
