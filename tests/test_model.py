@@ -84,3 +84,21 @@ def test_max_pooling_takes_each_units_maximum_over_the_reviews_own_words(bidirec
     torch.testing.assert_close(net(tokens), expected)
     with pytest.raises(ValueError, match="model.pooling='median' is not valid"):
         classifier(20, "gru", pooling="median")
+
+
+def test_a_pretrained_vocabulary_that_reads_little_of_the_data_is_warned_about(caplog, tmp_path):
+    import logging
+
+    import torch
+
+    from seqclf.tasks.classify.pretrained import Start, warn_unknown
+
+    start = Start(tmp_path / "generator.ckpt", ["<pad>", "<unk>", "film"], {})
+    tokens = torch.tensor([[0, 0, 2, 1, 1], [1, 1, 1, 2, 2]])  # 5 of 8 words unknown
+    with caplog.at_level(logging.WARNING, logger="seqclf.tasks.classify.pretrained"):
+        assert warn_unknown(tokens, start) == 5 / 8
+    assert "62% of the training words are not in the vocabulary of model.init_from=" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="seqclf.tasks.classify.pretrained"):
+        assert warn_unknown(torch.tensor([[0, 2, 2, 2, 2, 1]]), start) == 1 / 5  # at the threshold: no word
+    assert caplog.text == ""

@@ -85,6 +85,8 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     with signals.exit_on_signals(out):  # Lightning handles SIGTERM during fit; before it, seqclf does
         datamodule.prepare_data()
         datamodule.setup("fit")  # the vocabulary size, a model hyperparameter, comes from the data
+    if start is not None:
+        pretrained.warn_unknown(datamodule.train_set.x, start)
     files.rank_zero_only(datamodule.tokenizer.save)(out / "tokenizer.json")
     labels = datamodule.labels
     # the classes (tags) and their counts, hyperparameters too, come from the data

@@ -5,6 +5,7 @@ is read: the checkpoint must be a generator's, with the classifier's cell and si
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from seqclf.data.settings import AUTO_LENGTH
 from seqclf.data.text import WordTokenizer
 from seqclf.errors import ConfigError
 from seqclf.runs import checkpoints
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,3 +74,24 @@ def apply(start: Start, net: torch.nn.Module) -> None:
     left = [k for k in missing if not k.startswith("head.")]
     if left:
         raise ConfigError(f"model.init_from={start.path} lacks the weights {left}; is it a seqclf generator?")
+
+
+# A share of unknown words above which a pretrained vocabulary is said to fit the data badly.
+UNKNOWN_WARN = 0.2
+
+
+def warn_unknown(tokens: torch.Tensor, start: Start) -> float:
+    """The share of the training words that the generator's vocabulary does not have (read as <unk>),
+    warned about above UNKNOWN_WARN: a generator trained on other data reads little of this data."""
+    from seqclf.data.text import PAD_ID, UNK_ID
+
+    words = int((tokens != PAD_ID).sum())
+    share = int((tokens == UNK_ID).sum()) / max(words, 1)
+    if share > UNKNOWN_WARN:
+        log.warning(
+            "%.0f%% of the training words are not in the vocabulary of model.init_from=%s and are read as <unk>: the "
+            "generator was trained on other data. Train the generator on these texts (task=generate with this "
+            "data.path), or start without model.init_from.",
+            100 * share, start.path,
+        )  # fmt: skip
+    return share
