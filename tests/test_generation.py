@@ -217,6 +217,11 @@ def test_a_classifier_starts_from_a_generators_vocabulary_and_layers(tmp_path, i
     assert all(torch.equal(g["state_dict"][k], first[k]) for k in shared)
     assert not any(torch.equal(g["state_dict"][k], second[k]) for k in shared)
     assert not torch.equal(first["net.head.weight"], second["net.head.weight"])
+    # The generator moved away: resuming the run needs only its own checkpoint (vocabulary and weights).
+    source.rename(tmp_path / "moved.ckpt")
+    resumed = run_seqclf("train", f"resume={run}", "trainer.max_epochs=3", env=cli_env, cwd=tmp_path / "frozen")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
 
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)

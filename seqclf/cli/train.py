@@ -75,9 +75,12 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     files.rank_zero_only(log.info)(message, *counts)
 
     callbacks = instantiate_all(cfg.get("callbacks"))  # their settings are checked before the data is read
-    start = pretrained.load(cfg.model.init_from, cfg.model) if cfg.model.get("init_from") else None
     given = {}  # a generator's vocabulary, with this run's length and sides, when the model starts from one
-    if start is not None:
+    start = None
+    if cfg.model.get("init_from") and ckpt is not None:  # continued: the checkpoint holds the vocabulary and weights
+        given["tokenizer"] = checkpoints.tokenizer(ckpt, ckpt_path).to_json()
+    elif cfg.model.get("init_from"):
+        start = pretrained.load(cfg.model.init_from, cfg.model)
         d = cfg.data
         given["tokenizer"] = pretrained.tokenizer(start, d.max_len, d.padding, d.truncation).to_json()
     # The loader applies limit_train_batches: Lightning would count its blocks, not the batches in them.
