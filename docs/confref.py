@@ -213,6 +213,7 @@ def reference() -> str:
         "",
         file_section(CONF / "train.yaml", "`seqclf-train`", home),
         file_section(CONF / "eval.yaml", "`seqclf-eval`", home),
+        file_section(CONF / "vectors.yaml", "`seqclf-vectors`", home),
     ]
     for group, about in GROUPS.items():
         out += [f"## `{group}`", "", about, ""]
@@ -236,7 +237,7 @@ def reference() -> str:
 
 def covered() -> set[Path]:
     """Every config file the reference shows (a test checks that this is all of conf/)."""
-    files = {CONF / "train.yaml", CONF / "eval.yaml"} | {CONF / name for name in SHARED}
+    files = {CONF / "train.yaml", CONF / "eval.yaml", CONF / "vectors.yaml"} | {CONF / name for name in SHARED}
     for group in GROUPS:
         files |= set(group_options(group))
     return files

@@ -83,6 +83,13 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         start = pretrained.load(cfg.model.init_from, cfg.model)
         d = cfg.data
         given["tokenizer"] = pretrained.tokenizer(start, d.max_len, d.padding, d.truncation).to_json()
+    loaded = None  # pretrained word vectors, read and checked against the encoder before the data
+    if cfg.model.get("vectors") and ckpt is None:
+        from seqclf.models import encoders
+        from seqclf.models import vectors as word_vectors
+
+        loaded = word_vectors.read(cfg.model.vectors)
+        word_vectors.check_fits(encoders.build(encoders.spec(cfg.model.encoder), vocab_size=4), loaded)
     # The loader applies limit_train_batches: Lightning would count its blocks, not the batches in them.
     datamodule = instantiate(cfg.data, limit_train_batches=cfg.trainer.get("limit_train_batches"), **given)
     with signals.exit_on_signals(out):  # Lightning handles SIGTERM during fit; before it, seqclf does
@@ -95,12 +102,21 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     # the classes (tags) and their counts, hyperparameters too, come from the data
     inputs = get_class(cfg.model._target_).data_inputs(datamodule)
     model = instantiate(cfg.model, vocab_size=datamodule.tokenizer.vocab_size, **inputs)
+    vectors = None  # what the pretrained word vectors gave the vocabulary, when the run starts from them
     if ckpt is not None:  # now with the vocabulary size too
         checkpoints.check_model(ckpt, dict(model.hparams), ckpt_path)
         del ckpt
     elif start is not None:  # a resumed run's weights are its checkpoint's
         pretrained.apply(start, model.net)
         files.rank_zero_only(log.info)("The encoder (embedding and cells) starts from %s", start.path)
+    elif loaded is not None:
+        vectors = word_vectors.apply(model.net.encoder, datamodule.tokenizer.vocab, loaded).to_dict()
+        del loaded
+        message = "The word embedding starts from %s (%s, %d-d): %d of the vocabulary's %d words found%s"
+        extra = f", {vectors['subwords']} more built from their subwords" if vectors["subwords"] else ""
+        files.rank_zero_only(log.info)(
+            message, vectors["path"], vectors["format"], vectors["dim"], vectors["found"], vectors["words"], extra
+        )
     loggers = instantiate_all(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, limit_train_batches=None)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -121,9 +137,13 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         "class_weights": weights.tolist() if (weights := getattr(model, "class_weight", None)) is not None else None,
         "threads": plan.to_dict(),
     }
+    if vectors is not None:
+        metrics["vectors"] = vectors
     if cfg.get("resume"):  # resumed in place: each earlier segment's results stay, oldest first
         earlier = files.read_metrics(out)
         if earlier:
+            if "vectors" in earlier:  # what the run started from
+                metrics["vectors"] = earlier["vectors"]
             metrics["history"] = [*earlier.pop("history", []), earlier]
     files.write_metrics(out, metrics)
     if "test" in model.reports:
@@ -278,6 +298,10 @@ def check_command(cfg: DictConfig, overrides: list[str]) -> None:
             from seqclf.tasks.classify import pretrained
 
             pretrained.load(cfg.model.init_from, cfg.model)
+        if cfg.model.get("vectors"):
+            from seqclf.models.checks import check_vectors_file
+
+            check_vectors_file(cfg.model.vectors)
         chosen = "hydra.run.dir" if any(o.startswith("hydra.run.dir=") for o in overrides) else "paths.log_dir"
         check_writable(Path(cfg.hydra.run.dir).parent, f"{chosen}={OmegaConf.select(cfg, chosen)}")
         check_writable(cfg.data.cache_dir, f"data.cache_dir={cfg.data.cache_dir}")

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,18 @@ class TextDataModule(L.LightningDataModule):
                 self.hub_name, self.hub_config, self.revision, self.split_names, self.columns, self._optional, convert
             )
         return sources.load_local(self._local_files(), self.columns, convert, text_files)
+
+    def read_texts(self, extra: Sequence[str] = ()) -> dict[str, list[str]]:
+        """The raw texts of the training split (and of the data's own validation split, if it has one),
+        and of each ``extra`` split (e.g. IMDB's ``unsupervised``), never the test split's, with no label
+        read: for what is fitted on texts alone (seqclf-vectors)."""
+        self.split_names = {
+            **{role: names for role, names in self.split_names.items() if role != "test"},
+            **{f"extra:{name}": (name,) for name in extra},
+        }
+        self._files = None
+        raw = self._read_raw(convert=sources.to_texts)
+        return {role.removeprefix("extra:"): split.texts for role, split in raw.items()}
 
     def _fit_length(self, texts: list[str]) -> None:
         """data.max_len=auto: a length that keeps the whole of most training texts, with the cap."""

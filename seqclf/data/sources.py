@@ -37,7 +37,7 @@ class Columns:
     """Which columns hold the text (several are joined with a space, e.g. a title and a description) and the label."""
 
     text: tuple[str, ...] = ("text",)
-    label: str = "label"
+    label: str = "label"  # "": none read (texts alone)
     group: str | None = None  # the training rows' group (data.group_column), if the split keeps groups whole
 
     def describe(self) -> str:
@@ -153,9 +153,16 @@ def to_raw(table, split: str, where: str, columns: Columns) -> RawSplit:
     texts = parts[0] if len(parts) == 1 else [" ".join(row) for row in zip(*parts, strict=True)]
     if split == "train" and not any(t.strip() for t in texts):  # a model learns nothing from no words
         raise DataError(f"{where}: every text is empty; training needs texts with words.")
+    if not columns.label:  # texts alone (seqclf-vectors)
+        return RawSplit(texts=texts, labels=[None] * len(texts))
     labels = table.column(columns.label).to_pylist()
     groups = table.column(group).to_pylist() if group else None
     return RawSplit(texts=texts, labels=labels, names=class_names(table, columns.label), groups=groups)
+
+
+def to_texts(table, split: str, where: str, columns: Columns) -> RawSplit:
+    """``to_raw``'s texts alone: no label column is needed or read."""
+    return to_raw(table, split, where, Columns(columns.text, "", None))
 
 
 def _is_utf8(text: bytes | None) -> bool:

@@ -81,6 +81,10 @@ class BagEncoder(Encoder):
         real = mask.unsqueeze(-1).to(features.dtype)
         return (features * real).cumsum(dim=1) / real.cumsum(dim=1).clamp(min=1)
 
+    def word_embeddings(self) -> list[nn.Embedding]:
+        """The table's first ``vocab_size`` rows are the words' (the n-grams' buckets follow)."""
+        return [self.embedding]
+
     def step(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """The features of ``tokens`` following the words in ``state`` (the last ``ngrams - 1`` ids)."""
         before = state if state is not None else tokens.new_zeros(len(tokens), 0)
@@ -119,6 +123,9 @@ class HybridEncoder(Encoder):
     def summaries(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         own, bag = features[..., : self.split], features[..., self.split :]
         return torch.cat([self.recurrent.summaries(own, mask), self.bag.summaries(bag, mask)], dim=-1)
+
+    def word_embeddings(self) -> list[nn.Embedding]:
+        return [*self.recurrent.word_embeddings(), *self.bag.word_embeddings()]
 
     @classmethod
     def work(cls, settings: Mapping[str, Any], batch: int, length: int) -> float:

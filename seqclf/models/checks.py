@@ -19,6 +19,8 @@ CELL_NAMES = ("rnn", "lstm", "gru")
 # step, a bag's mean), each unit's maximum or its mean over the text's own steps (padding left
 # out), last and max side by side, or all three (ULMFiT's concat pooling).
 POOLINGS = ("last", "max", "last_max", "mean", "concat")
+# The files of word vectors model.vectors reads (seqclf.models.vectors).
+VECTOR_FORMATS = "word2vec text or binary, GloVe text, fastText .vec or .bin"
 
 
 def check_recurrent(cell, embed_dim, hidden_size, num_layers, dropout) -> None:
@@ -83,3 +85,41 @@ def check_encoder(spec) -> None:
         recurrent, bag = spec.get("recurrent") or {}, spec.get("bag") or {}
         check_encoder({"_target_": RECURRENT, "cell": "lstm", **recurrent})
         check_bag(bag.get("embed_dim", 64), bag.get("ngrams", 2), bag.get("buckets", 262_144), "model.encoder.bag")
+
+
+def check_vectors(vectors, freeze_vectors, init_from=None) -> None:
+    """``model.vectors`` (a file of word vectors, or null) and ``model.freeze_vectors`` (the epochs the
+    filled embedding is kept as the vectors give it: 0, a positive count, or ``all``), before any data
+    is read; the file itself when a run starts (check_vectors_file, seqclf.models.vectors)."""
+    frozen_ok = freeze_vectors == "all" or (
+        isinstance(freeze_vectors, int) and not isinstance(freeze_vectors, bool) and freeze_vectors >= 0
+    )
+    if not frozen_ok:
+        raise ConfigError(
+            f"model.freeze_vectors={freeze_vectors!r} must be 0 (the embedding trains from the start), a number of "
+            "epochs to keep it as the vectors give it, or all (never trained)."
+        )
+    if vectors in (None, ""):
+        if freeze_vectors not in (0, None):
+            raise ConfigError(
+                f"model.freeze_vectors={freeze_vectors} keeps pretrained word vectors fixed, but no model.vectors is "
+                "given; add model.vectors=FILE or leave model.freeze_vectors at 0."
+            )
+        return
+    if init_from:
+        raise ConfigError(
+            f"model.vectors={vectors} and model.init_from={init_from} both give the embedding its first weights; "
+            "choose one (a generator started from vectors passes them on: train it with model.vectors)."
+        )
+
+
+def check_vectors_file(vectors) -> None:
+    """``model.vectors`` names a file: checked when a run starts (a resumed run's checkpoint holds the
+    weights, and the file may be gone)."""
+    from pathlib import Path
+
+    if not Path(str(vectors)).expanduser().is_file():
+        raise ConfigError(
+            f"model.vectors={vectors} is not a file; give a file of word vectors ({VECTOR_FORMATS}), e.g. one "
+            "written by seqclf-vectors."
+        )

@@ -35,7 +35,9 @@ class Encoder(nn.Module):
       ``pooling=last`` reads (default: the last step's output), and ``summaries``, that summary at
       every step (for the reading trace); ``work(settings, batch, length)``:
       multiply-adds of a batch, for choosing thread counts (default: unknown, so a run takes its
-      share of the cores).
+      share of the cores); ``word_embeddings()``: the embedding tables whose row i is word id i's
+      vector, which pretrained word vectors fill (``model.vectors``; default: the
+      ``embedding`` attribute, if it is an nn.Embedding).
     """
 
     features: int
@@ -49,6 +51,10 @@ class Encoder(nn.Module):
         """(batch, time, features): ``last`` of the text up to each step, for a causal encoder's reading
         trace (default: each step's output, as ``last`` is the last step's)."""
         return features
+
+    def word_embeddings(self) -> list[nn.Embedding]:
+        embedding = getattr(self, "embedding", None)
+        return [embedding] if isinstance(embedding, nn.Embedding) else []
 
     def step(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError(f"{type(self).__name__} cannot continue a text step by step (no step method)")

@@ -152,6 +152,7 @@ def check_model(cfg) -> Task:
         )
     checks.check_encoder(OmegaConf.to_container(encoder, resolve=True))
     checks.check_dropout("model.dropout", model.get("dropout", 0.0))
+    checks.check_vectors(model.get("vectors"), model.get("freeze_vectors", 0), model.get("init_from"))
     optimizer.OptimizerSettings.of(model.get("optimizer"))
     task.check_model(model, cfg)
     return task

@@ -56,6 +56,7 @@ class TaskModule(L.LightningModule):
         self.best_score.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
         self.reports: dict[str, dict] = {}  # the last detailed report of each stage, when the task has one
         self._direct = False  # set when training starts (see _nothing_wraps_a_step)
+        self._frozen: list[torch.nn.Parameter] = []  # word vectors kept as given this epoch (on_train_epoch_start)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["seqclf_format"] = migrate.CHECKPOINT_FORMAT
@@ -99,6 +100,8 @@ class TaskModule(L.LightningModule):
                 loss.backward()
             else:
                 self.manual_backward(loss)
+            for weight in self._frozen:
+                weight.grad = None
             if clip:  # the dense parameters' gradients (a sparse embedding's are not clipped)
                 self.clip_gradients(optimizer, clip, self.optimizer_settings.gradient_clip_algorithm)
             if self._direct:  # the raw optimizer, and the step count behind trainer.global_step
@@ -142,6 +145,16 @@ class TaskModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._direct = self._nothing_wraps_a_step()
+
+    def on_train_epoch_start(self) -> None:
+        """Pretrained word vectors (hparams ``vectors``) stay as given for the first ``freeze_vectors``
+        epochs (``all``: throughout), so the first, random gradients of the layers above do not undo
+        them; decided from the epoch, so a resumed run freezes as the uninterrupted one did. Their
+        gradients are dropped before each step (the optimizer then skips them, weight decay included)
+        rather than not computed: under DDP the set of parameters with gradients must not change."""
+        freeze = self.hparams.get("freeze_vectors") or 0
+        frozen = bool(self.hparams.get("vectors")) and (freeze == "all" or self.current_epoch < int(freeze))
+        self._frozen = [table.weight for table in self.net.encoder.word_embeddings()] if frozen else []
 
     def _nothing_wraps_a_step(self) -> bool:
         """Whether Lightning's per-step machinery has nothing to do here. manual_backward and the wrapped

@@ -76,6 +76,8 @@ class SeqClassifier(TaskModule):
         threshold: float = 0.5,
         monitor: str = "val/acc",
         init_from: str | None = None,
+        vectors: str | None = None,
+        freeze_vectors: int | str = 0,
     ):
         super().__init__()
         check_classification(class_weights, threshold, monitor)

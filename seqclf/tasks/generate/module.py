@@ -55,6 +55,8 @@ class SeqGenerator(PerStepModule):
         softmax_cutoffs: list[int] | None = None,
         labels: list[str] | None = None,
         monitor: str = "val/perplexity",
+        vectors: str | None = None,
+        freeze_vectors: int | str = 0,
     ):
         super().__init__()
         encoder, optimizer = encoders.spec(encoder), OptimizerSettings.of(optimizer).to_dict()

@@ -30,6 +30,8 @@ class SeqTagger(PerStepModule):
         optimizer: dict | None = None,
         labels: list[str] | None = None,
         monitor: str = "val/f1",
+        vectors: str | None = None,
+        freeze_vectors: int | str = 0,
     ):
         super().__init__()
         check_tagging(monitor)
