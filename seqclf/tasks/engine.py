@@ -110,6 +110,10 @@ class TaskModule(L.LightningModule):
                 optimizer.step()
             for other in sparse:  # the same step, counted once: by the dense optimizer's
                 other.optimizer.step()
+            if self.optimizer_settings.lr_schedule == "one_cycle":
+                for schedule in self._schedules():
+                    if schedule.last_epoch < schedule.total_steps - 1:  # steps added on resume keep the last rate
+                        schedule.step()
             losses.append(loss.detach())
             logits.append(out.detach())
         if not losses:
@@ -260,9 +264,12 @@ class TaskModule(L.LightningModule):
         hp = self.optimizer_settings
         tables = self._sparse_tables()
         dense = [p for p in self.parameters() if not any(p is t for t in tables)]
-        optimizers = [torch.optim.Adam(dense, lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)]
+        sparse_lr = hp.lr / hp.lower_lr_factor**2  # the sparse tables hold words (and a bag's n-grams)
+        optimizers = [
+            torch.optim.Adam(self._layer_groups(dense), lr=hp.lr, weight_decay=hp.weight_decay, fused=hp.fused)
+        ]
         if tables:
-            optimizers.append(torch.optim.SparseAdam(tables, lr=hp.lr))
+            optimizers.append(torch.optim.SparseAdam(tables, lr=sparse_lr))
         schedules = [self._schedule(optimizer) for optimizer in optimizers]
         if schedules[0] is None:
             return optimizers[0] if len(optimizers) == 1 else optimizers
@@ -271,8 +278,36 @@ class TaskModule(L.LightningModule):
             return {"optimizer": optimizers[0], "lr_scheduler": configs[0]}
         return optimizers, configs
 
+    def _layer_groups(self, params: list[torch.nn.Parameter]) -> list:
+        """``params`` as Adam's parameter groups: one (every layer at optimizer.lr), or, with
+        optimizer.lower_lr_factor f above 1, the head and the rest at lr, the encoder at lr / f and its
+        word embedding at lr / f**2 (ULMFiT's discriminative fine-tuning), the groups that have any."""
+        factor = self.optimizer_settings.lower_lr_factor
+        if factor == 1:
+            return params
+        words = {id(table.weight) for table in self.net.encoder.word_embeddings()}
+        encoder = {id(p) for p in self.net.encoder.parameters()}
+        depth = [2 if id(p) in words else 1 if id(p) in encoder else 0 for p in params]
+        lr = self.optimizer_settings.lr
+        groups = [{"params": [p for p, d in zip(params, depth, strict=True) if d == k], "lr": lr / factor**k}
+                  for k in range(3)]  # fmt: skip
+        return [group for group in groups if group["params"]]
+
+    def _training_steps(self) -> int:
+        """The optimizer steps of this run (on this process): trainer.max_steps, else the epochs' steps."""
+        trainer = self.trainer
+        if trainer.max_steps > 0:
+            return trainer.max_steps
+        trainer.estimated_stepping_batches  # noqa: B018 - sets up the training data, whose blocks count the steps
+        return max(1, trainer.max_epochs * trainer.train_dataloader.sampler.num_steps)
+
     def _schedule(self, optimizer):
         hp = self.optimizer_settings
+        if hp.lr_schedule == "one_cycle":  # stepped after every optimizer step (training_step)
+            return torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=self._training_steps(),
+                pct_start=0.1, anneal_strategy="linear", cycle_momentum=False, div_factor=32.0, final_div_factor=1.0,
+            )  # fmt: skip
         if hp.lr_schedule == "cosine":  # from lr to 0 over the run's epochs
             return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.trainer.max_epochs))
         if hp.lr_schedule == "plateau":  # halve lr when the monitored metric has not improved for an epoch

@@ -10,14 +10,16 @@ from typing import Any
 
 from seqclf.errors import ConfigError
 
-LR_SCHEDULES = ("none", "cosine", "plateau")
+LR_SCHEDULES = ("none", "cosine", "plateau", "one_cycle")
 
 
 @dataclass(frozen=True)
 class OptimizerSettings:
     """The optimizer's settings (``optimizer.*``), one record that the config, the task modules and
     checkpoints share (as a plain dict in hparams): Adam's learning rate and L2 weight decay, torch's
-    fused kernel, gradient clipping before each step, and the learning-rate schedule per epoch."""
+    fused kernel, gradient clipping before each step, the learning-rate schedule, and discriminative
+    rates (``lower_lr_factor``: the encoder's rate is the head's divided by it, the word embedding's
+    divided by it again; ULMFiT's 2.6)."""
 
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -25,6 +27,7 @@ class OptimizerSettings:
     gradient_clip_val: float | None = None
     gradient_clip_algorithm: str = "norm"
     lr_schedule: str = "none"
+    lower_lr_factor: float = 1.0
 
     @classmethod
     def of(cls, settings: Mapping[str, Any] | None) -> OptimizerSettings:
@@ -59,5 +62,11 @@ class OptimizerSettings:
         algorithm = self.gradient_clip_algorithm
         if algorithm not in ("norm", "value"):
             raise ConfigError(f"optimizer.gradient_clip_algorithm={algorithm!r} is not valid; choose norm or value.")
+        factor = self.lower_lr_factor
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor < 1:
+            raise ConfigError(
+                f"optimizer.lower_lr_factor={factor!r} must be a number >= 1 (1: one rate for every layer; ULMFiT's "
+                "2.6: the encoder learns 2.6 times slower than the head, the word embedding 2.6 times slower again)."
+            )
         if not isinstance(self.fused, bool):
             raise ConfigError(f"optimizer.fused={self.fused!r} must be true or false.")

@@ -1,0 +1,44 @@
+"""Fine-tuning settings for a pretrained start, on any run: discriminative learning rates (the head,
+the encoder, its word embedding) and the one-cycle (slanted triangular) schedule, stepped per
+optimizer step, kept across a resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import TINY, compose_train, run_seqclf
+
+from seqclf.cli.config import validate
+from seqclf.errors import ConfigError
+
+
+def _optimizer_state(run):
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    return ckpt["optimizer_states"][0]["param_groups"], ckpt["lr_schedulers"][0], ckpt["global_step"]
+
+
+def test_each_layer_group_gets_its_rate_and_the_cycle_ends_at_a_32nd(tmp_path, imdb_dir, cli_env):
+    common = [*TINY, f"data.path={imdb_dir}", "optimizer.lr_schedule=one_cycle", "optimizer.lower_lr_factor=2.5"]
+    done = run_seqclf("train", *common, "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    groups, schedule, steps = _optimizer_state(run)
+    # the head (weight, bias), the LSTM's four tensors, the embedding: lr, lr/2.5, lr/2.5**2
+    assert [len(g["params"]) for g in groups] == [2, 4, 1]
+    assert [g["max_lr"] for g in groups] == pytest.approx([1e-3, 4e-4, 1.6e-4])
+    assert schedule["total_steps"] == steps  # one step of the schedule per optimizer step
+    assert [g["lr"] for g in groups] == pytest.approx([g["max_lr"] / 32 for g in groups])  # the cycle's end
+
+    done = run_seqclf("train", f"resume={run}", "trainer.max_epochs=3", env=cli_env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]  # the added epoch keeps the last rate
+    groups, _, more = _optimizer_state(run)
+    assert more > steps and [g["lr"] for g in groups] == pytest.approx([g["max_lr"] / 32 for g in groups])
+
+
+def test_one_rate_is_one_group_and_a_factor_below_one_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"optimizer.lower_lr_factor=0.5 must be a number >= 1"):
+        validate(compose_train(tmp_path, ["optimizer.lower_lr_factor=0.5"]))
+    from seqclf.tasks.classify.module import SeqClassifier
+
+    model = SeqClassifier(vocab_size=20, encoder={"_target_": "seqclf.models.encoders.RecurrentEncoder"})
+    assert len(model.configure_optimizers().param_groups) == 1  # today's runs: unchanged
