@@ -17,6 +17,7 @@ def _optimizer_state(run):
     return ckpt["optimizer_states"][0]["param_groups"], ckpt["lr_schedulers"][0], ckpt["global_step"]
 
 
+@pytest.mark.slow  # two runs and a resume: pytest -m slow (CI runs both)
 def test_each_layer_group_gets_its_rate_and_the_cycle_ends_at_a_32nd(tmp_path, imdb_dir, cli_env):
     common = [*TINY, f"data.path={imdb_dir}", "optimizer.lr_schedule=one_cycle", "optimizer.lower_lr_factor=2.5"]
     done = run_seqclf("train", *common, "trainer.max_epochs=2", env=cli_env, cwd=tmp_path)
@@ -42,3 +43,19 @@ def test_one_rate_is_one_group_and_a_factor_below_one_is_refused(tmp_path):
 
     model = SeqClassifier(vocab_size=20, encoder={"_target_": "seqclf.models.encoders.RecurrentEncoder"})
     assert len(model.configure_optimizers().param_groups) == 1  # today's runs: unchanged
+
+
+def test_the_head_the_encoder_and_its_word_embedding_learn_at_falling_rates():
+    from seqclf.tasks.classify.module import SeqClassifier
+
+    model = SeqClassifier(
+        vocab_size=20,
+        encoder={"_target_": "seqclf.models.encoders.RecurrentEncoder", "cell": "gru"},
+        optimizer={"lr": 0.01, "lower_lr_factor": 2.0},
+    )
+    groups = model.configure_optimizers().param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([0.01, 0.005, 0.0025])
+    net = model.net
+    assert [p for p in groups[0]["params"]] == list(net.head.parameters())
+    assert groups[2]["params"] == [net.encoder.embedding.weight]
+    assert len(groups[1]["params"]) == len(list(net.encoder.rnn.parameters()))

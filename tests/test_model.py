@@ -52,6 +52,7 @@ def test_lightning_module_keeps_primitive_hparams_only():
             "gradient_clip_val": None,
             "gradient_clip_algorithm": "norm",
             "lr_schedule": "none",
+            "lower_lr_factor": 1.0,
         },
         "labels": ["neg", "pos"],  # a model built without data is IMDB's, as checkpoints from before classes
         "multi_label": False,
@@ -61,6 +62,8 @@ def test_lightning_module_keeps_primitive_hparams_only():
         "threshold": 0.5,
         "monitor": "val/acc",
         "init_from": None,
+        "vectors": None,
+        "freeze_vectors": 0,
     }
 
     def primitive(v):

@@ -13,10 +13,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import make_imdb, topic_rows, write_rows
+from conftest import make_imdb, make_reviews, topic_rows, write_rows, write_split
+from hydra import compose, initialize_config_dir
 from test_tagging import conll_text, entity_rows
 
-from seqclf.cli import config, generate, predict
+from seqclf import CONF_DIR
+from seqclf.cli import config, generate, predict, vectors
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # What the README's commands read, and the tiny data that stands in for it here (the only substitution).
@@ -80,6 +82,9 @@ def test_every_readme_command_is_a_seqclf_command_whose_settings_compose(tmp_pat
                     continue  # needs a run folder: the slow test below resumes the quick start's
                 cfg = config.load_config(overrides, output_dir=tmp_path)
                 config.validate(cfg)
+        elif program == "seqclf-vectors":
+            with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+                vectors.check(compose("vectors", overrides=words[1:]))
         elif program == "seqclf-baseline":
             assert len(words) == 2 and words[1] == "SHELL", words  # a run folder
         elif program in ("seqclf-predict", "seqclf-generate"):
@@ -87,7 +92,14 @@ def test_every_readme_command_is_a_seqclf_command_whose_settings_compose(tmp_pat
             assert keys <= set((predict if program == "seqclf-predict" else generate).KEYS), keys
         else:
             assert program in {"pytest", "mkdocs", "tensorboard"} or "=" in program, words
-    assert {"seqclf-train", "seqclf-predict", "seqclf-generate", "seqclf-baseline", "tensorboard"} <= seen
+    assert {
+        "seqclf-train",
+        "seqclf-predict",
+        "seqclf-generate",
+        "seqclf-baseline",
+        "seqclf-vectors",
+        "tensorboard",
+    } <= seen
 
 
 TENSORBOARD_SHIM = """\
@@ -111,6 +123,7 @@ def test_the_quick_start_and_the_next_commands_run_as_written(tmp_path, cli_env)
     """The README's two blocks of commands in one shell, as a user would type them, on generated data."""
     data = tmp_path / "data"
     make_imdb(data / "imdb")
+    write_split(data / "imdb" / "plain_text", "unsupervised", make_reviews(100, seed=3), "parquet")  # IMDB's unlabelled
     write_rows(data / "quips" / "train.csv", topic_rows(150, seed=1))
     write_rows(data / "quips" / "test.csv", topic_rows(60, seed=2))
     (data / "conll").mkdir()
@@ -132,7 +145,7 @@ def test_the_quick_start_and_the_next_commands_run_as_written(tmp_path, cli_env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     outputs = work / "outputs"
-    imdb, tagger = runs = sorted((outputs / "train" / "runs").iterdir())
+    imdb, tagger, from_vectors = runs = sorted((outputs / "train" / "runs").iterdir())
     (quips,) = (outputs / "own_data" / "runs").iterdir()
     (writer,) = (outputs / "writer" / "runs").iterdir()
     (long_reviews,) = (outputs / "long_reviews" / "runs").iterdir()
@@ -145,6 +158,11 @@ def test_the_quick_start_and_the_next_commands_run_as_written(tmp_path, cli_env)
     baseline = json.loads((quips / "baseline.json").read_text())  # seqclf-baseline beside the own-data run
     assert baseline["run_test"]["f1_macro"] == metrics[quips]["test/f1_macro"] and baseline["baselines"]
     assert "test/f1" in metrics[tagger] and "test/perplexity" in metrics[writer]
+    assert json.loads((work / "outputs" / "w2v" / "vectors.json").read_text())["texts"] == {
+        "train": 200,
+        "unsupervised": 100,
+    }
+    assert metrics[from_vectors]["vectors"]["coverage"] > 0.5  # seqclf-vectors' word2vec of the reviews
     (sweep,) = (outputs / "train" / "multiruns").iterdir()
     assert {"summary.md", "summary.png"} <= {p.name for p in sweep.iterdir()}
     (search,) = (outputs / "search" / "multiruns").iterdir()

@@ -146,6 +146,7 @@ def _embedding(ckpt_path) -> torch.Tensor:
     return state["net.encoder.embedding.weight"]
 
 
+@pytest.mark.slow  # five commands: pytest -m slow (CI runs both)
 def test_vectors_trained_on_the_data_start_a_run_that_resumes_and_predicts_without_them(tmp_path, imdb_dir, cli_env):
     missing = run_seqclf("train", *TINY, f"data.path={imdb_dir}", "model.vectors=gone.vec", env=cli_env, cwd=tmp_path)
     assert missing.returncode == 2 and "model.vectors=gone.vec is not a file" in missing.stderr
