@@ -17,7 +17,7 @@ from hydra.errors import ConfigCompositionException, HydraException, Instantiati
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from seqclf import migrate
+from seqclf import CONF_DIR, migrate
 from seqclf.errors import NothingToDo, SeqclfError
 
 # A full disk or a folder the user may not write to: theirs to fix, not a crash.
@@ -286,3 +286,12 @@ def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str,
             if check_sweep is not None and multirun:
                 check_sweep(cfg)
     GlobalHydra.instance().clear()
+
+
+def console(config_name: str, prog: str, main, check=None, check_sweep=None) -> None:
+    """A Hydra command's entry point: ``--help`` from its config, the overrides and values checked
+    before Hydra creates a run folder (check_overrides), then ``main`` (its @hydra.main function)."""
+    if wants_help(sys.argv[1:]):
+        return print_help(CONF_DIR, config_name, sys.argv[1:], prog)
+    check_overrides(CONF_DIR, config_name, sys.argv[1:], prog, check=check, check_sweep=check_sweep)
+    main()

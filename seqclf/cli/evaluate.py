@@ -5,7 +5,6 @@ the eval's run folder. Everything about the model and its input comes from the c
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -120,10 +119,7 @@ def main(cfg: DictConfig) -> None:
 def console() -> None:
     """The seqclf-eval command: the overrides and the checkpoint are checked before Hydra creates
     a run folder (seqclf.cli.check_overrides)."""
-    if cli.wants_help(sys.argv[1:]):
-        return cli.print_help(CONF_DIR, "eval", sys.argv[1:], "seqclf-eval")
-    cli.check_overrides(CONF_DIR, "eval", sys.argv[1:], "seqclf-eval", check=lambda cfg, overrides: prepare(cfg))
-    main()
+    cli.console("eval", "seqclf-eval", main, check=lambda cfg, overrides: prepare(cfg))
 
 
 if __name__ == "__main__":

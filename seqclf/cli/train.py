@@ -324,10 +324,7 @@ def check_sweep(cfg: DictConfig) -> None:
 
 def console() -> None:
     """The seqclf-train command: the overrides are checked first (seqclf.cli.check_overrides)."""
-    if cli.wants_help(sys.argv[1:]):
-        return cli.print_help(CONF_DIR, "train", sys.argv[1:], "seqclf-train")
-    cli.check_overrides(CONF_DIR, "train", sys.argv[1:], "seqclf-train", check=check_command, check_sweep=check_sweep)
-    main()
+    cli.console("train", "seqclf-train", main, check=check_command, check_sweep=check_sweep)
 
 
 if __name__ == "__main__":

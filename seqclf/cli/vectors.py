@@ -7,7 +7,6 @@ and ``vectors.json`` (what was trained, on what, in how long) into the run folde
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -108,10 +107,7 @@ def main(cfg: DictConfig) -> None:
 
 def console() -> None:
     """The seqclf-vectors command: its settings are checked before Hydra creates a run folder."""
-    if cli.wants_help(sys.argv[1:]):
-        return cli.print_help(CONF_DIR, "vectors", sys.argv[1:], "seqclf-vectors")
-    cli.check_overrides(CONF_DIR, "vectors", sys.argv[1:], "seqclf-vectors", check=lambda cfg, overrides: check(cfg))
-    main()
+    cli.console("vectors", "seqclf-vectors", main, check=lambda cfg, overrides: check(cfg))
 
 
 if __name__ == "__main__":
