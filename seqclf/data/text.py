@@ -41,14 +41,24 @@ FORMAT = "seqclf.WordTokenizer/1"
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
+# What tokenize does besides lowercasing and the <br /> tags, as data (tokenize_rules repeats it).
+_SPACE_CATEGORIES = "PS"  # punctuation and symbols, any script
+_BELOW = 0x20000
+_ALSO_SPACE = "_"
+_REMOVED = "'\u2019\u02bc"  # apostrophes: "don't" -> "dont"
+
+
 @functools.cache
 def _translation() -> dict[int, str | None]:
     """Punctuation and symbols (any script) become spaces; apostrophes vanish ("don't" -> "dont").
     Planes 0-1 hold every punctuation and symbol character in use (emoji included); scanning all
     17 planes would cost 0.1 s for nothing."""
-    table: dict[int, str | None] = {cp: " " for cp in range(0x20000) if unicodedata.category(chr(cp))[0] in "PS"}
-    table[ord("_")] = " "
-    for quote in "'\u2019\u02bc":
+    table: dict[int, str | None] = {
+        cp: " " for cp in range(_BELOW) if unicodedata.category(chr(cp))[0] in _SPACE_CATEGORIES
+    }
+    for char in _ALSO_SPACE:
+        table[ord(char)] = " "
+    for quote in _REMOVED:
         table[ord(quote)] = None
     return table
 
@@ -59,6 +69,27 @@ def tokenize(text: str) -> list[str]:
     if "<br" in text:
         text = _BR.sub(" ", text)
     return text.translate(_translation()).split()
+
+
+def tokenize_rules(split: str) -> dict:
+    """How a raw text becomes words (``WordTokenizer.words``), as data, for a program in another
+    language to repeat (an exported model's manifest, seqclf.export): lowercase; each ``breaks``
+    match (case-insensitive) and each character below ``to_space_below`` whose Unicode general
+    category starts with one of ``to_space_categories``, and those in ``to_space``, become a space;
+    those in ``removed`` are dropped; then split on whitespace. Data already split into words
+    (``split`` = whitespace) is lowercased and split only."""
+    if split != "tokenize":
+        return {"lowercase": True, "breaks": None, "to_space_categories": [], "to_space_below": 0, "to_space": [],
+                "removed": [], "split": "whitespace"}  # fmt: skip
+    return {
+        "lowercase": True,
+        "breaks": _BR.pattern,
+        "to_space_categories": list(_SPACE_CATEGORIES),
+        "to_space_below": _BELOW,
+        "to_space": list(_ALSO_SPACE),
+        "removed": list(_REMOVED),
+        "split": "whitespace",
+    }
 
 
 def fitted_length(texts: Sequence[str], percentile: float, cap: int, seed: int, sample: int = 5000) -> tuple[int, int]:

@@ -133,7 +133,8 @@ class RecurrentEncoder(Encoder):
             # Read in order, a word's output depends on the words before it only, so the padding after
             # the texts' ends changes nothing: the batch's longest text's steps, unpacked (torch's CPU
             # cells take a slow path for packed batches of unequal lengths).
-            longest = max(1, int(lengths.max()))
+            # Traced for export, the batch's longest text is a number of that batch: read every step.
+            longest = steps if _tracing() else max(1, int(lengths.max()))
             out = nn.functional.pad(self.rnn(front[:, :longest])[0], (0, 0, 0, steps - longest))
         back = (t - first[:, None]).clamp(min=0)
         out = out.gather(1, back[..., None].expand(-1, -1, out.shape[-1]))
@@ -146,7 +147,7 @@ class RecurrentEncoder(Encoder):
         if self.packed and mask is not None:
             first = _first_word(mask)
             last = (first + mask.sum(dim=1) - 1).clamp(min=0)
-            rows = torch.arange(len(features), device=features.device)
+            rows = torch.arange(features.shape[0], device=features.device)
             if not self.bidirectional:
                 return features[rows, last]
             h = self.hidden_size
@@ -164,6 +165,12 @@ class RecurrentEncoder(Encoder):
         from seqclf.threads import recurrent_settings_work
 
         return recurrent_settings_work(settings, batch, length)
+
+
+def _tracing() -> bool:
+    """Whether the network is being traced (ONNX or TorchScript export), where a number read from a
+    tensor would be fixed into the exported graph."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
 
 def _first_word(mask: torch.Tensor) -> torch.Tensor:

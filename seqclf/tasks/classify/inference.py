@@ -12,6 +12,18 @@ from seqclf.runs import checkpoints
 from seqclf.tasks.classify import readout
 
 
+class Probabilities(torch.nn.Module):
+    """The network with its readout: token ids in, each class's probability out (what an exported
+    classifier gives; seqclf.export)."""
+
+    def __init__(self, net: SequenceClassifier, kind: str):
+        super().__init__()
+        self.net, self.kind = net, kind
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return readout.probabilities(self.net(tokens), self.kind)
+
+
 class Classifier:
     """A trained classifier and what turns text into its input, both from one checkpoint (the plain
     network: prediction needs no Lightning). ``threshold``: a multi-label model's (model.threshold)."""
@@ -43,6 +55,18 @@ class Classifier:
     @property
     def label_names(self) -> list[str]:
         return list(self.labels.names)
+
+    def scores(self) -> tuple[torch.nn.Module, dict]:
+        """What an export holds (seqclf.export): the network from token ids to (batch, classes)
+        probabilities, and what a caller needs to read them."""
+        fields = {
+            "output": "probs",
+            "output_shape": ["batch", "classes"],
+            "labels": self.label_names,
+            "kind": self.labels.kind,
+            "threshold": self.threshold,
+        }
+        return Probabilities(self.net, self.labels.kind), fields
 
     @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 256, top_k: int | None = None) -> list[dict]:

@@ -10,6 +10,18 @@ from seqclf.models import SequenceTagger
 from seqclf.runs import checkpoints
 
 
+class TagProbabilities(torch.nn.Module):
+    """The network with its readout: token ids in, each tag's probability at every step out (what an
+    exported tagger gives; seqclf.export)."""
+
+    def __init__(self, net: SequenceTagger):
+        super().__init__()
+        self.net = net
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.net(tokens).softmax(dim=-1)
+
+
 class Tagger:
     """A trained tagger and its tokenizer, from one checkpoint: a tag for every word of a text (split
     into words as training's data was, see ``WordTokenizer.words``) or of a list of words. A text
@@ -29,6 +41,13 @@ class Tagger:
     @property
     def label_names(self) -> list[str]:
         return list(self.labels.names)
+
+    def scores(self) -> tuple[torch.nn.Module, dict]:
+        """What an export holds (seqclf.export): the network from token ids to (batch, time, tags)
+        probabilities, and what a caller needs to read them (a text longer than ``max_len`` words is
+        tagged in pieces of ``max_len``, as ``predict`` does)."""
+        fields = {"output": "tag_probs", "output_shape": ["batch", "time", "tags"], "labels": self.label_names}
+        return TagProbabilities(self.net), fields
 
     @torch.inference_mode()
     def predict(self, items: list, batch_size: int = 256, top_k: int | None = None) -> list[dict]:
