@@ -27,20 +27,17 @@ class Words:
 
     def __init__(self, rules: dict):
         self.breaks = re.compile(rules["breaks"], re.IGNORECASE) if rules["breaks"] else None
-        self.categories, self.below = tuple(rules["to_space_categories"]), rules["to_space_below"]
-        self.to_space, self.removed = set(rules["to_space"]), set(rules["removed"])
+        categories = tuple(rules["to_space_categories"])
+        table = {cp: " " for cp in range(rules["to_space_below"]) if unicodedata.category(chr(cp))[0] in categories}
+        table.update({ord(char): " " for char in rules["to_space"]})
+        table.update({ord(char): None for char in rules["removed"]})
+        self.table = table
 
     def __call__(self, text: str) -> list[str]:
         text = text.lower()
         if self.breaks is not None:
             text = self.breaks.sub(" ", text)
-        out = []
-        for char in text:
-            if char in self.removed:
-                continue
-            marked = ord(char) < self.below and unicodedata.category(char)[0] in self.categories
-            out.append(" " if marked or char in self.to_space else char)
-        return "".join(out).split()
+        return text.translate(self.table).split()
 
 
 class Model:
