@@ -51,6 +51,22 @@ def study_key(*facts) -> str:
     return f"{monitor}-{hashlib.sha1(repr(plain).encode()).hexdigest()[:8]}"
 
 
+def mlflow_experiment(task_name: str) -> str:
+    """logger=mlflow's experiment: the task's runs in one (``train``), each sweep in one of its own
+    (``train/<sweep folder>``, a run per job)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return f"{task_name}/{os.path.basename(os.path.normpath(HydraConfig.get().sweep.dir))}"
+    return str(task_name)
+
+
+def basename(path: str) -> str:
+    """A folder's own name (logger=mlflow's run name: the run folder's)."""
+    return os.path.basename(os.path.normpath(str(path)))
+
+
 def register() -> None:
     """Used by conf/hydra/default.yaml: a resumed run keeps its folder, and Hydra's record of the
     resuming command goes to .hydra/resume-<time>/, leaving the run's original config intact.
@@ -63,6 +79,8 @@ def register() -> None:
     OmegaConf.register_new_resolver("seqclf.direction", direction, replace=True)
     OmegaConf.register_new_resolver("seqclf.study_seed", study_seed, replace=True)
     OmegaConf.register_new_resolver("seqclf.study_key", study_key, replace=True)
+    OmegaConf.register_new_resolver("seqclf.mlflow_experiment", mlflow_experiment, replace=True)
+    OmegaConf.register_new_resolver("seqclf.basename", basename, replace=True)
     OmegaConf.register_new_resolver(
         "seqclf.run_dir", lambda resume, default: resume_target(resume) or default, replace=True
     )

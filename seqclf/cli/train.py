@@ -53,7 +53,7 @@ def _fit_and_test(cfg: DictConfig) -> dict:
 
     from seqclf.cli.config import chosen_model_settings
     from seqclf.cli.instantiate import instantiate, instantiate_all
-    from seqclf.lightning import signals
+    from seqclf.lightning import signals, tracking
     from seqclf.runs import checkpoints, reports, summary
     from seqclf.tasks.classify import pretrained
 
@@ -117,8 +117,11 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         files.rank_zero_only(log.info)(
             message, vectors["path"], vectors["format"], vectors["dim"], vectors["found"], vectors["words"], extra
         )
+    if cfg.get("resume"):  # an MLflow logger continues the run's MLflow run
+        tracking.continue_runs(cfg.get("logger"), out)
     loggers = instantiate_all(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, limit_train_batches=None)
+    files.rank_zero_only(tracking.remember)(cfg.get("logger"), loggers, out)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_summary = summary.fit_summary(trainer, out)  # before test() loads the best checkpoint's states
 
@@ -148,6 +151,8 @@ def _fit_and_test(cfg: DictConfig) -> dict:
     files.write_metrics(out, metrics)
     if "test" in model.reports:
         files.rank_zero_only(reports.write)(out, model.reports["test"])
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    files.rank_zero_only(tracking.record)(trainer.loggers, out, best)
     files.rank_zero_only(log.info)("Results (%s):\n%s", out, summary.table(metrics))
     return metrics
 

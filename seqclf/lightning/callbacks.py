@@ -17,6 +17,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 import seqclf
 from seqclf import threads
 from seqclf.errors import ConfigError, check_positive_int
+from seqclf.lightning import tracking
 from seqclf.runs import plots
 
 
@@ -159,7 +160,7 @@ class ConfusionMatrixImage(L.Callback):
     def _draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         report = pl_module.reports.get("val")
         writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if report is None or not writers or not trainer.is_global_zero:
+        if report is None or not (writers or tracking.mlflow_loggers(trainer)) or not trainer.is_global_zero:
             return
         image = plots.confusion_matrix(
             report["confusion"],
@@ -169,6 +170,7 @@ class ConfusionMatrixImage(L.Callback):
         )
         for writer in writers:
             writer.add_image("val/confusion_matrix", image, trainer.global_step, dataformats="HWC")
+        tracking.log_images(trainer, {"val/confusion_matrix": image})
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # after the module's on_validation_epoch_end, which computes the report (callbacks' run first)

@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from seqclf import threads
 from seqclf.atomic import write_json
 from seqclf.errors import ConfigError, check_positive_int
+from seqclf.lightning import tracking
 from seqclf.models.probes import GATES, REPORTED, gate_activations, grad_norm_per_position
 from seqclf.runs import plots
 from seqclf.runs.files import GRAD_FLOW_FILE
@@ -155,7 +156,7 @@ class GradientFlow(L.Callback):
         """Drawn with matplotlib, which takes longer than the measurements themselves: by default
         once, when fitting ends (``images=epoch``: after every validation epoch)."""
         writers = self._writers(trainer)
-        if not writers:
+        if not writers and not tracking.mlflow_loggers(trainer):
             return
         history = self.history
         images = {
@@ -176,6 +177,7 @@ class GradientFlow(L.Callback):
         for writer in writers:
             for tag, image in images.items():
                 writer.add_image(tag, image, trainer.global_step, dataformats="HWC")
+        tracking.log_images(trainer, images)
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history}

@@ -9,7 +9,8 @@ private methods: ``seqclf.lightning.checkpointing.RunCheckpoint`` (``ModelCheckp
 ``_remove_checkpoint``) and
 ``seqclf.lightning.strategy.LoopbackDDPStrategy`` (``DDPStrategy._configure_launcher``, its ``_launcher``,
 ``_timeout``, ``_get_process_group_backend``, and the private ``_SubprocessScriptLauncher`` and
-``_init_dist_connection`` imported here). ``missing()`` names any that a
+``_init_dist_connection`` imported here). The MLflow logger flattens hyperparameters as Lightning's
+does (``_convert_params``, ``_flatten_dict``: ``logged_params``). ``missing()`` names any that a
 Lightning release no longer has (tests/test_lightning_private.py fails on it, naming them); the
 releases seqclf was tested with are ``TESTED``, and another one is said once, at import."""
 
@@ -19,6 +20,7 @@ import warnings
 
 import lightning
 from lightning.fabric.utilities.distributed import _init_dist_connection as init_dist_connection
+from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
 from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher as SubprocessScriptLauncher
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "add_logged_steps",
     "blocks_done",
     "init_dist_connection",
+    "logged_params",
     "logged_step",
     "missing",
     "save_every",
@@ -42,6 +45,11 @@ def step(optimizer) -> None:
     optimizer._on_before_step()
     optimizer.optimizer.step()
     optimizer._on_after_step()
+
+
+def logged_params(params) -> dict:
+    """Hyperparameters as Lightning's loggers write them: namespaces as dicts, nested keys joined by ``/``."""
+    return _flatten_dict(_convert_params(params))
 
 
 def add_logged_steps(trainer, steps: int) -> None:

@@ -6,6 +6,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from seqclf.errors import ConfigError
+from seqclf.lightning import tracking
 from seqclf.tasks.generate.inference import Generator
 
 
@@ -24,7 +25,7 @@ class GeneratedSamples(L.Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if trainer.sanity_checking or not writers or trainer.global_rank != 0:
+        if trainer.sanity_checking or not (writers or tracking.mlflow_loggers(trainer)) or trainer.global_rank != 0:
             return
         data = trainer.datamodule
         writer = Generator(pl_module.net, data.tokenizer, data.labels, str(pl_module.device))
@@ -34,3 +35,4 @@ class GeneratedSamples(L.Callback):
             lines += [f"**{label}**: {text}" for text in texts]
         for logger in writers:
             logger.experiment.add_text("samples", "\n\n".join(lines), trainer.global_step)
+        tracking.log_text(trainer, "samples", "\n\n".join(lines))
