@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from test_tagging import conll_text, entity_rows
 
 from seqclf import CONF_DIR
-from seqclf.cli import config, generate, predict, vectors
+from seqclf.cli import config, export, generate, predict, vectors
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # What the README's commands read, and the tiny data that stands in for it here (the only substitution).
@@ -87,9 +87,10 @@ def test_every_readme_command_is_a_seqclf_command_whose_settings_compose(tmp_pat
                 vectors.check(compose("vectors", overrides=words[1:]))
         elif program == "seqclf-baseline":
             assert len(words) == 2 and words[1] == "SHELL", words  # a run folder
-        elif program in ("seqclf-predict", "seqclf-generate"):
+        elif program in ("seqclf-predict", "seqclf-generate", "seqclf-export"):
             keys = {w.partition("=")[0] for w in words[1:]}
-            assert keys <= set((predict if program == "seqclf-predict" else generate).KEYS), keys
+            command = {"seqclf-predict": predict, "seqclf-generate": generate, "seqclf-export": export}[program]
+            assert keys <= set(command.KEYS), keys
         else:
             assert program in {"pytest", "mkdocs", "tensorboard"} or "=" in program, words
     assert {
@@ -98,6 +99,7 @@ def test_every_readme_command_is_a_seqclf_command_whose_settings_compose(tmp_pat
         "seqclf-generate",
         "seqclf-baseline",
         "seqclf-vectors",
+        "seqclf-export",
         "tensorboard",
     } <= seen
 
@@ -145,7 +147,7 @@ def test_the_quick_start_and_the_next_commands_run_as_written(tmp_path, cli_env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     outputs = work / "outputs"
-    imdb, tagger, from_vectors = runs = sorted((outputs / "train" / "runs").iterdir())
+    imdb, tagger, from_vectors, tracked = runs = sorted((outputs / "train" / "runs").iterdir())
     (quips,) = (outputs / "own_data" / "runs").iterdir()
     (writer,) = (outputs / "writer" / "runs").iterdir()
     (long_reviews,) = (outputs / "long_reviews" / "runs").iterdir()
@@ -165,6 +167,10 @@ def test_the_quick_start_and_the_next_commands_run_as_written(tmp_path, cli_env)
     assert metrics[from_vectors]["vectors"]["coverage"] > 0.5  # seqclf-vectors' word2vec of the reviews
     (sweep,) = (outputs / "train" / "multiruns").iterdir()
     assert {"summary.md", "summary.png"} <= {p.name for p in sweep.iterdir()}
+    exported = json.loads((imdb / "checkpoints" / "last.json").read_text())  # seqclf-export's manifest
+    assert exported["model"] == "last.onnx" and (imdb / "checkpoints" / "onnx_predict.py").is_file()
+    assert json.loads((tracked / "mlflow.json").read_text())["mlflow"]["run_id"]  # logged to MLflow too
+    assert (outputs / "mlflow.db").is_file() and list(tracked.glob("events.out.tfevents.*"))
     (search,) = (outputs / "search" / "multiruns").iterdir()
     assert (search / "optimization_results.yaml").is_file()
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

@@ -11,8 +11,7 @@ bidirectional cells (docs/export.md)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import torch
 
-from seqclf.atomic import write_json
+from seqclf.atomic import write_atomic, write_json
 from seqclf.data.text import SPECIALS, UNK_ID, tokenize_rules
 from seqclf.errors import SeqclfError
 
@@ -65,39 +64,35 @@ def export(model: Any, fmt: str, output: str | Path, source: str = "") -> Export
     network, fields = model.scores()
     network = network.cpu().eval()
     traced_with, checks = _batches(model.tokenizer)
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript-based exporter's notice that dynamo is the default now, and the tracer's on
+        # Python values read from tensors: the check below is what says the file is right.
+        warnings.simplefilter("ignore")
+        if fmt == "onnx":
+            _write_onnx(network, traced_with, buffer, fields["output"], fields["output_shape"])
+        else:
+            _write_torchscript(network, traced_with, buffer)
+        data = buffer.getvalue()
+        run = _onnx_runner(data) if fmt == "onnx" else _torchscript_runner(data)
+        difference, compared = 0.0, 0
+        for tokens in checks:
+            expected, got = network(tokens), run(tokens)
+            if got.shape != expected.shape:
+                raise SeqclfError(
+                    f"the exported network gave scores of shape {tuple(got.shape)} for a batch of shape "
+                    f"{tuple(tokens.shape)}, where PyTorch gives {tuple(expected.shape)}; nothing was written."
+                )
+            difference = max(difference, float((got - expected).abs().max()))
+            compared += expected.numel()
+    if not difference <= TOLERANCE:
+        raise SeqclfError(
+            f"the exported network's scores differ from PyTorch's by up to {difference:.2g} (more than "
+            f"{TOLERANCE:g}) on the check batches; nothing was written. Its encoder may read a number from a "
+            "tensor (a length, a count) that tracing fixed for the traced batch: compute it with tensor ops."
+        )
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    os.close(fd)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # The TorchScript-based exporter's notice that dynamo is the default now, and the tracer's
-            # on Python values read from tensors: the check below is what says the file is right.
-            warnings.simplefilter("ignore")
-            if fmt == "onnx":
-                _write_onnx(network, traced_with, tmp, fields["output"], fields["output_shape"])
-            else:
-                _write_torchscript(network, traced_with, tmp)
-            run = _onnx_runner(tmp) if fmt == "onnx" else _torchscript_runner(tmp)
-            difference, compared = 0.0, 0
-            for tokens in checks:
-                expected, got = network(tokens), run(tokens)
-                if got.shape != expected.shape:
-                    raise SeqclfError(
-                        f"the exported network gave scores of shape {tuple(got.shape)} for a batch of shape "
-                        f"{tuple(tokens.shape)}, where PyTorch gives {tuple(expected.shape)}; it cannot be used."
-                    )
-                difference = max(difference, float((got - expected).abs().max()))
-                compared += expected.numel()
-        if not difference <= TOLERANCE:
-            raise SeqclfError(
-                f"the exported network's scores differ from PyTorch's by up to {difference:.2g} (more than "
-                f"{TOLERANCE:g}) on the check batches; nothing was written. Its encoder may read a number from a "
-                "tensor (a length, a count) that tracing fixed for the traced batch: compute it with tensor ops."
-            )
-        os.replace(tmp, output)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_atomic(output, lambda f: f.write(data))
     manifest = manifest_path(output)
     write_json(manifest, _manifest(model, fields, fmt, output, source, difference))
     return Exported(output, manifest, difference, compared)
@@ -131,12 +126,12 @@ def _batches(tokenizer) -> tuple[torch.Tensor, list[torch.Tensor]]:
     return batch(5, max(n, 2)), [batch(1, 1), batch(3, max(n, 2)), batch(8, n + 7), batch(2, max(1, n // 2))]
 
 
-def _write_onnx(network: torch.nn.Module, tokens: torch.Tensor, path: str, output: str, shape: list[str]) -> None:
+def _write_onnx(network: torch.nn.Module, tokens: torch.Tensor, f: io.BytesIO, output: str, shape: list[str]) -> None:
     axes = {"tokens": {0: "batch", 1: "time"}, output: {i: a for i, a in enumerate(shape) if a in ("batch", "time")}}
     torch.onnx.export(
         network,
         (tokens,),
-        path,
+        f,
         input_names=["tokens"],
         output_names=[output],
         dynamic_axes=axes,
@@ -145,21 +140,21 @@ def _write_onnx(network: torch.nn.Module, tokens: torch.Tensor, path: str, outpu
     )
 
 
-def _write_torchscript(network: torch.nn.Module, tokens: torch.Tensor, path: str) -> None:
-    torch.jit.save(torch.jit.trace(network, (tokens,), check_trace=False), path)
+def _write_torchscript(network: torch.nn.Module, tokens: torch.Tensor, f: io.BytesIO) -> None:
+    torch.jit.save(torch.jit.trace(network, (tokens,), check_trace=False), f)
 
 
-def _onnx_runner(path: str):
+def _onnx_runner(data: bytes):
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1  # a check: no threads to share
-    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     return lambda tokens: torch.from_numpy(session.run(None, {"tokens": tokens.numpy()})[0])
 
 
-def _torchscript_runner(path: str):
-    loaded = torch.jit.load(path)
+def _torchscript_runner(data: bytes):
+    loaded = torch.jit.load(io.BytesIO(data))
     return lambda tokens: loaded(tokens)
 
 
