@@ -77,6 +77,7 @@ def test_the_mean_and_concat_poolings_read_the_texts_own_words():
     torch.testing.assert_close(net(tokens), net.head(pooled).squeeze(-1))
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_bag_classifier_trains_resumes_and_predicts(tmp_path, imdb_dir, cli_env):
     run = tmp_path / "run"
     done = run_seqclf("train", "model=bag", f"data.path={imdb_dir}", *QUICK, f"hydra.run.dir={run}",

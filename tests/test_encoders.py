@@ -63,6 +63,7 @@ def user_env(cli_env) -> dict:
     return {**cli_env, "PYTHONPATH": os.pathsep.join(p for p in (here, cli_env.get("PYTHONPATH")) if p)}
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_users_own_encoder_trains_resumes_evaluates_and_predicts(tmp_path, imdb_dir, user_conf, user_env):
     run = tmp_path / "run"
     args = [f"hydra.searchpath=[file://{user_conf}]", "model=conv", f"data.path={imdb_dir}", *TINY]

@@ -740,6 +740,7 @@ def test_a_run_folder_of_an_earlier_version_resumes(tmp_path, finished_run, cli_
     assert json.loads((finished_run / "metrics.json").read_text())["epochs"] == 2
 
 
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 def test_a_run_that_failed_before_its_first_checkpoint_may_run_again_in_its_folder(tmp_path, imdb_dir, cli_env):
     """It holds nothing a new run would overwrite: the same command, its data fixed, runs there."""
     folder = tmp_path / "my_run"
