@@ -69,3 +69,18 @@ def test_predict_and_report_run_without_lightning(tmp_path, imdb_dir):
     assert loaded_after(predict) == {"torch"}
     report = f"sys.argv = ['seqclf-report', '{tmp_path}']; from seqclf.cli.report import main; main()"
     assert "lightning" not in loaded_after(report)
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["train", "evaluate", "vectors", "predict", "generate", "report", "baseline", "export"],
+)
+def test_a_reader_that_stops_reading_ends_the_command_quietly(module):
+    """``seqclf-train --help | head``: the reader goes away before the command writes; the command
+    stops with SIGPIPE's status, as Unix tools do (argparse's help, which ignores a failed write,
+    with 0), and no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", f"seqclf.cli.{module}", "--help"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc.stdout.close()  # before it writes a byte
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import difflib
 import errno
+import functools
 import logging
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -288,6 +291,27 @@ def check_overrides(conf_dir: str, config_name: str, args: list[str], prog: str,
     GlobalHydra.instance().clear()
 
 
+def closed_pipe_ends_quietly(main):
+    """An entry point that stops quietly when whoever reads its output stops reading
+    (``seqclf-train --help | head``), with the status a shell gives a process killed by SIGPIPE, as
+    Unix tools do, not a BrokenPipeError traceback."""
+
+    @functools.wraps(main)
+    def entry(*args, **kwargs):
+        try:
+            try:
+                return main(*args, **kwargs)
+            finally:  # what is still buffered (argparse's --help, say) fails here, not at exit
+                sys.stdout.flush()
+        except BrokenPipeError:
+            # Python flushes stdout again at exit; into /dev/null, that cannot fail a second time
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(128 + getattr(signal, "SIGPIPE", 13))
+
+    return entry
+
+
+@closed_pipe_ends_quietly
 def console(config_name: str, prog: str, main, check=None, check_sweep=None) -> None:
     """A Hydra command's entry point: ``--help`` from its config, the overrides and values checked
     before Hydra creates a run folder (check_overrides), then ``main`` (its @hydra.main function)."""

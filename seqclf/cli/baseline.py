@@ -92,6 +92,7 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+@cli.closed_pipe_ends_quietly
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="seqclf-baseline", description=__doc__.split("\n\n")[1])
     parser.add_argument("run", help="a classification run folder (outputs/train/runs/<date_time>)")

@@ -54,6 +54,7 @@ def parse(argv: list[str]) -> dict:
     return args
 
 
+@cli.closed_pipe_ends_quietly
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):

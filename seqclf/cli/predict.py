@@ -159,6 +159,7 @@ def _positive(args: dict, key: str, default: int | None) -> int | None:
     return value
 
 
+@cli.closed_pipe_ends_quietly
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):

@@ -16,6 +16,7 @@ from seqclf.runs.files import find_runs, last_completed
 from seqclf.runs.summary import write_summary
 
 
+@cli.closed_pipe_ends_quietly
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="seqclf-report", description=__doc__.split("\n\n")[1])
     parser.add_argument("folder", help="a sweep folder (outputs/train/multiruns/...) or a run folder")
