@@ -1,6 +1,7 @@
 """logger=mlflow: a run's hyperparameters, every curve TensorBoard gets, its images and its result
 files reach a local MLflow store under outputs/, read back here with MLflow's own client; a
-resumed run continues its MLflow run; a sweep is one experiment with a run per job."""
+resumed run continues its MLflow run; a sweep is one experiment with a run per job, its jobs side
+by side too."""
 
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ def test_an_mlflow_run_gets_what_tensorboard_gets_and_the_runs_files(tracked_run
     assert Path(got.data.tags["seqclf.checkpoint"]).is_file()
     assert got.data.tags["seqclf.run_dir"] == str(run)
     # the store and its artifacts under outputs/, nothing else beside them
-    assert sorted(p.name for p in (work / "outputs").iterdir()) == ["mlflow-artifacts", "mlflow.db", "train"]
+    assert sorted(p.name for p in (work / "outputs").iterdir()) == ["mlflow-artifacts", "mlflow.db", "mlflow.db.lock",
+                                                                   "train"]  # fmt: skip
     assert sorted(p.name for p in work.iterdir()) == ["cache", "outputs"]
 
 
@@ -97,9 +99,13 @@ def test_a_resumed_run_continues_its_mlflow_run_and_a_sweep_is_one_experiment(tm
     assert got.data.params["eval_batch_size"] != "32" and got.data.tags["seqclf.resumed.eval_batch_size"] == "32"
     assert len(client.search_runs([got.info.experiment_id])) == 1
 
-    sweep = run_seqclf("train", "-m", *args, "model=rnn,gru", env=cli_env, cwd=tmp_path)
+    # Two jobs side by side on a new store: one creates its tables and the sweep's experiment, the other waits.
+    (fresh := tmp_path / "fresh").mkdir()
+    side_by_side = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    sweep = run_seqclf("train", "-m", *args, "model=rnn,gru", *side_by_side, env=cli_env, cwd=fresh)
     assert sweep.returncode == 0, sweep.stderr[-3000:]
-    (folder,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
+    (folder,) = (fresh / "outputs" / "train" / "multiruns").iterdir()
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{fresh}/outputs/mlflow.db")
     experiment = client.get_experiment_by_name(f"train/{folder.name}")
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.info.run_name for r in runs) == ["model=gru", "model=rnn"]

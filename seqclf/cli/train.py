@@ -119,9 +119,10 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         )
     if cfg.get("resume"):  # an MLflow logger continues the run's MLflow run
         tracking.continue_runs(cfg.get("logger"), out)
-    loggers = instantiate_all(cfg.get("logger"))
+    with tracking.store_held(cfg.get("logger")):  # a sweep's jobs side by side create one store, one experiment
+        loggers = instantiate_all(cfg.get("logger"))
+        files.rank_zero_only(tracking.remember)(cfg.get("logger"), loggers, out)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, limit_train_batches=None)
-    files.rank_zero_only(tracking.remember)(cfg.get("logger"), loggers, out)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_summary = summary.fit_summary(trainer, out)  # before test() loads the best checkpoint's states
 

@@ -5,8 +5,10 @@ confusion matrix, the config) logged as the MLflow run's artifacts, with the che
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lightning.pytorch.loggers import MLFlowLogger
@@ -83,6 +85,23 @@ def read(run_dir: Path) -> dict:
         ) from None
 
 
+@contextlib.contextmanager
+def store_held(loggers: DictConfig | None) -> Iterator[None]:
+    """Hold each local (sqlite) MLflow store for this process while its loggers are built and their
+    runs created: a sweep's jobs side by side (the joblib launcher), or two runs started at once,
+    would otherwise both create a new store's tables (sqlite: "duplicate column name") or the same
+    experiment. The kernel's lock (flock) beside the store, released when the process ends."""
+    with contextlib.ExitStack() as held:
+        for node in _nodes(loggers).values():
+            uri = str(node.get("tracking_uri") or "")
+            if uri.startswith("sqlite:///"):
+                store = Path(uri.removeprefix("sqlite:///"))
+                store.parent.mkdir(parents=True, exist_ok=True)
+                lock = held.enter_context(open(store.with_name(store.name + ".lock"), "a+"))  # noqa: SIM115
+                fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def remember(config: DictConfig | None, loggers: list, run_dir: Path) -> None:
     """Write the MLflow run of each MLflow logger to the run folder. ``loggers``: the config group
     ``config`` instantiated (seqclf.cli.instantiate.instantiate_all), in its order."""
@@ -90,10 +109,30 @@ def remember(config: DictConfig | None, loggers: list, run_dir: Path) -> None:
     runs = {}
     for (name, node), logger in zip(built, loggers, strict=True):
         if isinstance(logger, MLFlowLogger):
+            if node.get("run_id") is None:
+                _create_experiment(node)
             runs[name] = {"run_id": logger.run_id, "experiment_id": logger.experiment_id,
                           "tracking_uri": node.get("tracking_uri")}  # fmt: skip
     if runs:
         write_json(Path(run_dir) / RUN_FILE, runs)
+
+
+def _create_experiment(node: DictConfig) -> None:
+    """The logger's experiment, created unless there: a sweep's jobs run side by side (the joblib
+    launcher) all find it missing, and the one that creates it second would fail in Lightning's
+    logger; here that one finds it made."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(node.get("tracking_uri"))
+    name = node.get("experiment_name") or "lightning_logs"
+    if client.get_experiment_by_name(name) is not None:
+        return
+    try:
+        client.create_experiment(name, artifact_location=node.get("artifact_location"))
+    except MlflowException:
+        if client.get_experiment_by_name(name) is None:  # not the other job's: a real failure
+            raise
 
 
 def mlflow_loggers(trainer) -> list:
