@@ -394,6 +394,22 @@ def test_a_sweep_is_not_started_in_a_folder_that_holds_another(tmp_path, monkeyp
     assert (job / "metrics.json").read_text() == "{}"
 
 
+def test_a_sweep_into_a_folder_another_sweep_is_writing_is_refused(tmp_path, monkeypatch, capsys):
+    """Two sweeps started at once into one folder: both find it empty; the second to start its jobs
+    finds the folder held and stops, instead of writing its jobs beside the first's."""
+    from seqclf.cli import train as train_module
+    from seqclf.runs import folders
+
+    sweep = tmp_path / "sweep"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["seqclf-train", "-m", *TINY, "model=rnn,gru", f"hydra.sweep.dir={sweep}"])
+    with folders.hold(sweep), pytest.raises(SystemExit) as exit_:  # the other sweep, at work
+        train_module.console()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"{sweep} is in use by another seqclf process" in err
+    assert "give this one another hydra.sweep.dir" in err and list(sweep.iterdir()) == []
+
+
 @pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r"])
 def test_predict_lines_are_what_newlines_end_and_nothing_else(trained_ckpt, tmp_path, separator):
     """Every separator str.splitlines() splits on but \\n and \\r\\n stays inside its review (a lone \\r

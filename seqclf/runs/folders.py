@@ -45,10 +45,11 @@ def resume_target(resume: str | None) -> str | None:
 
 
 @contextmanager
-def hold(run: Path) -> Iterator[None]:
+def hold(run: Path, advice: str = "wait for it to finish, or stop it, before resuming this run.") -> Iterator[None]:
     """Hold ``run`` for this process while it trains there: a second process (a second resume= of
-    the same folder) is refused instead of writing checkpoints and curves beside the first. The
-    lock is the kernel's (flock), so a killed process releases it."""
+    the same folder, a second sweep into one sweep folder) is refused, with ``advice``, instead of
+    writing checkpoints and curves beside the first. The lock is the kernel's (flock), so a killed
+    process releases it."""
     run.mkdir(parents=True, exist_ok=True)
     with open(run / ".lock", "a+") as f:
         try:
@@ -56,10 +57,7 @@ def hold(run: Path) -> Iterator[None]:
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "unknown"
-            raise SeqclfError(
-                f"{run} is in use by another seqclf process (pid {holder}); wait for it to finish, or stop it, "
-                "before resuming this run."
-            ) from None
+            raise SeqclfError(f"{run} is in use by another seqclf process (pid {holder}); {advice}") from None
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))

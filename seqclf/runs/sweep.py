@@ -3,6 +3,7 @@ sweep ends summarises its jobs (seqclf.runs.summary) and fails the command if an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -13,14 +14,26 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from seqclf.cli.resolvers import SWEEP_KEYS_ENV
+from seqclf.errors import SeqclfError
+from seqclf.runs import folders
 from seqclf.runs.summary import write_summary
 
 log = logging.getLogger(__name__)
 
 
 class SweepSummary(Callback):
+    def __init__(self) -> None:
+        self.held = contextlib.ExitStack()
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        try:  # a second sweep started into this folder at the same moment writes its jobs elsewhere
+            advice = "a sweep writes its jobs there; give this one another hydra.sweep.dir (or leave it out)."
+            self.held.enter_context(folders.hold(Path(config.hydra.sweep.dir), advice))
+        except SeqclfError as e:
+            print(f"seqclf-train: error: {e}", file=sys.stderr)
+            sys.exit(2)
 
         overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
         swept = [o.key_or_group for o in overrides if o.is_sweep_override()]
@@ -32,6 +45,10 @@ class SweepSummary(Callback):
             Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        with self.held:
+            self._summarise(config)
+
+    def _summarise(self, config: DictConfig) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
