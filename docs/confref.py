@@ -154,6 +154,16 @@ def cell(text: str) -> str:
     return "`".join(parts).replace("|", "\\|")
 
 
+def implied(key: str) -> str:
+    """What Hydra's own keys mean, where a file says nothing of them."""
+    last = key.rsplit(".", 1)[-1]
+    if last == "_target_":
+        return "the class Hydra builds from the settings beside it (seqclf.cli.instantiate)"
+    if last == "_recursive_":
+        return "false: the settings inside are passed as they are, not built first"
+    return ""
+
+
 def file_section(path: Path, heading: str, home: dict[str, str], prefix: str = "") -> str:
     lines = path.read_text().splitlines()
     config = yaml.safe_load(path.read_text()) or {}
@@ -167,7 +177,7 @@ def file_section(path: Path, heading: str, home: dict[str, str], prefix: str = "
         names = ", ".join(f"`{default_name(item)}`" for item in defaults)
         out += [f"Builds on: {names}.", ""]
     rows = [
-        f"| `{prefix}{key}` | {value_cell(value)} | {cell(said.get(key) or home.get(prefix + key, ''))} |"
+        f"| `{prefix}{key}` | {value_cell(value)} | {cell(said.get(key) or home.get(prefix + key) or implied(key))} |"
         for key, value in leaves(config if isinstance(config, dict) else {})
         if not key.startswith(("hydra.help", "help."))
     ]
@@ -186,6 +196,9 @@ HOMES = {
     "tagging_base.yaml": "data.",
     "trainer/default.yaml": "trainer.",
     "hydra/default.yaml": "hydra.",
+    "task/classify.yaml": "",
+    "task/tagging.yaml": "",
+    "task/generate.yaml": "",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -124,3 +125,12 @@ def test_the_layout_names_every_module_of_seqclf():
         for folder in relative.parent.parts:
             assert f"{folder}/" in layout, folder
         assert path.name in layout, relative
+
+
+def test_every_setting_on_the_configuration_page_says_what_it_means():
+    """Each row of the reference has a meaning: a comment where the setting is set, where it is first
+    defined, or (Hydra's own keys) what the key does."""
+    rows = [line for line in confref().reference().splitlines() if line.startswith("| `")]
+    cells = [re.split(r"(?<!\\)\|", row)[1:4] for row in rows]  # setting, default, meaning
+    silent = [key.strip() for key, _, meaning in cells if not meaning.strip()]
+    assert len(rows) > 400 and not silent, silent
