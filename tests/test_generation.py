@@ -139,6 +139,34 @@ def test_a_generator_trains_samples_and_is_judged(tmp_path, imdb_dir, cli_env):
 
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
+def test_a_bidirectional_classifier_starts_its_forward_direction_from_a_generator(tmp_path, imdb_dir, cli_env):
+    for layers in (1, 2):
+        (tmp_path / f"g{layers}").mkdir()
+        done = run_seqclf("train", "task=generate", f"data.path={imdb_dir}", *TINY,
+                          f"model.encoder.num_layers={layers}", env=cli_env, cwd=tmp_path / f"g{layers}")  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (next((tmp_path / f"g{n}" / "outputs" / "train" / "runs").iterdir()) / "checkpoints" / "last.ckpt"
+                for n in (1, 2))  # fmt: skip
+    (tmp_path / "clf").mkdir()
+    clf = run_seqclf("train", f"data.path={imdb_dir}", *TINY, f"model.init_from={one}", "optimizer.lr=0",
+                     "model.encoder.bidirectional=true", env=cli_env, cwd=tmp_path / "clf")  # fmt: skip
+    assert clf.returncode == 0, clf.stderr[-3000:]
+    assert "the forward direction; the backward one afresh" in clf.stdout + clf.stderr
+    (run,) = (tmp_path / "clf" / "outputs" / "train" / "runs").iterdir()
+    g = torch.load(one, weights_only=True)["state_dict"]
+    c = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    shared = [k for k in g if k.startswith("net.encoder.")]
+    assert shared and all(torch.equal(g[k], c[k]) for k in shared)  # lr 0: as the generator learnt them
+    backward = [k for k in c if k.endswith("_reverse")]
+    assert backward and all(k.removesuffix("_reverse") in g for k in backward)  # the same shapes, its own start
+    assert not any(torch.equal(c[k], g[k.removesuffix("_reverse")]) for k in backward)
+    deeper = run_seqclf("train", f"data.path={imdb_dir}", *TINY, f"model.init_from={two}",
+                        "model.encoder.num_layers=2", "model.encoder.bidirectional=true", env=cli_env,
+                        cwd=tmp_path / "clf")  # fmt: skip
+    assert deeper.returncode == 2 and "above the first a bidirectional classifier's layer reads both" in deeper.stderr
+
+
+@pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)
 @pytest.mark.parametrize("softmax", [[], ["model.softmax_cutoffs=[10,20]"]], ids=["full", "adaptive"])
 def test_resume_of_a_generator_equals_an_uninterrupted_run(tmp_path, imdb_dir, cli_env, softmax):
     args = ["task=generate", f"data.path={imdb_dir}", *TINY, "trainer.deterministic=true",

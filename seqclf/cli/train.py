@@ -108,7 +108,11 @@ def _fit_and_test(cfg: DictConfig) -> dict:
         del ckpt
     elif start is not None:  # a resumed run's weights are its checkpoint's
         pretrained.apply(start, model.net)
-        files.rank_zero_only(log.info)("The encoder (embedding and cells) starts from %s", start.path)
+        files.rank_zero_only(log.info)(
+            "The encoder (embedding and cells%s) starts from %s",
+            ", the forward direction; the backward one afresh" if cfg.model.encoder.get("bidirectional") else "",
+            start.path,
+        )
     elif loaded is not None:
         vectors = word_vectors.apply(model.net.encoder, datamodule.tokenizer.vocab, loaded).to_dict()
         del loaded

@@ -186,7 +186,8 @@ class FreezePretrained(BaseFinetuning):
     """A classifier started from a generator (``model.init_from``) trains its new output layer alone
     for the first ``epochs`` epochs, then every layer, so that the new layer's first, random gradients
     do not disturb what the language model learnt (ULMFiT's gradual unfreezing, in one step). Without
-    ``init_from`` it does nothing. Lightning's BaseFinetuning keeps its state in checkpoints; the
+    ``init_from`` it does nothing. It freezes the whole encoder: a bidirectional classifier's new
+    backward direction waits with the pretrained layers. Lightning's BaseFinetuning keeps its state in checkpoints; the
     frozen layers are made trainable again at every epoch from ``epochs`` on, so a resumed run is too."""
 
     def __init__(self, epochs: int = 1) -> None:

@@ -1,7 +1,9 @@
 """A classifier that starts from a generator's checkpoint (``model.init_from``): the generator's
 vocabulary encodes the classifier's data (so each word keeps its id) and its embedding and recurrent
-layers are the classifier's first weights; the output layer starts afresh. Checked before any data
-is read: the checkpoint must be a generator's, with the classifier's cell and sizes."""
+layers are the classifier's first weights; the output layer starts afresh. A bidirectional classifier
+of one layer takes the generator's (left-to-right) cells as its forward direction; its backward
+direction starts afresh. Checked before any data is read: the checkpoint must be a generator's, with
+the classifier's cell and sizes."""
 
 from __future__ import annotations
 
@@ -46,8 +48,13 @@ def load(path: str, model_cfg) -> Start:
         for k in [*saved, *(k for k in encoder if k not in saved)]
         if k not in ("dropout", "bidirectional") and encoder.get(k) != saved.get(k)
     ]
-    if encoder.get("bidirectional"):
-        diffs.append("model.encoder.bidirectional=true (generator: false)")
+    if encoder.get("bidirectional") and int(saved.get("num_layers", 1)) > 1:
+        raise ConfigError(
+            f"model.init_from={path} with model.encoder.bidirectional=true: the generator has "
+            f"{saved.get('num_layers')} layers, and above the first a bidirectional classifier's layer reads both "
+            "directions (twice the inputs of the generator's); start a bidirectional classifier from a one-layer "
+            "generator, or set model.encoder.bidirectional=false."
+        )
     if diffs:
         raise ConfigError(
             f"model.init_from={path}: the classifier's layers must have the generator's shapes, and these differ: "
@@ -69,9 +76,10 @@ def tokenizer(start: Start, max_len: int | str, padding: str, truncation: str) -
 
 
 def apply(start: Start, net: torch.nn.Module) -> None:
-    """Copy the generator's encoder (its embedding and recurrent weights) into ``net`` (a SequenceClassifier)."""
+    """Copy the generator's encoder (its embedding and recurrent weights) into ``net`` (a SequenceClassifier);
+    a bidirectional encoder's backward direction (torch's ``*_reverse`` weights) keeps its fresh start."""
     missing, _ = net.load_state_dict(start.weights, strict=False)
-    left = [k for k in missing if not k.startswith("head.")]
+    left = [k for k in missing if not k.startswith("head.") and not k.endswith("_reverse")]
     if left:
         raise ConfigError(f"model.init_from={start.path} lacks the weights {left}; is it a seqclf generator?")
 
