@@ -59,3 +59,37 @@ def test_the_head_the_encoder_and_its_word_embedding_learn_at_falling_rates():
     assert [p for p in groups[0]["params"]] == list(net.head.parameters())
     assert groups[2]["params"] == [net.encoder.embedding.weight]
     assert len(groups[1]["params"]) == len(list(net.encoder.rnn.parameters()))
+
+
+def test_gradual_unfreezing_opens_one_layer_group_each_epoch_from_the_top():
+    from types import SimpleNamespace
+
+    from seqclf.lightning.callbacks import FreezePretrained
+    from seqclf.models import encoders
+    from seqclf.models.networks import SequenceClassifier
+
+    spec = {"_target_": "seqclf.models.encoders.RecurrentEncoder", "cell": "lstm", "embed_dim": 4, "hidden_size": 3,
+            "num_layers": 2, "bidirectional": True}  # fmt: skip
+    net = SequenceClassifier(encoders.build(spec, 20), 2)
+    top, bottom, words = FreezePretrained.groups(net.encoder)
+    names = {id(p): n for n, p in net.encoder.named_parameters()}
+    assert sorted(names[id(p)] for p in top) == sorted(n for n in names.values() if "_l1" in n)  # both directions
+    assert sorted(names[id(p)] for p in bottom) == sorted(n for n in names.values() if "_l0" in n)
+    assert [names[id(p)] for p in words] == ["embedding.weight"]
+    module = SimpleNamespace(hparams={"init_from": "generator.ckpt"}, net=net)
+    callback = FreezePretrained(epochs=1, gradual=True)
+    callback.freeze_before_training(module)
+    training = []
+    for epoch in range(5):  # what trains at each epoch's start (the head is never frozen)
+        callback.finetune_function(module, epoch, None)
+        training.append([all(p.requires_grad for p in g) for g in (top, bottom, words)])
+    assert training == [[False, False, False], [True, False, False], [True, True, False], [True, True, True],
+                        [True, True, True]]  # fmt: skip
+    assert all(p.requires_grad for p in net.head.parameters())
+    # a hybrid's bag sits on top, with the recurrent layer; its table and the cells' embedding come last
+    hybrid = encoders.build({"_target_": "seqclf.models.bag.HybridEncoder", "recurrent": {"embed_dim": 4},
+                             "bag": {"embed_dim": 4, "buckets": 10}}, 20)  # fmt: skip
+    cells, tables = FreezePretrained.groups(hybrid)
+    assert len(cells) + len(tables) == len(list(hybrid.parameters())) and len(tables) == 2
+    with pytest.raises(ConfigError, match="callbacks.freeze_pretrained.gradual='yes' must be true or false"):
+        FreezePretrained(gradual="yes")

@@ -164,6 +164,24 @@ def test_a_bidirectional_classifier_starts_its_forward_direction_from_a_generato
                         "model.encoder.num_layers=2", "model.encoder.bidirectional=true", env=cli_env,
                         cwd=tmp_path / "clf")  # fmt: skip
     assert deeper.returncode == 2 and "above the first a bidirectional classifier's layer reads both" in deeper.stderr
+    # Gradual unfreezing from the two-layer generator: the head alone, then the top layer, then the bottom one.
+    (tmp_path / "gradual").mkdir()
+    gradual = run_seqclf("train", f"data.path={imdb_dir}", *TINY, f"model.init_from={two}",
+                         "model.encoder.num_layers=2", "callbacks=[default,freeze_pretrained]",
+                         "callbacks.freeze_pretrained.gradual=true", "trainer.max_epochs=3",
+                         "callbacks.model_checkpoint.save_top_k=-1", env=cli_env, cwd=tmp_path / "gradual")  # fmt: skip
+    assert gradual.returncode == 0, gradual.stderr[-3000:]
+    (run,) = (tmp_path / "gradual" / "outputs" / "train" / "runs").iterdir()
+    start = torch.load(two, weights_only=True)["state_dict"]
+    epochs = [torch.load(run / "checkpoints" / f"epoch_00{n}.ckpt", weights_only=True)["state_dict"] for n in (1, 2, 3)]
+
+    def moved(layer: str) -> list[bool]:  # did the layer's weights change in each epoch
+        keys = [k for k in start if k.startswith("net.encoder.") and layer in k]
+        before = [start, *epochs[:-1]]
+        return [not all(torch.equal(a[k], b[k]) for k in keys) for a, b in zip(before, epochs, strict=True)]
+
+    assert moved("_l1") == [False, True, True] and moved("_l0") == [False, False, True]
+    assert moved("embedding") == [False, False, False]
 
 
 @pytest.mark.slow  # a longer end-to-end run: pytest -m slow (CI runs both)

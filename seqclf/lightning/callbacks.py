@@ -185,14 +185,37 @@ class ConfusionMatrixImage(L.Callback):
 class FreezePretrained(BaseFinetuning):
     """A classifier started from a generator (``model.init_from``) trains its new output layer alone
     for the first ``epochs`` epochs, then every layer, so that the new layer's first, random gradients
-    do not disturb what the language model learnt (ULMFiT's gradual unfreezing, in one step). Without
+    do not disturb what the language model learnt (ULMFiT's gradual unfreezing, in one step; with
+    ``gradual``, one layer group more each epoch, from the top: ``groups``). Without
     ``init_from`` it does nothing. It freezes the whole encoder: a bidirectional classifier's new
     backward direction waits with the pretrained layers. Lightning's BaseFinetuning keeps its state in checkpoints; the
     frozen layers are made trainable again at every epoch from ``epochs`` on, so a resumed run is too."""
 
-    def __init__(self, epochs: int = 1) -> None:
+    def __init__(self, epochs: int = 1, gradual: bool = False) -> None:
         super().__init__()
         self.epochs = check_positive_int("callbacks.freeze_pretrained.epochs", epochs)
+        if not isinstance(gradual, bool):
+            raise ConfigError(f"callbacks.freeze_pretrained.gradual={gradual!r} must be true or false.")
+        self.gradual = gradual
+
+    @staticmethod
+    def groups(encoder: torch.nn.Module) -> list[list[torch.nn.Parameter]]:
+        """The encoder's layer groups, top first, for gradual unfreezing: each recurrent layer (both
+        directions; an encoder without torch cells is one group), then the word embeddings."""
+        words = {id(p) for table in encoder.word_embeddings() for p in table.parameters()}
+        rest = [p for p in encoder.parameters() if id(p) not in words]
+        cells = next((m for m in encoder.modules() if isinstance(m, torch.nn.RNNBase)), None)
+        layers = [rest]
+        if cells is not None:
+            named = dict(cells.named_parameters())
+            by_layer = [
+                [p for name, p in named.items() if name.removesuffix("_reverse").endswith(f"_l{i}")]
+                for i in reversed(range(cells.num_layers))
+            ]
+            inside = {id(p) for layer in by_layer for p in layer}
+            by_layer[0] += [p for p in rest if id(p) not in inside]  # beside the cells (a hybrid's bag): on top
+            layers = by_layer
+        return [*layers, [p for table in encoder.word_embeddings() for p in table.parameters()]]
 
     @staticmethod
     def _pretrained(pl_module: L.LightningModule) -> list[torch.nn.Module] | None:
@@ -207,8 +230,17 @@ class FreezePretrained(BaseFinetuning):
 
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer) -> None:
         layers = self._pretrained(pl_module)
-        if layers and epoch >= self.epochs:
+        if not layers or epoch < self.epochs:
+            return
+        if not self.gradual:
             self.make_trainable(layers)
+            return
+        # ULMFiT's gradual unfreezing: one more group each epoch, from the top (set from the epoch
+        # alone, so a resumed run has the same layers training)
+        opened = epoch - self.epochs + 1
+        for i, group in enumerate(self.groups(pl_module.net.encoder)):
+            for p in group:
+                p.requires_grad = i < opened
 
 
 class ThreadShare(L.Callback):
