@@ -311,6 +311,26 @@ def closed_pipe_ends_quietly(main):
     return entry
 
 
+def key_value_command(usage: str, doc: str):
+    """The entry point of a command of ``key=value`` arguments (seqclf-predict, -generate, -export):
+    no arguments, ``-h`` or ``--help`` print ``usage`` and ``doc``; otherwise ``main(argv)`` runs with
+    the arguments given (sys.argv's when called with none), quiet when its reader stops reading."""
+
+    def wrap(main):
+        @closed_pipe_ends_quietly
+        @functools.wraps(main)
+        def entry(argv: list[str] | None = None) -> None:
+            argv = sys.argv[1:] if argv is None else argv
+            if not argv or argv[0] in ("-h", "--help"):
+                print(usage + "\n\n" + doc)
+                return None
+            return main(argv)
+
+        return entry
+
+    return wrap
+
+
 @closed_pipe_ends_quietly
 def console(config_name: str, prog: str, main, check=None, check_sweep=None) -> None:
     """A Hydra command's entry point: ``--help`` from its config, the overrides and values checked

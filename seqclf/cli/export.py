@@ -11,7 +11,6 @@ Default output: the checkpoint's name with .onnx (or .pt), e.g. checkpoints/best
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from seqclf import cli
@@ -54,12 +53,8 @@ def parse(argv: list[str]) -> dict:
     return args
 
 
-@cli.closed_pipe_ends_quietly
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE + "\n\n" + __doc__)
-        return
+@cli.key_value_command(USAGE, __doc__)
+def main(argv: list[str]) -> None:
     try:
         args = parse(argv)
         from seqclf.api import load

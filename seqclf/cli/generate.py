@@ -89,12 +89,8 @@ def generate(args: dict) -> tuple[list[dict], float | None]:
     return rows, sum(r["judged"] == r["label"] for r in rows) / len(rows)
 
 
-@cli.closed_pipe_ends_quietly
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE + "\n\n" + __doc__)
-        return
+@cli.key_value_command(USAGE, __doc__)
+def main(argv: list[str]) -> None:
     try:
         args = parse(argv)
         rows, agreement = generate(args)

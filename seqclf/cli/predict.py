@@ -159,12 +159,8 @@ def _positive(args: dict, key: str, default: int | None) -> int | None:
     return value
 
 
-@cli.closed_pipe_ends_quietly
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE + "\n\n" + __doc__)
-        return
+@cli.key_value_command(USAGE, __doc__)
+def main(argv: list[str]) -> None:
     try:
         args = parse(argv)
         records = [{"text": t} for t in args["text"]] or read_input(args["input"])
