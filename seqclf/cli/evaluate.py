@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import lightning as L
-import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqclf import CONF_DIR, cli, tasks, threads
@@ -17,6 +16,10 @@ from seqclf.cli import resolvers
 from seqclf.cli.instantiate import instantiate
 from seqclf.errors import SeqclfError
 from seqclf.runs import checkpoints, files, reports, summary
+
+if TYPE_CHECKING:  # Lightning loads when the evaluation starts: a refused command answers before it
+    import lightning as L
+    import torch
 
 log = logging.getLogger(__name__)
 resolvers.register()  # before Hydra composes the run folder's name
