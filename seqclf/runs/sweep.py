@@ -21,16 +21,18 @@ from seqclf.runs.summary import write_summary
 log = logging.getLogger(__name__)
 
 
-class SweepSummary(Callback):
-    def __init__(self) -> None:
-        self.held = contextlib.ExitStack()
+# The sweep folder this process holds while its jobs run: here, not on the callback, which the joblib
+# and submitit launchers pickle to send to their workers (a held lock cannot be).
+_held = contextlib.ExitStack()
 
+
+class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         try:  # a second sweep started into this folder at the same moment writes its jobs elsewhere
             advice = "a sweep writes its jobs there; give this one another hydra.sweep.dir (or leave it out)."
-            self.held.enter_context(folders.hold(Path(config.hydra.sweep.dir), advice))
+            _held.enter_context(folders.hold(Path(config.hydra.sweep.dir), advice))
         except SeqclfError as e:
             print(f"seqclf-train: error: {e}", file=sys.stderr)
             sys.exit(2)
@@ -45,7 +47,7 @@ class SweepSummary(Callback):
             Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        with self.held:
+        with _held:
             self._summarise(config)
 
     def _summarise(self, config: DictConfig) -> None:
