@@ -75,7 +75,8 @@ def main(argv: list[str]) -> None:
     size = done.model.stat().st_size / 1e6
     print(f"seqclf-export: wrote {done.model} ({size:.1f} MB) and {done.manifest}")
     print(
-        f"  checked against PyTorch: {done.scores_checked} scores on batches of 1 to 8 texts, largest difference "
+        f"  checked against PyTorch: {done.scores_checked} scores on batches of {min(done.batch_sizes)} to "
+        f"{max(done.batch_sizes)} texts, largest difference "
         f"{done.max_difference:.1g} (accepted up to {TOLERANCE:g})"
     )
     if args["format"] == "onnx":

@@ -38,6 +38,7 @@ class Exported:
     manifest: Path  # the JSON beside it
     max_difference: float  # the largest |exported - PyTorch| score over the checked batches
     scores_checked: int  # how many scores were compared
+    batch_sizes: tuple[int, ...]  # the checked batches' sizes (texts)
 
 
 def manifest_path(model_file: Path) -> Path:
@@ -95,7 +96,7 @@ def export(model: Any, fmt: str, output: str | Path, source: str = "") -> Export
     write_atomic(output, lambda f: f.write(data))
     manifest = manifest_path(output)
     write_json(manifest, _manifest(model, fields, fmt, output, source, difference))
-    return Exported(output, manifest, difference, compared)
+    return Exported(output, manifest, difference, compared, tuple(len(tokens) for tokens in checks))
 
 
 def _require(module: str) -> None:
